@@ -1,0 +1,118 @@
+"""The conservation audit: where every unit of relevance went.
+
+For every layer and every rule the ledger balances to float rounding::
+
+    sum(R_out) = sum(R_in) + absorbed_bias + absorbed_stabilizer + dropped
+
+All four terms are per-sample arrays of shape ``(B,)``. They are computed from
+the rule's own quantities (for epsilon: ``b_j / (z_j + eps s_j) R_j`` and
+``eps s_j / (z_j + eps s_j) R_j``), never as a remainder, so an imbalance is a
+real bug, not a definition.
+
+* ``absorbed_bias``: relevance the bias (``b_j``, a BatchNorm shift, ...) took.
+* ``absorbed_stabilizer``: relevance the stabilizer ``epsilon * sign(z_j)`` took.
+* ``dropped``: relevance that reached no input because a denominator was
+  exactly zero; negative where a rule creates relevance (alpha-beta at a neuron
+  whose contributions all have one sign passes ``alpha R_j`` down and books
+  ``-beta R_j``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def per_sample_sum(x: Array) -> Array:
+    """Sum over every axis but the first (batch) axis: shape ``(B,)``."""
+    return x.reshape(x.shape[0], -1).sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """The three ledger terms of one propagation step, each of shape ``(B,)``."""
+
+    absorbed_bias: Array
+    absorbed_stabilizer: Array
+    dropped: Array
+
+    @classmethod
+    def zeros(cls, batch: int, dtype: np.dtype = np.float64) -> Ledger:
+        """An empty ledger: nothing absorbed, nothing dropped."""
+        return cls(*(np.zeros(batch, dtype=dtype) for _ in range(3)))
+
+    def __add__(self, other: Ledger) -> Ledger:
+        return Ledger(
+            self.absorbed_bias + other.absorbed_bias,
+            self.absorbed_stabilizer + other.absorbed_stabilizer,
+            self.dropped + other.dropped,
+        )
+
+    def total(self) -> Array:
+        """``absorbed_bias + absorbed_stabilizer + dropped`` per sample."""
+        return self.absorbed_bias + self.absorbed_stabilizer + self.dropped
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """What one layer did to the relevance in one explanation.
+
+    ``path`` is the layer's path (``"3"``, ``"4.body.0"``); ``layer`` its type
+    name; ``rule`` the rule it applied (None for layers that take no rule).
+    ``relevance_out`` arrived at the layer's output, ``relevance_in`` left at its
+    input. Records of containers (nested Sequential, Residual) cover the whole
+    container: their ledger is the sum of their children's plus their own
+    (a Residual's split), so that every record balances on its own.
+    """
+
+    path: str
+    layer: str
+    rule: object
+    relevance_in: Array
+    relevance_out: Array
+    ledger: Ledger
+    container: bool = False
+
+    @property
+    def absorbed_bias(self) -> Array:
+        return self.ledger.absorbed_bias
+
+    @property
+    def absorbed_stabilizer(self) -> Array:
+        return self.ledger.absorbed_stabilizer
+
+    @property
+    def dropped(self) -> Array:
+        return self.ledger.dropped
+
+    def imbalance(self) -> Array:
+        """``sum R_out - (sum R_in + absorbed + dropped)`` per sample; ~0 up to rounding."""
+        return (
+            per_sample_sum(self.relevance_out)
+            - per_sample_sum(self.relevance_in)
+            - self.ledger.total()
+        )
+
+
+def format_ledger(records: list[LayerRecord], sample: int = 0) -> str:
+    """The ledger of one sample as a plain-text table, one row per layer record."""
+    from .rules import describe
+
+    header = ("path", "layer", "rule", "sum R_out", "sum R_in", "bias", "stabilizer",
+              "dropped", "imbalance")
+    rows = [header]
+    for r in records:
+        numbers = (per_sample_sum(r.relevance_out)[sample], per_sample_sum(r.relevance_in)[sample],
+                   r.absorbed_bias[sample], r.absorbed_stabilizer[sample], r.dropped[sample],
+                   r.imbalance()[sample])
+        rule = describe(r.rule) if not r.container else "(container)"
+        rows.append((r.path, r.layer, rule, *(f"{v:+.6g}" for v in numbers)))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if k < 3 else cell.rjust(w)
+                       for k, (cell, w) in enumerate(zip(row, widths)))
+             for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)

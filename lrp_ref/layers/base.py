@@ -1,0 +1,365 @@
+"""The layer contract shared by every layer and container.
+
+Every layer has
+
+* ``forward(a) -> z``: the output; remembers what relevance needs;
+* ``backward(grad_z) -> grad_a``: the ordinary gradient;
+* ``relevance(R_out, rule, method="fast") -> R_in``: the LRP step, same shape
+  as the input, after ``forward`` on the same batch.
+
+The public methods validate their arguments (shape, finiteness, order of calls)
+and raise errors that name the layer's path and type; subclasses implement the
+underscored ``_forward``, ``_backward`` and ``_relevance`` on checked arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..audit import LayerRecord, Ledger
+from ..rules import Rule, describe
+
+Array = np.ndarray
+
+METHODS = ("fast", "explicit")
+
+#: Every Layer subclass by type name: what a model file may name (io.py, astype).
+LAYER_TYPES: dict[str, type[Layer]] = {}
+
+
+def check_finite(name: str, x: Array, where: str) -> None:
+    """Raise ValueError when ``x`` holds NaN or inf."""
+    if not np.all(np.isfinite(x)):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        raise ValueError(f"{where}: {name} contains {bad} NaN or inf value(s)")
+
+
+def as_float_array(x: Any, dtype: np.dtype, where: str) -> Array:
+    """``x`` as an array of ``dtype``; integer and bool input is converted."""
+    array = np.asarray(x)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{where}: expected a numeric array, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{where}: complex input is not supported")
+    return array.astype(dtype, copy=False)
+
+
+def shape_text(shape: tuple) -> str:
+    """``(B, 784)`` for ``(None, 784)``."""
+    return "(" + ", ".join("B" if k == 0 and d is None else ("*" if d is None else str(d))
+                           for k, d in enumerate(shape)) + ")"
+
+
+class Layer:
+    """Base class: validation, paths, records and (de)serialisation."""
+
+    #: Whether the layer takes an LRP rule (linear layers) or not (ReLU, Flatten, ...).
+    takes_rule: ClassVar[bool] = False
+    #: Names of the constructor's array arguments (saved in model files).
+    array_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        LAYER_TYPES[cls.__name__] = cls
+
+    def __init__(self) -> None:
+        self.path = ""
+        self._input: Array | None = None
+        self._output_shape: tuple[int, ...] | None = None
+
+    # -- identity and description ---------------------------------------------------------
+
+    @property
+    def where(self) -> str:
+        """``layer '3' (Dense)``: how error messages name this layer."""
+        return f"layer '{self.path}' ({type(self).__name__})" if self.path else type(self).__name__
+
+    def children(self) -> list[tuple[str, Layer]]:
+        """``(name, child)`` pairs of a container; empty for a plain layer."""
+        return []
+
+    def named_layers(self) -> Iterator[tuple[str, Layer]]:
+        """Every layer below this one with its path, pre-order, definition order."""
+        for _, child in self.children():
+            yield child.path, child
+            yield from child.named_layers()
+
+    def _set_path(self, path: str) -> None:
+        self.path = path
+        for name, child in self.children():
+            child._set_path(f"{path}.{name}" if path else name)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """JSON-serialisable constructor arguments that are not arrays."""
+        return {}
+
+    def arrays(self) -> dict[str, Array]:
+        """The constructor's array arguments (weights, biases, statistics)."""
+        return {name: getattr(self, name) for name in self.array_names}
+
+    def config(self) -> dict[str, Any]:
+        """The JSON-serialisable description of this layer (arrays excluded)."""
+        return {"type": type(self).__name__, **self.hyperparameters()}
+
+    def state(self, prefix: str = "") -> dict[str, Array]:
+        """Every array of this layer and below, keyed ``"<relative path>.<name>"``."""
+        return {array_key(prefix, name): array for name, array in self.arrays().items()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], arrays: dict[str, Array],
+                    prefix: str = "") -> Layer:
+        """Rebuild a layer from :meth:`config` and :meth:`state` output."""
+        args = {k: v for k, v in config.items() if k != "type"}
+        for name in cls.array_names:
+            key = array_key(prefix, name)
+            if key not in arrays:
+                raise ValueError(f"{cls.__name__} at '{prefix}': missing array {key!r}")
+            args[name] = arrays[key]
+        return cls(**args)
+
+    def astype(self, dtype: Any) -> Layer:
+        """A converted copy whose parameters (and so computations) are of ``dtype``."""
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"astype needs a floating dtype, got {dtype}")
+        return build(self.config(), {k: v.astype(dtype) for k, v in self.state().items()})
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        """The dtype of the layer's parameters, or None for a parameterless layer."""
+        for array in self.arrays().values():
+            return array.dtype
+        for _, child in self.named_layers():
+            if child.dtype is not None:
+                return child.dtype
+        return None
+
+    def __repr__(self) -> str:
+        args = [f"{k}={v.shape}" for k, v in self.arrays().items()]
+        args += [f"{k}={v!r}" for k, v in self.hyperparameters().items()]
+        return f"{type(self).__name__}({', '.join(args)})"
+
+    # -- checked public API ---------------------------------------------------------------
+
+    def expected_input_shape(self) -> tuple[int | None, ...] | None:
+        """The input shape this layer accepts (None entries are free), or None for any."""
+        return None
+
+    def _check_input(self, a: Any) -> Array:
+        dtype = self.dtype or (np.asarray(a).dtype if np.issubdtype(np.asarray(a).dtype,
+                                                                     np.floating) else np.float64)
+        a = as_float_array(a, dtype, self.where)
+        expected = self.expected_input_shape()
+        if expected is not None and (
+            a.ndim != len(expected)
+            or any(e is not None and e != d for e, d in zip(expected, a.shape))
+        ):
+            raise ValueError(
+                f"{self.where}: expected input of shape {shape_text(expected)}, got {a.shape}"
+            )
+        if expected is None and a.ndim < 1:
+            raise ValueError(f"{self.where}: input needs a batch axis, got a scalar")
+        check_finite("input", a, self.where)
+        return a
+
+    def forward(self, a: Array) -> Array:
+        """Compute the layer's output and remember what ``relevance`` needs.
+
+        Parameters
+        ----------
+        a : ndarray
+            Input, batch first.
+
+        Returns
+        -------
+        ndarray
+            The output ``z``, batch first.
+        """
+        a = self._check_input(a)
+        z = self._forward(a)
+        self._input = a
+        self._output_shape = z.shape
+        return z
+
+    def _check_output_array(self, x: Any, name: str) -> Array:
+        if self._input is None:
+            raise ValueError(f"{self.where}: {name} needs a forward pass first")
+        x = as_float_array(x, self._input.dtype, self.where)
+        if x.shape != self._output_shape:
+            raise ValueError(
+                f"{self.where}: {name} must have the shape of the last forward output "
+                f"{self._output_shape}, got {x.shape}"
+            )
+        check_finite(name, x, self.where)
+        return x
+
+    def backward(self, grad_z: Array) -> Array:
+        """The ordinary gradient: ``d loss / d a`` from ``d loss / d z``.
+
+        Parametrised layers also store ``grad_weight`` and ``grad_bias`` (or their
+        own parameters' gradients). Must follow ``forward`` on the same batch.
+        """
+        return self._backward(self._check_output_array(grad_z, "grad_z"))
+
+    def relevance(self, R: Array, rule: Rule | None = None, method: str = "fast") -> Array:
+        """One LRP step: the relevance at the input from ``R`` at the output.
+
+        Parameters
+        ----------
+        R : ndarray
+            Relevance at the layer's output (shape of the last forward output).
+        rule : Rule or None
+            The rule; None for layers that take none. Containers also accept a
+            per-layer list or a composite, as :meth:`Sequential.explain`.
+        method : {"fast", "explicit"}
+            ``explicit`` materialises every contribution ``z_ij``; ``fast``
+            factorises the same equation. Both agree to rounding.
+
+        Returns
+        -------
+        ndarray
+            ``R_in``, shaped like the last forward input.
+        """
+        R = self._check_output_array(R, "relevance")
+        check_method(method)
+        return self._explain(R, self.assign_rules(rule), method, [])
+
+    # -- rules and records ----------------------------------------------------------------
+
+    def check_rule(self, rule: Rule | None) -> None:
+        """Raise when this layer cannot apply ``rule`` (names the layer)."""
+        if rule is not None and not isinstance(rule, Rule):
+            raise TypeError(f"{self.where}: expected a Rule or None, got {rule!r}")
+        if not self.takes_rule and rule is not None:
+            raise ValueError(f"{self.where} takes no rule, got {describe(rule)}; pass None")
+        if self.takes_rule and rule is None:
+            raise ValueError(f"{self.where} needs a rule, got None")
+
+    def assign_rules(self, spec: Any) -> dict[str, Rule | None]:
+        """Resolve a rule specification into ``{path: rule}`` for this layer and below.
+
+        ``spec`` is a Rule (applied to every layer that takes one), a structured
+        list (one entry per child of a container), or a composite: a callable
+        ``composite(network) -> {path: Rule}``.
+        """
+        assignment: dict[str, Rule | None] = {}
+        if isinstance(spec, Rule) or spec is None:
+            self._assign_uniform(spec, assignment)
+        elif isinstance(spec, (list, tuple)):
+            self._assign_structured(spec, assignment)
+        elif callable(spec):
+            self._assign_composite(spec, assignment)
+        else:
+            raise TypeError(
+                f"{self.where}: rule must be a Rule, a list of rules or a composite, got {spec!r}"
+            )
+        return assignment
+
+    def _assign_uniform(self, rule: Rule | None, out: dict[str, Rule | None]) -> None:
+        if not self.takes_rule:
+            out[self.path] = None
+            if rule is not None and not isinstance(rule, Rule):
+                raise TypeError(f"expected a Rule, got {rule!r}")
+        else:
+            self.check_rule(rule)
+            out[self.path] = rule
+        for _, child in self.children():
+            child._assign_uniform(rule, out)
+
+    def _assign_structured(self, spec: Any, out: dict[str, Rule | None]) -> None:
+        if isinstance(spec, (list, tuple)):
+            raise ValueError(f"{self.where} is not a container; got a list of rules {spec!r}")
+        self.check_rule(spec)
+        out[self.path] = spec
+
+    def _assign_composite(self, composite: Any, out: dict[str, Rule | None]) -> None:
+        mapping = composite(self)
+        if not isinstance(mapping, dict):
+            raise TypeError(f"composite {composite!r} must return a dict {{path: Rule}}")
+        layers = dict(self.named_layers())
+        layers[self.path] = self
+        unknown = sorted(set(mapping) - set(layers))
+        if unknown:
+            raise ValueError(f"composite {composite!r} names unknown layer path(s) {unknown}")
+        for path, layer in layers.items():
+            if layer.takes_rule or mapping.get(path) is not None:
+                layer.check_rule(mapping.get(path))
+            out[path] = mapping.get(path)
+
+    def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
+        raise NotImplementedError
+
+    def _explain(self, R: Array, assignment: dict[str, Rule | None], method: str,
+                 records: list[LayerRecord]) -> Array:
+        """Propagate ``R`` through this layer, appending its record to ``records``."""
+        rule = assignment.get(self.path)
+        R_in, ledger = self._relevance(R, rule, method)
+        records.append(LayerRecord(self.path, type(self).__name__, rule, R_in, R, ledger))
+        return R_in
+
+    # -- parts of subclasses ---------------------------------------------------------------
+
+    def _forward(self, a: Array) -> Array:
+        raise NotImplementedError
+
+    def _backward(self, grad_z: Array) -> Array:
+        raise NotImplementedError
+
+    def _no_loss(self, R: Array) -> Ledger:
+        """The ledger of a step that hands all relevance on."""
+        return Ledger.zeros(R.shape[0], R.dtype)
+
+
+class Container(Layer):
+    """A layer made of layers (Sequential, Residual): records cover their children."""
+
+    def _explain(self, R: Array, assignment: dict[str, Rule | None], method: str,
+                 records: list[LayerRecord]) -> Array:
+        start = len(records)
+        R_in, own = self._propagate(R, assignment, method, records)
+        children = {child.path for _, child in self.children()}
+        ledger = own
+        for record in records[start:]:
+            if record.path in children:
+                ledger = ledger + record.ledger
+        if self.path:
+            records.append(LayerRecord(self.path, type(self).__name__, None, R_in, R, ledger,
+                                       container=True))
+        return R_in
+
+    def state(self, prefix: str = "") -> dict[str, Array]:
+        out: dict[str, Array] = {}
+        for name, child in self.children():
+            out.update(child.state(array_key(prefix, name)))
+        return out
+
+    def _propagate(self, R: Array, assignment: dict[str, Rule | None], method: str,
+                   records: list[LayerRecord]) -> tuple[Array, Ledger]:
+        """Propagate through the children; return ``R_in`` and the container's own ledger."""
+        raise NotImplementedError
+
+
+def check_method(method: str) -> None:
+    """Raise ValueError unless ``method`` is "fast" or "explicit"."""
+    if method not in METHODS:
+        raise ValueError(f"method must be 'fast' or 'explicit', got {method!r}")
+
+
+def build(config: dict[str, Any], arrays: dict[str, Array], prefix: str = "") -> Layer:
+    """Rebuild a layer from its ``config`` and its arrays keyed ``"<prefix>.<name>"``.
+
+    Only registered Layer types can be built: a model file never names code.
+    """
+    kind = config.get("type") if isinstance(config, dict) else None
+    if kind not in LAYER_TYPES:
+        raise ValueError(f"unknown layer type {kind!r} at '{prefix}'")
+    return LAYER_TYPES[kind].from_config(config, arrays, prefix)
+
+
+def array_key(path: str, name: str) -> str:
+    """The key of a layer's array in a flat dict: ``"3.weight"``, ``"weight"`` at the top."""
+    return f"{path}.{name}" if path else name
+

@@ -1,0 +1,83 @@
+"""Dense (fully connected) layer: ``z_j = sum_i a_i w_ij + b_j``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import as_float_array, check_finite
+from .linear import LinearLayer
+
+Array = np.ndarray
+
+
+class Dense(LinearLayer):
+    """A fully connected layer, ``forward(a) = a @ W + b``.
+
+    The weight has shape ``(in, out)`` so that ``W[i, j]`` is ``w_ij`` of the
+    equations: ``z_ij = a_i w_ij``, ``z_j = sum_i z_ij + b_j``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (in, out)
+    bias : array_like, shape (out,), optional
+        Zeros when None.
+    """
+
+    array_names = ("weight", "bias")
+
+    def __init__(self, weight: Any, bias: Any = None) -> None:
+        super().__init__()
+        w = np.asarray(weight)
+        dtype = w.dtype if np.issubdtype(w.dtype, np.floating) else np.float64
+        self.weight = as_float_array(w, dtype, "Dense")
+        if self.weight.ndim != 2:
+            raise ValueError(f"Dense: weight must have shape (in, out), got {self.weight.shape}")
+        n_out = self.weight.shape[1]
+        self.bias = (np.zeros(n_out, dtype) if bias is None
+                     else as_float_array(bias, dtype, "Dense"))
+        if self.bias.shape != (n_out,):
+            raise ValueError(f"Dense: bias must have shape ({n_out},), got {self.bias.shape}")
+        check_finite("weight", self.weight, "Dense")
+        check_finite("bias", self.bias, "Dense")
+        self.grad_weight: Array | None = None
+        self.grad_bias: Array | None = None
+
+    def expected_input_shape(self) -> tuple[int | None, ...]:
+        return (None, self.weight.shape[0])
+
+    def _forward(self, a: Array) -> Array:
+        return a @ self.weight + self.bias
+
+    def _store_parameter_gradients(self, grad_z: Array) -> None:
+        self.grad_weight = self._input.T @ grad_z
+        self.grad_bias = grad_z.sum(axis=0)
+
+    # -- the maps of the linear-rule engine --------------------------------------------
+
+    def _linear(self, a: Array, w: Array) -> Array:
+        return a @ w
+
+    def _linear_T(self, s: Array, w: Array) -> Array:
+        return s @ w.T
+
+    def _expand_bias(self, b: Array) -> Array:
+        return b
+
+    # one output position (P = 1); its receptive field is the whole input (K = in)
+
+    def _patches(self, x: Array) -> Array:
+        return x[:, None, :]
+
+    def _fold(self, cols: Array) -> Array:
+        return cols[:, 0, :]
+
+    def _weight_pkj(self, w: Array) -> Array:
+        return w[None]
+
+    def _output_pj(self, z: Array) -> Array:
+        return z[:, None, :]
+
+    def _output_from_pj(self, z_pj: Array) -> Array:
+        return z_pj[:, 0, :]

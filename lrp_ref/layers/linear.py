@@ -1,0 +1,185 @@
+"""The linear-rule engine shared by Dense, Conv2d, AvgPool2d and BatchNorm.
+
+A linear layer computes ``z_j = sum_i a_i w_ij + b_j``. Every linear rule is a
+sum of parts (``lrp_ref.rules``); each part is evaluated here in one of two ways
+that must agree to rounding:
+
+``explicit``
+    The equation read literally. The input is cut into patches
+    ``a[b, p, k]`` (output position ``p``, receptive-field element ``k``),
+    every contribution ``z_ij[b, p, k, j] = a_i w_ij`` is materialised, divided
+    by its denominator and multiplied by ``R_j``; ``R_i`` is the sum over ``j``,
+    folded back onto the input (overlapping patches add up). Refused above
+    :data:`EXPLICIT_MAX_BYTES`.
+
+``fast``
+    The same mathematics factorised into four array operations, the
+    ``z, s, c, R`` steps of Montavon et al.'s LRP tutorial (2019)::
+
+        z = modified_forward(a)          # step 1: z_j   = sum_i a_i w_ij + b_j
+        s = R / z                        # step 2: s_j   = R_j / z_j
+        c = modified_forward^T(s)        # step 3: c_i   = sum_j w_ij s_j
+        R = a * c                        # step 4: R_i   = a_i c_i
+
+    since ``sum_j a_i w_ij / z_j R_j = a_i sum_j w_ij s_j``.
+
+A subclass provides ``weight`` and ``bias`` arrays and five small maps:
+``_linear(a, w)`` (``sum_i a_i w_ij``, no bias), ``_linear_T(s, w)`` (its
+adjoint in ``a``), ``_expand_bias(b)`` (the bias broadcastable to the output),
+and for the explicit path ``_patches(x)`` (``(B, P, K)``), ``_fold(cols)``
+(its adjoint), ``_weight_pkj(w)`` (``(P or 1, K, J)``) and ``_output_pj(z)``
+(``(B, P, J)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..audit import Ledger, per_sample_sum
+from ..rules import LinearRule, Part, Pass, Rule, describe
+from .base import Layer
+
+Array = np.ndarray
+
+#: The explicit path refuses to materialise more than this many bytes of ``z_ij``.
+EXPLICIT_MAX_BYTES = 256 * 2**20
+
+
+def stabilizer(z: Array, epsilon: float) -> Array:
+    """``epsilon * sign(z)`` with ``sign(0) := +1`` (seed eq. (6))."""
+    return np.where(z >= 0, epsilon, -epsilon).astype(z.dtype, copy=False)
+
+
+def safe_divide(numerator: Array, d: Array) -> tuple[Array, Array]:
+    """``numerator / d`` where ``d != 0``, else 0; also returns the mask ``d == 0``."""
+    zero = d == 0
+    return np.where(zero, 0, numerator / np.where(zero, 1, d)), zero
+
+
+class LinearLayer(Layer):
+    """Base class of the linear layers: one engine, every linear rule, two paths."""
+
+    takes_rule = True
+    #: Whether output and input have the same shape (then ``Pass()`` is allowed).
+    preserves_shape = False
+    weight: Array
+    bias: Array
+
+    def check_rule(self, rule: Rule | None) -> None:
+        super().check_rule(rule)
+        if isinstance(rule, Pass) and not self.preserves_shape:
+            raise ValueError(f"{self.where} cannot apply Pass(): its output and input differ "
+                             "in shape; use a linear rule such as Epsilon()")
+        if not isinstance(rule, (LinearRule, Pass)):
+            raise ValueError(f"{self.where} cannot apply {describe(rule)}: not a linear rule")
+
+    def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
+        self.check_rule(rule)
+        if isinstance(rule, Pass):
+            return R, self._no_loss(R)
+        a = self._input
+        part_relevance = self._fast_part if method == "fast" else self._explicit_part
+        R_in = np.zeros_like(a)
+        ledger = Ledger.zeros(a.shape[0], a.dtype)
+        for part in rule.parts():
+            R_part, ledger_part = part_relevance(a, R, part)
+            R_in += R_part
+            ledger = ledger + ledger_part
+        return R_in, ledger
+
+    # -- fast path ---------------------------------------------------------------------
+
+    def _fast_part(self, a: Array, R: Array, part: Part) -> tuple[Array, Ledger]:
+        """One part by the four steps z, s, c, R (Montavon et al. 2019)."""
+        factors = [(t.sign, t.input(a), t.weight(self.weight)) for t in part.terms]
+        # step 1: z_j = sum_t sign_t sum_i input_t(a)_i weight_t(w)_ij + bias(b)_j
+        z = sum(sign * self._linear(x, w) for sign, x, w in factors)
+        b = self._part_bias(part, z)
+        eps = stabilizer(z + b, part.epsilon)
+        # step 2: s_j = coefficient * R_j / (z_j + eps sign(z_j)), 0 where that is 0
+        s, zero = safe_divide(part.coefficient * R, z + b + eps)
+        # steps 3 and 4: c_i = sum_j w_ij s_j,  R_i = input_i * c_i
+        R_in = sum(sign * x * self._linear_T(s, w) for sign, x, w in factors)
+        return R_in, self._part_ledger(s, b, eps, zero, part.coefficient * R)
+
+    def _part_bias(self, part: Part, z: Array) -> Array:
+        """The part's bias ``bias(b)_j`` broadcast to the output (0 without bias)."""
+        if part.bias is None:
+            return np.zeros_like(z)
+        return np.broadcast_to(self._expand_bias(part.bias(self.bias)), z.shape)
+
+    @staticmethod
+    def _part_ledger(s: Array, b: Array, eps: Array, zero: Array, R_share: Array) -> Ledger:
+        """Bias and stabilizer take ``b_j s_j`` and ``eps_j s_j``; zero denominators drop."""
+        return Ledger(per_sample_sum(s * b), per_sample_sum(s * eps),
+                      per_sample_sum(np.where(zero, R_share, 0)))
+
+    # -- explicit path -----------------------------------------------------------------
+
+    def _explicit_part(self, a: Array, R: Array, part: Part) -> tuple[Array, Ledger]:
+        """One part with every contribution ``z_ij`` materialised (the literal equation)."""
+        # input_t(a) as patches (B, P, K), weight_t(w) as (P or 1, K, J)
+        factors = [(t.sign, self._patches(t.input(a)), self._weight_pkj(t.weight(self.weight)))
+                   for t in part.terms]
+        size = factors[0][1].shape + factors[0][2].shape[2:]
+        nbytes = int(np.prod(size)) * a.itemsize
+        if nbytes > EXPLICIT_MAX_BYTES:
+            raise ValueError(
+                f"{self.where}: the explicit path would materialise z_ij of shape {size} "
+                f"({nbytes / 2**20:.0f} MiB > {EXPLICIT_MAX_BYTES / 2**20:.0f} MiB); "
+                "use method='fast' (same result) or a smaller input"
+            )
+        # z_ij = sum_t sign_t input_t(a)_i weight_t(w)_ij          shape (B, P, K, J)
+        z_ij = sum(sign * x[..., None] * w for sign, x, w in factors)
+        z = self._output_from_pj(z_ij.sum(axis=2))
+        b = self._part_bias(part, z)
+        eps = stabilizer(z + b, part.epsilon)
+        d = z + b + eps                       # d_j = sum_i z_ij + b_j + eps sign(...)
+        d_pj = self._output_pj(d)[:, :, None, :]                                 # (B, P, 1, J)
+        R_j = part.coefficient * self._output_pj(R)[:, :, None, :]
+        # R_i<-j = z_ij / d_j * R_j,   R_i = sum_j R_i<-j
+        ratio, _ = safe_divide(z_ij, np.broadcast_to(d_pj, z_ij.shape))
+        R_in = self._fold((ratio * R_j).sum(axis=3))
+        s, zero = safe_divide(part.coefficient * R, d)
+        return R_in, self._part_ledger(s, b, eps, zero, part.coefficient * R)
+
+    # -- the maps a subclass provides --------------------------------------------------
+
+    def _linear(self, a: Array, w: Array) -> Array:
+        """``sum_i a_i w_ij`` for every output ``j`` (no bias)."""
+        raise NotImplementedError
+
+    def _linear_T(self, s: Array, w: Array) -> Array:
+        """``sum_j w_ij s_j`` for every input ``i``: the adjoint of ``_linear``."""
+        raise NotImplementedError
+
+    def _expand_bias(self, b: Array) -> Array:
+        """The bias, broadcastable to the output."""
+        raise NotImplementedError
+
+    def _patches(self, x: Array) -> Array:
+        """``(B, P, K)``: the receptive field ``k`` of output position ``p``."""
+        raise NotImplementedError
+
+    def _fold(self, cols: Array) -> Array:
+        """The adjoint of ``_patches``: add patch entries back onto the input."""
+        raise NotImplementedError
+
+    def _weight_pkj(self, w: Array) -> Array:
+        """The weights as ``(P or 1, K, J)``: from element ``k`` to output ``j`` at ``p``."""
+        raise NotImplementedError
+
+    def _output_pj(self, z: Array) -> Array:
+        """The output as ``(B, P, J)``."""
+        raise NotImplementedError
+
+    def _output_from_pj(self, z_pj: Array) -> Array:
+        """Inverse of ``_output_pj``."""
+        raise NotImplementedError
+
+    def _backward(self, grad_z: Array) -> Array:
+        self._store_parameter_gradients(grad_z)
+        return self._linear_T(grad_z, self.weight)
+
+    def _store_parameter_gradients(self, grad_z: Array) -> None:
+        raise NotImplementedError

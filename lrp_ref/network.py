@@ -1,0 +1,222 @@
+"""Sequential networks and their explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .audit import LayerRecord, Ledger, format_ledger, per_sample_sum
+from .layers.base import Container, Layer, array_key, as_float_array, build, check_method
+from .rules import Rule
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The result of :meth:`Sequential.explain`.
+
+    Attributes
+    ----------
+    relevance : ndarray
+        Relevance of every input element, shaped like the input.
+    output : ndarray
+        The network's output (logits), ``(B, classes)``.
+    target : ndarray
+        The explained class per sample, ``(B,)`` ints.
+    layers : list of LayerRecord
+        One record per layer in traversal order (definition order, pre-order,
+        containers before their children), each with its ``path``, ``rule``,
+        ``relevance_in``, ``relevance_out`` and ledger terms.
+    """
+
+    relevance: Array
+    output: Array
+    target: Array
+    layers: list[LayerRecord]
+
+    def layer(self, path: str) -> LayerRecord:
+        """The record of the layer at ``path`` (e.g. ``"3"`` or ``"4.body.0"``)."""
+        for record in self.layers:
+            if record.path == path:
+                return record
+        raise KeyError(f"no layer at path {path!r}; paths are {[r.path for r in self.layers]}")
+
+    def rules(self) -> dict[str, Rule | None]:
+        """``{path: rule}``: the rule every layer used (None for rule-less layers)."""
+        return {r.path: r.rule for r in self.layers if not r.container}
+
+    def ledger(self, sample: int = 0) -> str:
+        """The conservation ledger of one sample as a text table."""
+        return format_ledger(self.layers, sample)
+
+    def input_relevance_sum(self) -> Array:
+        """``sum_i R_i`` per sample."""
+        return per_sample_sum(self.relevance)
+
+
+class Sequential(Container):
+    """Layers applied one after the other; a Sequential is itself a layer.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        The layers in order. Nested Sequentials keep their structure; their
+        layers get paths ``"3.0"``, ``"3.1"``, ...
+    """
+
+    def __init__(self, layers: Sequence[Layer]) -> None:
+        super().__init__()
+        self.layers = list(layers)
+        for k, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: entry {k} is not a Layer: {layer!r}")
+        self._set_path("")
+        seen: set[int] = set()
+        for path, layer in self.named_layers():
+            if id(layer) in seen:
+                raise ValueError(f"Sequential: the layer at '{path}' appears twice; "
+                                 "use a separate layer object for every position")
+            seen.add(id(layer))
+
+    def children(self) -> list[tuple[str, Layer]]:
+        return [(str(k), layer) for k, layer in enumerate(self.layers)]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, k: int) -> Layer:
+        return self.layers[k]
+
+    def __repr__(self) -> str:
+        lines = [f"  ({name}) {layer!r}".replace("\n", "\n  ") for name, layer in self.children()]
+        return "Sequential(\n" + "\n".join(lines) + "\n)"
+
+    # -- serialisation ----------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Sequential", "layers": [layer.config() for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], arrays: dict[str, Array],
+                    prefix: str = "") -> Sequential:
+        layers = config.get("layers")
+        if not isinstance(layers, list):
+            raise ValueError(f"Sequential at '{prefix}': 'layers' must be a list")
+        return cls([build(c, arrays, array_key(prefix, str(k))) for k, c in enumerate(layers)])
+
+    # -- forward and backward ---------------------------------------------------------------
+
+    def _check_input(self, a: Any) -> Array:
+        return as_float_array(a, self.dtype or np.float64, self.where)
+
+    def _forward(self, a: Array) -> Array:
+        for layer in self.layers:
+            a = layer.forward(a)
+        return a
+
+    def _backward(self, grad_z: Array) -> Array:
+        for layer in reversed(self.layers):
+            grad_z = layer.backward(grad_z)
+        return grad_z
+
+    # -- rules --------------------------------------------------------------------------------
+
+    def _assign_structured(self, spec: Any, out: dict[str, Rule | None]) -> None:
+        if isinstance(spec, Rule) or spec is None:
+            self._assign_uniform(spec, out)
+            return
+        if not isinstance(spec, list) or len(spec) != len(self.layers):
+            raise ValueError(
+                f"{self.where}: a rule list needs one entry per "
+                f"layer ({len(self.layers)}), got {spec!r}"
+            )
+        out[self.path] = None
+        for layer, entry in zip(self.layers, spec):
+            layer._assign_structured(entry, out)
+
+    def _propagate(self, R: Array, assignment: dict[str, Rule | None], method: str,
+                   records: list[LayerRecord]) -> tuple[Array, Ledger]:
+        for layer in reversed(self.layers):
+            R = layer._explain(R, assignment, method, records)
+        return R, self._no_loss(R)
+
+    # -- explanations -------------------------------------------------------------------------
+
+    def explain(self, x: Array, target: int | Sequence[int] | Array | None = None,
+                rule: Any = None, output_relevance: Array | None = None,
+                method: str = "fast") -> Explanation:
+        """Explain the network's output for ``x`` with LRP.
+
+        Parameters
+        ----------
+        x : ndarray
+            Input batch, batch first (integers are converted to the network's dtype).
+        target : int, sequence of int or None
+            The class to explain, one for all samples or one per sample; None
+            explains each sample's argmax.
+        rule : Rule, list or composite
+            A Rule for every layer that takes one; a list with one entry per
+            top-level layer (None for rule-less layers, a nested list or a
+            ``(body, shortcut)`` pair for containers); or a composite, a callable
+            ``composite(network) -> {path: Rule}``.
+        output_relevance : ndarray, optional
+            Relevance at the output, overriding the default
+            ``R_L = onehot(target) * f(x)`` (the target logit).
+        method : {"fast", "explicit"}
+            The propagation path; both give the same result to rounding.
+
+        Returns
+        -------
+        Explanation
+        """
+        check_method(method)
+        if rule is None:
+            raise ValueError("explain needs a rule, e.g. rule=lrp_ref.Epsilon(1e-6)")
+        assignment = self.assign_rules(rule)
+        output = self.forward(x)
+        target = self._targets(output, target)
+        if output_relevance is None:
+            R = np.zeros_like(output)
+            R[np.arange(len(target)), target] = output[np.arange(len(target)), target]
+        else:
+            R = self._check_output_array(output_relevance, "output_relevance")
+        records: list[LayerRecord] = []
+        relevance = self._explain(R, assignment, method, records)
+        order = {path: k for k, (path, _) in enumerate(self.named_layers())}
+        records.sort(key=lambda r: order[r.path])
+        return Explanation(relevance, output, target, records)
+
+    def _targets(self, output: Array, target: Any) -> Array:
+        if output.ndim != 2:
+            raise ValueError(f"the network's output must be (B, classes) to pick a target, "
+                             f"got shape {output.shape}")
+        batch, classes = output.shape
+        if target is None:
+            return np.argmax(output, axis=1)
+        t = np.asarray(target)
+        if not np.issubdtype(t.dtype, np.integer):
+            raise TypeError(f"target must be an int or ints, got {target!r}")
+        t = np.broadcast_to(t, (batch,)) if t.ndim == 0 else t
+        if t.shape != (batch,):
+            raise ValueError(f"target must be one int or {batch} ints, got shape {t.shape}")
+        if np.any(t < 0) or np.any(t >= classes):
+            raise ValueError(f"target must lie in [0, {classes}), got {t.tolist()}")
+        return t.astype(np.int64)
+
+    def gradient(self, x: Array, target: int | Sequence[int] | Array | None = None) -> Array:
+        """``d f_target(x) / d x``, the gradient of the target logit (argmax if None)."""
+        output = self.forward(x)
+        target = self._targets(output, target)
+        seed = np.zeros_like(output)
+        seed[np.arange(len(target)), target] = 1
+        return self.backward(seed)
+
+    def gradient_x_input(self, x: Array,
+                         target: int | Sequence[int] | Array | None = None) -> Array:
+        """Gradient x Input, ``x * d f_target(x) / d x`` (equals LRP-0 on ReLU networks)."""
+        x = self._check_input(x)
+        return x * self.gradient(x, target)
