@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from lrp_ref.datasets import (
@@ -28,8 +28,6 @@ DIGITS_CLASS_COUNTS = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
 OBJECT_MIN = 0.6
 BACKGROUND_MAX = 0.15
 FOREGROUND_THRESHOLD = 0.25
-
-HYPOTHESIS = settings(max_examples=40, deadline=None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,7 +153,6 @@ def test_digits_match_scikit_learn_when_available() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@HYPOTHESIS
 @given(n=st.integers(2, 300), seed=st.integers(0, 2**32 - 1))
 def test_credit_shapes_dtypes_and_standardisation(n: int, seed: int) -> None:
     data = make_credit(n, seed)
@@ -257,7 +254,6 @@ def test_shapes_shapes_and_dtypes(shapes) -> None:
     assert shapes.class_names == ("cross", "square", "triangle")
 
 
-@HYPOTHESIS
 @given(
     n=st.integers(1, 40),
     size=st.integers(9, 40),
