@@ -126,7 +126,7 @@ class LinearLayer(Layer):
         if nbytes > EXPLICIT_MAX_BYTES:
             raise ValueError(
                 f"{self.where}: the explicit path would materialise z_ij of shape {size} "
-                f"({nbytes / 2**20:.0f} MiB > {EXPLICIT_MAX_BYTES / 2**20:.0f} MiB); "
+                f"({nbytes:,} bytes > EXPLICIT_MAX_BYTES = {EXPLICIT_MAX_BYTES:,}); "
                 "use method='fast' (same result) or a smaller input"
             )
         # z_ij = sum_t sign_t input_t(a)_i weight_t(w)_ij          shape (B, P, K, J)
