@@ -30,8 +30,13 @@ def sparse_normal(rng: np.random.Generator, shape: tuple, zeros: float) -> np.nd
     return np.where(rng.random(shape) < zeros, 0.0, x)
 
 
+SOME_ZEROS = st.sampled_from([0.0, 0.0, 0.3])
+DEPTHS = st.integers(1, 4)
+BIAS_SCALES = st.sampled_from([0.0, 0.1, 1.0])
+
+
 @st.composite
-def dense_cases(draw, zeros=st.sampled_from([0.0, 0.0, 0.3])):
+def dense_cases(draw, zeros=SOME_ZEROS):
     """A Dense layer with bias, an input batch and an output relevance."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     n_in, n_out, batch = draw(st.integers(1, 6)), draw(st.integers(1, 5)), draw(st.integers(1, 3))
@@ -43,7 +48,7 @@ def dense_cases(draw, zeros=st.sampled_from([0.0, 0.0, 0.3])):
 
 
 @st.composite
-def relu_networks(draw, depth=st.integers(1, 4), bias_scale=st.sampled_from([0.0, 0.1, 1.0])):
+def relu_networks(draw, depth=DEPTHS, bias_scale=BIAS_SCALES):
     """A Dense/ReLU network (last layer linear) and an input batch."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     widths = [draw(st.integers(1, 6)) for _ in range(draw(depth) + 1)]

@@ -45,7 +45,8 @@ def test_relevance_before_forward():
 def test_relevance_of_another_batch():
     layer = lrp.Dense(np.ones((3, 2)))
     layer.forward(np.ones((4, 3)))
-    with pytest.raises(ValueError, match=r"shape of the last forward output \(4, 2\), got \(1, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"shape of the last forward output \(4, 2\), got \(1, 2\)"):
         layer.relevance(np.ones((1, 2)), lrp.Zero())
 
 

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import lrp_ref as lrp
 from lrp_ref.audit import per_sample_sum
+
 from strategies import RULES, relu_networks
 
 
