@@ -2,7 +2,7 @@
 
 from .audit import LayerRecord, Ledger
 from .io import load, save
-from .layers import Dense, Flatten, Identity, Layer, ReLU
+from .layers import BatchNorm1d, BatchNorm2d, Dense, Flatten, Identity, Layer, ReLU, Residual
 from .network import Explanation, Sequential
 from .rules import AlphaBeta, Epsilon, Pass, Rule, Zero
 
@@ -10,6 +10,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlphaBeta",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Dense",
     "Epsilon",
     "Explanation",
@@ -20,6 +22,7 @@ __all__ = [
     "Ledger",
     "Pass",
     "ReLU",
+    "Residual",
     "Rule",
     "Sequential",
     "Zero",
