@@ -1,0 +1,346 @@
+"""Measuring explanations: pixel flipping / AOPC, relevance mass and rank accuracy.
+
+Two families of measures, both per sample and vectorised over the batch:
+
+* **Perturbation** (Samek et al. 2017, "Evaluating the visualization of what a
+  deep neural network has learned", IEEE TNNLS 28(11)): remove the input
+  regions an explanation calls most relevant first ("MoRF") and watch the
+  target logit fall. :func:`pixel_flipping` returns the curve
+  ``f(x_0), f(x_1), ..., f(x_L)``; :func:`aopc` its area,
+  ``AOPC = 1/(L+1) sum_{k=0..L} (f(x_0) - f(x_k))``. A steeper fall (a larger
+  MoRF AOPC) means the explanation found what the model uses.
+* **Ground truth** (Arras et al. 2022, "CLEVR-XAI: a benchmark dataset for the
+  ground truth evaluation of neural network explanations", Information Fusion
+  81): with a mask of the pixels that decide the class,
+  :func:`relevance_mass_accuracy` is the share of positive relevance inside
+  the mask and :func:`relevance_rank_accuracy` the share of the mask among the
+  ``K = |mask|`` most relevant pixels.
+
+Conventions (the choice points, fixed here so results are reproducible):
+
+* Relevance is pooled over the channel axis by summation; ground-truth
+  measures then use its positive part ``max(0, sum_c R_c)``.
+* Rankings are stable: among equal scores the lower row-major index
+  (pixel ``(y, x)``, or patch ``(py, px)``) comes first, in both flipping
+  orders. So a map without positive relevance ranks pixels in reading order.
+* After flipping step ``k`` of ``L`` the ``floor(k n / L + 1/2)`` highest-ranked
+  of the ``n`` patches are replaced (rounding half up, so the count never
+  decreases); step 0 is the unperturbed input, step ``L`` has all ``n``
+  replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+Array = np.ndarray
+
+ORDERS = ("morf", "lerf")
+FILLS = ("zeros", "mean", "noise")
+
+#: :func:`pixel_flipping` evaluates the model on at most this many input
+#: elements per call (several flipping steps stacked into one batch).
+FLIP_CHUNK_ELEMENTS = 2**22
+
+
+# -- perturbation --------------------------------------------------------------------------
+
+
+def pixel_flipping(net: Any, x: Array, relevance: Array,
+                   target: int | Sequence[int] | Array | None = None,
+                   order: str = "morf", patch: int = 1, steps: int | None = None,
+                   fill: str = "zeros", seed: int | None = None) -> Array:
+    """The target logit while the input is destroyed patch by patch (Samek et al. 2017).
+
+    The image is cut into ``n = (H/patch) (W/patch)`` non-overlapping patches of
+    ``patch x patch`` pixels. Each patch's score is its relevance summed over
+    channels and pixels, ``s_p = sum_{c, (y, x) in p} R[c, y, x]``. Patches are
+    ranked by decreasing score (``order="morf"``, most relevant first) or
+    increasing score (``"lerf"``, least relevant first), ties broken by the lower
+    patch index (row-major). After step ``k`` the ``m_k = floor(k n / L + 1/2)``
+    highest-ranked patches are replaced in all channels by the fill values, and
+    the model gives ``f_target(x_k)``.
+
+    Parameters
+    ----------
+    net : Layer or callable
+        A network with ``forward`` (e.g. a :class:`~lrp_ref.Sequential`) or any
+        callable mapping a batch ``(B, C, H, W)`` to logits ``(B, classes)``.
+    x : ndarray, shape (B, C, H, W)
+        The unperturbed inputs.
+    relevance : ndarray
+        The explanation: shaped like ``x``, or ``(B, 1, H, W)``, or ``(B, H, W)``.
+    target : int, sequence of int or None
+        The class whose logit is tracked, one for all samples or one per
+        sample; None takes each sample's argmax at step 0 (and keeps it).
+    order : {"morf", "lerf"}
+        Most or least relevant first.
+    patch : int
+        Patch side in pixels; must divide ``H`` and ``W``.
+    steps : int or None
+        ``L``, the number of flipping steps; None flips one patch per step
+        (``L = n``). Any ``L >= 1`` is allowed (for ``L > n`` some steps repeat
+        a count).
+    fill : {"zeros", "mean", "noise"}
+        The replacement value: 0; the sample's per-channel mean over the
+        image; or noise drawn once per call, uniform on
+        ``[min_c, max_c]`` of the sample's channel ``c`` (Samek et al. 2017
+        replace regions by uniform random values). A pixel keeps its
+        replacement value at every later step, so each step only adds patches.
+    seed : int or None
+        Seed of ``np.random.default_rng`` for ``fill="noise"`` (unused otherwise).
+
+    Returns
+    -------
+    ndarray, shape (B, L + 1)
+        ``curve[b, k] = f_target(x_k)[b]``; column 0 is the unperturbed input.
+    """
+    forward = _model(net)
+    x = _float_array(x, "x")
+    if x.ndim != 4:
+        raise ValueError(f"pixel_flipping: x must be (B, C, H, W), got shape {x.shape}")
+    _check_choice("order", order, ORDERS)
+    _check_choice("fill", fill, FILLS)
+    batch, channels, height, width = x.shape
+    R = _channel_sum(relevance, x.shape)
+    if not (_is_int(patch) and patch >= 1 and height % patch == 0 and width % patch == 0):
+        raise ValueError(f"pixel_flipping: patch must be an int >= 1 dividing H={height} and "
+                         f"W={width}, got {patch!r}")
+    rows, cols = height // patch, width // patch
+    n = rows * cols
+    steps = n if steps is None else steps
+    if not (_is_int(steps) and steps >= 1):
+        raise ValueError(f"pixel_flipping: steps must be None or an int >= 1, got {steps!r}")
+    filler = _fill_values(x, fill, seed)
+
+    # s_p: relevance summed over the channels and pixels of each patch, (B, n)
+    score = R.reshape(batch, rows, patch, cols, patch).sum(axis=(2, 4)).reshape(batch, n)
+    ranking = np.argsort(-score if order == "morf" else score, axis=1, kind="stable")
+    rank = np.empty_like(ranking)               # rank[b, p]: position of patch p in the ranking
+    np.put_along_axis(rank, ranking, np.arange(n)[None, :], axis=1)
+    counts = (2 * np.arange(steps + 1) * n + steps) // (2 * steps)   # floor(k n / L + 1/2)
+
+    output = forward(x)
+    target = _targets(output, target, batch)
+    samples = np.arange(batch)
+    curve = np.empty((batch, steps + 1), dtype=np.result_type(output.dtype, np.float64))
+    curve[:, 0] = output[samples, target]
+    chunk = max(1, FLIP_CHUNK_ELEMENTS // x.size)
+    for start in range(1, steps + 1, chunk):
+        ks = np.arange(start, min(start + chunk, steps + 1))
+        removed = rank[None, :, :] < counts[ks][:, None, None]                  # (K, B, n)
+        pixels = np.repeat(np.repeat(removed.reshape(len(ks), batch, 1, rows, cols),
+                                     patch, axis=3), patch, axis=4)            # (K, B, 1, H, W)
+        images = np.where(pixels, filler[None], x[None]).reshape(-1, channels, height, width)
+        logits = forward(images).reshape(len(ks), batch, -1)
+        curve[:, ks] = logits[:, samples, target].T
+    return curve
+
+
+def aopc(curve: Array) -> Array:
+    """Area over the MoRF perturbation curve (Samek et al. 2017), per sample.
+
+    ``AOPC = 1/(L+1) sum_{k=0..L} (f(x_0) - f(x_k))``: the mean drop of the
+    target logit over the ``L + 1`` points of the curve (the ``k = 0`` term is
+    0). Samek et al. average this over a data set; here it is returned per
+    sample so that confidence intervals can be taken over images.
+
+    Parameters
+    ----------
+    curve : ndarray, shape (..., L + 1)
+        A :func:`pixel_flipping` curve (the last axis runs over the steps).
+
+    Returns
+    -------
+    ndarray, shape (...)
+    """
+    curve = _float_array(curve, "curve")
+    if curve.ndim < 1 or curve.shape[-1] < 1:
+        raise ValueError(f"aopc: curve must have at least one step on its last axis, "
+                         f"got shape {curve.shape}")
+    return (curve[..., :1] - curve).mean(axis=-1)
+
+
+# -- ground truth --------------------------------------------------------------------------
+
+
+def relevance_mass_accuracy(relevance: Array, mask: Array) -> Array:
+    """The share of positive relevance inside the ground-truth mask (Arras et al. 2022).
+
+    With ``P = max(0, sum_c R_c)`` the channel-pooled positive relevance::
+
+        mass accuracy = sum_{p in mask} P_p / sum_p P_p        (0 when sum_p P_p = 0)
+
+    Parameters
+    ----------
+    relevance : ndarray, shape (B, C, H, W) or (B, H, W)
+    mask : ndarray
+        Ground truth, ``(B, H, W)``, ``(B, 1, H, W)`` or the relevance's shape
+        (then the same in every channel); bool, or numbers that are 0 or 1.
+
+    Returns
+    -------
+    ndarray, shape (B,)
+        In ``[0, 1]``.
+    """
+    P, inside = _positive_map(relevance), _pixel_mask(mask, np.shape(relevance))
+    total = P.sum(axis=(1, 2))
+    within = np.where(inside, P, 0).sum(axis=(1, 2))
+    return np.where(total > 0, within / np.where(total > 0, total, 1), 0.0)
+
+
+def relevance_rank_accuracy(relevance: Array, mask: Array) -> Array:
+    """The share of the mask among the ``K = |mask|`` most relevant pixels (Arras et al. 2022).
+
+    Pixels are ranked by ``P = max(0, sum_c R_c)``, decreasing, ties broken by
+    the lower row-major index; with ``T_K`` the first ``K`` pixels of that
+    ranking::
+
+        rank accuracy = |T_K ∩ mask| / K,          K = |mask|
+
+    Parameters
+    ----------
+    relevance : ndarray, shape (B, C, H, W) or (B, H, W)
+    mask : ndarray
+        As in :func:`relevance_mass_accuracy`; every sample's mask must hold at
+        least one pixel (``K = 0`` has no rank accuracy).
+
+    Returns
+    -------
+    ndarray, shape (B,)
+        In ``[0, 1]``.
+    """
+    P, inside = _positive_map(relevance), _pixel_mask(mask, np.shape(relevance))
+    batch = P.shape[0]
+    inside = inside.reshape(batch, -1)
+    K = inside.sum(axis=1)
+    if np.any(K == 0):
+        raise ValueError("relevance_rank_accuracy: the mask of sample(s) "
+                         f"{np.flatnonzero(K == 0).tolist()} is empty; rank accuracy needs "
+                         "K = |mask| >= 1")
+    ranking = np.argsort(-P.reshape(batch, -1), axis=1, kind="stable")
+    top_K = np.arange(ranking.shape[1])[None, :] < K[:, None]
+    hits = np.take_along_axis(inside, ranking, axis=1) & top_K
+    return hits.sum(axis=1) / K
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _model(net: Any) -> Callable[[Array], Array]:
+    """``net.forward`` for a layer, ``net`` itself for any other callable."""
+    forward = getattr(net, "forward", net)
+    if not callable(forward):
+        raise TypeError(f"pixel_flipping: net must have a forward method or be callable, "
+                        f"got {net!r}")
+
+    def checked(images: Array) -> Array:
+        output = np.asarray(forward(images))
+        if output.ndim != 2 or output.shape[0] != images.shape[0]:
+            raise ValueError(f"pixel_flipping: the model must map {images.shape[0]} images to "
+                             f"logits (B, classes), got shape {output.shape}")
+        if not np.all(np.isfinite(output)):
+            raise ValueError("pixel_flipping: the model returned NaN or inf")
+        return output
+
+    return checked
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def _float_array(x: Any, name: str) -> Array:
+    """``x`` as a finite float array (integers and bools are converted to float64)."""
+    array = np.asarray(x)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return array
+
+
+def _channel_sum(relevance: Array, shape: tuple[int, ...]) -> Array:
+    """``sum_c R_c`` of a relevance shaped ``(B, C, H, W)``, ``(B, 1, H, W)`` or ``(B, H, W)``."""
+    R = _float_array(relevance, "relevance")
+    batch, channels, height, width = shape
+    allowed = {(batch, channels, height, width), (batch, 1, height, width), (batch, height, width)}
+    if R.shape not in allowed:
+        raise ValueError(f"relevance must have shape {shape}, {(batch, 1, height, width)} or "
+                         f"{(batch, height, width)} for inputs of shape {shape}, got {R.shape}")
+    return R if R.ndim == 3 else R.sum(axis=1)
+
+
+def _fill_values(x: Array, fill: str, seed: int | None) -> Array:
+    """The replacement image of every sample, broadcastable to ``x``."""
+    if fill == "zeros":
+        return np.zeros((1, 1, 1, 1), dtype=x.dtype)
+    if fill == "mean":
+        return x.mean(axis=(2, 3), keepdims=True)
+    low, high = x.min(axis=(2, 3), keepdims=True), x.max(axis=(2, 3), keepdims=True)
+    return (low + (high - low) * np.random.default_rng(seed).random(x.shape)).astype(x.dtype)
+
+
+def _targets(output: Array, target: Any, batch: int) -> Array:
+    """Validated target classes, one per sample (argmax of ``output`` when None)."""
+    if target is None:
+        return np.argmax(output, axis=1)
+    t = np.asarray(target)
+    if not np.issubdtype(t.dtype, np.integer):
+        raise TypeError(f"target must be an int or ints, got {target!r}")
+    t = np.broadcast_to(t, (batch,)) if t.ndim == 0 else t
+    if t.shape != (batch,):
+        raise ValueError(f"target must be one int or {batch} ints, got shape {t.shape}")
+    if np.any(t < 0) or np.any(t >= output.shape[1]):
+        raise ValueError(f"target must lie in [0, {output.shape[1]}), got {t.tolist()}")
+    return t.astype(np.int64)
+
+
+def _positive_map(relevance: Array) -> Array:
+    """``max(0, sum_c R_c)``, shape ``(B, H, W)``."""
+    R = _float_array(relevance, "relevance")
+    if R.ndim not in (3, 4):
+        raise ValueError(f"relevance must be (B, C, H, W) or (B, H, W), got shape {R.shape}")
+    return np.maximum(R if R.ndim == 3 else R.sum(axis=1), 0)
+
+
+def _pixel_mask(mask: Array, shape: tuple[int, ...]) -> Array:
+    """A ``(B, H, W)`` bool mask from ``(B, H, W)``, ``(B, 1, H, W)`` or the relevance's shape."""
+    m = np.asarray(mask)
+    if m.dtype != bool:
+        numeric = np.issubdtype(m.dtype, np.number) and not np.iscomplexobj(m)
+        if not numeric or np.any((m != 0) & (m != 1)):
+            raise ValueError("mask must be bool or hold only the numbers 0 and 1")
+        m = m == 1
+    batch, height, width = shape[0], shape[-2], shape[-1]
+    allowed = {(batch, height, width), (batch, 1, height, width), tuple(shape)}
+    if m.shape not in allowed:
+        raise ValueError(f"mask must have shape {(batch, height, width)}, "
+                         f"{(batch, 1, height, width)} or the relevance's {tuple(shape)}, "
+                         f"got {m.shape}")
+    if m.ndim == 3:
+        return m
+    if np.any(m != m[:, :1]):
+        raise ValueError("a mask with a channel axis must be the same in every channel")
+    return m[:, 0]
+
+
+__all__ = [
+    "FILLS",
+    "FLIP_CHUNK_ELEMENTS",
+    "ORDERS",
+    "aopc",
+    "pixel_flipping",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
+]
