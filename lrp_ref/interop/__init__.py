@@ -1,0 +1,1 @@
+"""Optional bridges to PyTorch-based libraries; imports torch lazily."""
