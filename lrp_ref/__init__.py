@@ -2,17 +2,32 @@
 
 from .audit import LayerRecord, Ledger
 from .io import load, save
-from .layers import BatchNorm1d, BatchNorm2d, Dense, Flatten, Identity, Layer, ReLU, Residual
+from .layers import (
+    LSTM,
+    BatchNorm1d,
+    BatchNorm2d,
+    Bidirectional,
+    Dense,
+    Embedding,
+    Flatten,
+    Identity,
+    Layer,
+    ReLU,
+    Residual,
+)
 from .network import Explanation, Sequential
 from .rules import AlphaBeta, Epsilon, Pass, Rule, Zero
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LSTM",
     "AlphaBeta",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Bidirectional",
     "Dense",
+    "Embedding",
     "Epsilon",
     "Explanation",
     "Flatten",

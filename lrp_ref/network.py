@@ -110,7 +110,14 @@ class Sequential(Container):
 
     # -- forward and backward ---------------------------------------------------------------
 
+    @property
+    def reads_token_ids(self) -> bool:
+        """True when the first layer reads integer token ids (an Embedding)."""
+        return bool(self.layers) and self.layers[0].reads_token_ids
+
     def _check_input(self, a: Any) -> Array:
+        if self.reads_token_ids:  # ids stay integers; the Embedding checks them
+            return self.layers[0]._check_input(a)
         return as_float_array(a, self.dtype or np.float64, self.where)
 
     def _forward(self, a: Array) -> Array:

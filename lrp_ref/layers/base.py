@@ -60,6 +60,8 @@ class Layer:
     takes_rule: ClassVar[bool] = False
     #: Names of the constructor's array arguments (saved in model files).
     array_names: ClassVar[tuple[str, ...]] = ()
+    #: Whether the input is integer token ids that must not be converted to float (Embedding).
+    reads_token_ids: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -187,7 +189,7 @@ class Layer:
     def _check_output_array(self, x: Any, name: str) -> Array:
         if self._input is None:
             raise ValueError(f"{self.where}: {name} needs a forward pass first")
-        x = as_float_array(x, self._input.dtype, self.where)
+        x = as_float_array(x, self.dtype or self._input.dtype, self.where)
         if x.shape != self._output_shape:
             raise ValueError(
                 f"{self.where}: {name} must have the shape of the last forward output "

@@ -1,0 +1,82 @@
+"""Embedding: integer token ids ``(B, T)`` to vectors ``(B, T, dim)``.
+
+The forward pass is a table lookup, ``e[b, t, :] = W[ids[b, t], :]``. It has no
+contributions to split: the vector ``e_t`` *is* token ``t``, so LRP gives the
+token the sum of its dimensions' relevance (Arras et al. 2017, "Explaining
+recurrent neural network predictions in sentiment analysis", WASSA@EMNLP)::
+
+    R_t = sum_d R_{t,d}
+
+and nothing is absorbed. Token ids are discrete: the gradient with respect to
+them is not defined, so ``backward`` stores ``grad_weight`` (the gradient of
+the table, for training) and returns zeros. Gradient x Input and sensitivity
+for tokens are taken at the embedding vectors (``lrp_ref.text``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..audit import Ledger
+from ..rules import Rule
+from .base import Layer, as_float_array, check_finite
+
+Array = np.ndarray
+
+
+class Embedding(Layer):
+    """A lookup table: ``forward(ids) = W[ids]``, like ``torch.nn.Embedding``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (vocab, dim)
+        Row ``k`` is the vector of token id ``k``.
+
+    The input is integer token ids of shape ``(B, T)`` with ``0 <= id < vocab``;
+    a :class:`~lrp_ref.Sequential` that starts with an Embedding hands them on
+    unconverted. ``relevance`` returns one value per token, shape ``(B, T)``.
+    """
+
+    array_names = ("weight",)
+    reads_token_ids = True
+
+    def __init__(self, weight: Any) -> None:
+        super().__init__()
+        w = np.asarray(weight)
+        dtype = w.dtype if np.issubdtype(w.dtype, np.floating) else np.float64
+        self.weight = as_float_array(w, dtype, "Embedding")
+        if self.weight.ndim != 2:
+            raise ValueError(f"Embedding: weight must have shape (vocab, dim), "
+                             f"got {self.weight.shape}")
+        check_finite("weight", self.weight, "Embedding")
+        self.grad_weight: Array | None = None
+
+    def _check_input(self, ids: Any) -> Array:
+        ids = np.asarray(ids)
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"{self.where}: expected integer token ids, got dtype {ids.dtype}"
+                            " (convert whole-number ids with ids.astype(int))")
+        if ids.ndim != 2:
+            raise ValueError(f"{self.where}: expected token ids of shape (B, T), "
+                             f"got {ids.shape}")
+        vocab = self.weight.shape[0]
+        bad = ids[(ids < 0) | (ids >= vocab)]
+        if bad.size:
+            raise ValueError(f"{self.where}: token ids must lie in [0, {vocab}), "
+                             f"got {sorted(set(bad.tolist()))[:10]}")
+        return ids.astype(np.int64, copy=False)
+
+    def _forward(self, ids: Array) -> Array:
+        return self.weight[ids]
+
+    def _backward(self, grad_e: Array) -> Array:
+        self.grad_weight = np.zeros_like(self.weight)
+        np.add.at(self.grad_weight, self._input, grad_e)   # rows of repeated ids add up
+        return np.zeros(self._input.shape, self.weight.dtype)
+
+    def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
+        self.check_rule(rule)
+        # R_t = sum_d R_{t,d}: the vector is the token
+        return R.sum(axis=2), self._no_loss(R)
