@@ -15,6 +15,12 @@ real bug, not a definition.
   exactly zero; negative where a rule creates relevance (alpha-beta at a neuron
   whose contributions all have one sign passes ``alpha R_j`` down and books
   ``-beta R_j``).
+* ``conditioned``: relevance a CRP condition removed at the layer's output
+  (``explain(..., conditions=...)``, Achtibat et al. 2023): the sum of ``R_j``
+  over the channels the condition does not keep. 0 without conditions.
+
+So with conditions the balance reads
+``sum(R_out) = sum(R_in) + absorbed_bias + absorbed_stabilizer + dropped + conditioned``.
 """
 
 from __future__ import annotations
@@ -33,27 +39,42 @@ def per_sample_sum(x: Array) -> Array:
 
 @dataclass(frozen=True)
 class Ledger:
-    """The three ledger terms of one propagation step, each of shape ``(B,)``."""
+    """The ledger terms of one propagation step, each of shape ``(B,)``.
+
+    ``conditioned`` (a CRP condition's removal) is 0 unless given.
+    """
 
     absorbed_bias: Array
     absorbed_stabilizer: Array
     dropped: Array
+    conditioned: Array | None = None
+
+    def __post_init__(self) -> None:
+        if self.conditioned is None:
+            object.__setattr__(self, "conditioned", np.zeros_like(self.dropped))
 
     @classmethod
     def zeros(cls, batch: int, dtype: np.dtype = np.float64) -> Ledger:
         """An empty ledger: nothing absorbed, nothing dropped."""
         return cls(*(np.zeros(batch, dtype=dtype) for _ in range(3)))
 
+    @classmethod
+    def condition(cls, removed: Array) -> Ledger:
+        """A ledger holding only ``conditioned = removed`` (per sample)."""
+        zero = np.zeros_like(removed)
+        return cls(zero, zero, zero, removed)
+
     def __add__(self, other: Ledger) -> Ledger:
         return Ledger(
             self.absorbed_bias + other.absorbed_bias,
             self.absorbed_stabilizer + other.absorbed_stabilizer,
             self.dropped + other.dropped,
+            self.conditioned + other.conditioned,
         )
 
     def total(self) -> Array:
-        """``absorbed_bias + absorbed_stabilizer + dropped`` per sample."""
-        return self.absorbed_bias + self.absorbed_stabilizer + self.dropped
+        """``absorbed_bias + absorbed_stabilizer + dropped + conditioned`` per sample."""
+        return self.absorbed_bias + self.absorbed_stabilizer + self.dropped + self.conditioned
 
 
 @dataclass(frozen=True)
@@ -62,7 +83,8 @@ class LayerRecord:
 
     ``path`` is the layer's path (``"3"``, ``"4.body.0"``); ``layer`` its type
     name; ``rule`` the rule it applied (None for layers that take no rule).
-    ``relevance_out`` arrived at the layer's output, ``relevance_in`` left at its
+    ``relevance_out`` arrived at the layer's output (before a CRP condition
+    masks it; the removed part is ``conditioned``), ``relevance_in`` left at its
     input. Records of containers (nested Sequential, Residual) cover the whole
     container: their ledger is the sum of their children's plus their own
     (a Residual's split), so that every record balances on its own.
@@ -88,8 +110,13 @@ class LayerRecord:
     def dropped(self) -> Array:
         return self.ledger.dropped
 
+    @property
+    def conditioned(self) -> Array:
+        return self.ledger.conditioned
+
     def imbalance(self) -> Array:
-        """``sum R_out - (sum R_in + absorbed + dropped)`` per sample; ~0 up to rounding."""
+        """``sum R_out - (sum R_in + absorbed + dropped + conditioned)`` per sample;
+        ~0 up to rounding."""
         return (
             per_sample_sum(self.relevance_out)
             - per_sample_sum(self.relevance_in)
@@ -102,12 +129,12 @@ def format_ledger(records: list[LayerRecord], sample: int = 0) -> str:
     from .rules import describe
 
     header = ("path", "layer", "rule", "sum R_out", "sum R_in", "bias", "stabilizer",
-              "dropped", "imbalance")
+              "dropped", "conditioned", "imbalance")
     rows = [header]
     for r in records:
         numbers = (per_sample_sum(r.relevance_out)[sample], per_sample_sum(r.relevance_in)[sample],
                    r.absorbed_bias[sample], r.absorbed_stabilizer[sample], r.dropped[sample],
-                   r.imbalance()[sample])
+                   r.conditioned[sample], r.imbalance()[sample])
         rule = describe(r.rule) if not r.container else "(container)"
         rows.append((r.path, r.layer, rule, *(f"{v:+.6g}" for v in numbers)))
     widths = [max(len(row[k]) for row in rows) for k in range(len(header))]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .audit import LayerRecord, Ledger, format_ledger, per_sample_sum
+from .conditions import condition_masks, parse_conditions
 from .layers.base import Container, Layer, array_key, as_float_array, build, check_method
 from .rules import Rule
 
@@ -155,7 +156,7 @@ class Sequential(Container):
 
     def explain(self, x: Array, target: int | Sequence[int] | Array | None = None,
                 rule: Any = None, output_relevance: Array | None = None,
-                method: str = "fast") -> Explanation:
+                method: str = "fast", conditions: dict | None = None) -> Explanation:
         """Explain the network's output for ``x`` with LRP.
 
         Parameters
@@ -175,6 +176,14 @@ class Sequential(Container):
             ``R_L = onehot(target) * f(x)`` (the target logit).
         method : {"fast", "explicit"}
             The propagation path; both give the same result to rounding.
+        conditions : dict, optional
+            Concept Relevance Propagation (Achtibat et al. 2023):
+            ``{layer: channels}``, the layer a top-level index or a path, the
+            channels an int, a sequence of ints (axis 1 of that layer's
+            output) or a ``(B, C)`` boolean mask. The relevance arriving at the
+            layer's output is kept in those channels only; the layer's record
+            books the removed relevance as ``conditioned``
+            (``lrp_ref.conditions``).
 
         Returns
         -------
@@ -184,7 +193,9 @@ class Sequential(Container):
         if rule is None:
             raise ValueError("explain needs a rule, e.g. rule=lrp_ref.Epsilon(1e-6)")
         assignment = self.assign_rules(rule)
+        parsed = {} if conditions is None else parse_conditions(self, conditions)
         output = self.forward(x)
+        assignment.conditions = condition_masks(self, parsed, output.shape[0])
         target = self._targets(output, target)
         if output_relevance is None:
             R = np.zeros_like(output)

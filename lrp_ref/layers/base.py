@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..audit import LayerRecord, Ledger
+from ..audit import LayerRecord, Ledger, per_sample_sum
 from ..rules import Rule, describe
 
 Array = np.ndarray
@@ -45,6 +45,36 @@ def as_float_array(x: Any, dtype: np.dtype, where: str) -> Array:
     if np.issubdtype(array.dtype, np.complexfloating):
         raise TypeError(f"{where}: complex input is not supported")
     return array.astype(dtype, copy=False)
+
+
+class Assignment(dict):
+    """``{path: Rule or None}`` for one explanation, plus its CRP conditions.
+
+    ``conditions`` maps a layer path to a boolean channel mask of shape
+    ``(B or 1, C)``, ``C`` the size of axis 1 of the layer's output. Conditional
+    relevance (CRP; Achtibat et al. 2023, "From attribution maps to
+    human-understandable explanations through Concept Relevance Propagation",
+    Nat. Mach. Intell. 5) keeps the relevance arriving at that layer's output
+    only in the channels of the condition ``theta`` (their Kronecker delta
+    ``delta_{j c}`` over the chosen channels ``c``)::
+
+        R_j(x | theta) = R_j * 1[channel(j) in theta]
+
+    Empty for plain LRP. ``Sequential.explain`` validates the conditions.
+    """
+
+    def __init__(self, rules: dict[str, Rule | None] | None = None,
+                 conditions: dict[str, Array] | None = None) -> None:
+        super().__init__(rules or {})
+        self.conditions = dict(conditions or {})
+
+    def condition(self, path: str, R: Array) -> tuple[Array, Array]:
+        """``R`` masked to the kept channels of ``path`` and the removed relevance per sample."""
+        mask = self.conditions.get(path)
+        if mask is None:
+            return R, np.zeros(R.shape[0], R.dtype)
+        keep = mask.reshape(mask.shape + (1,) * (R.ndim - 2))
+        return np.where(keep, R, 0), per_sample_sum(np.where(keep, 0, R))
 
 
 def shape_text(shape: tuple) -> str:
@@ -240,14 +270,14 @@ class Layer:
         if self.takes_rule and rule is None:
             raise ValueError(f"{self.where} needs a rule, got None")
 
-    def assign_rules(self, spec: Any) -> dict[str, Rule | None]:
+    def assign_rules(self, spec: Any) -> Assignment:
         """Resolve a rule specification into ``{path: rule}`` for this layer and below.
 
         ``spec`` is a Rule (applied to every layer that takes one), a structured
         list (one entry per child of a container), or a composite: a callable
         ``composite(network) -> {path: Rule}``.
         """
-        assignment: dict[str, Rule | None] = {}
+        assignment = Assignment()
         if isinstance(spec, Rule) or spec is None:
             self._assign_uniform(spec, assignment)
         elif isinstance(spec, (list, tuple)):
@@ -294,12 +324,18 @@ class Layer:
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
         raise NotImplementedError
 
-    def _explain(self, R: Array, assignment: dict[str, Rule | None], method: str,
+    def _explain(self, R: Array, assignment: Assignment, method: str,
                  records: list[LayerRecord]) -> Array:
-        """Propagate ``R`` through this layer, appending its record to ``records``."""
+        """Propagate ``R`` through this layer, appending its record to ``records``.
+
+        A CRP condition on this layer masks ``R`` first; the record keeps the
+        arriving ``R`` and books the removed part as ``conditioned``.
+        """
         rule = assignment.get(self.path)
-        R_in, ledger = self._relevance(R, rule, method)
-        records.append(LayerRecord(self.path, type(self).__name__, rule, R_in, R, ledger))
+        kept, removed = assignment.condition(self.path, R)
+        R_in, ledger = self._relevance(kept, rule, method)
+        records.append(LayerRecord(self.path, type(self).__name__, rule, R_in, R,
+                                   ledger + Ledger.condition(removed)))
         return R_in
 
     # -- parts of subclasses ---------------------------------------------------------------
@@ -318,12 +354,13 @@ class Layer:
 class Container(Layer):
     """A layer made of layers (Sequential, Residual): records cover their children."""
 
-    def _explain(self, R: Array, assignment: dict[str, Rule | None], method: str,
+    def _explain(self, R: Array, assignment: Assignment, method: str,
                  records: list[LayerRecord]) -> Array:
         start = len(records)
-        R_in, own = self._propagate(R, assignment, method, records)
+        kept, removed = assignment.condition(self.path, R)
+        R_in, own = self._propagate(kept, assignment, method, records)
         children = {child.path for _, child in self.children()}
-        ledger = own
+        ledger = own + Ledger.condition(removed)
         for record in records[start:]:
             if record.path in children:
                 ledger = ledger + record.ledger
