@@ -1,0 +1,55 @@
+"""Token-level Gradient x Input and sensitivity, and relevance-coloured text."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import lrp_ref as lrp  # noqa: E402
+from lrp_ref import text  # noqa: E402
+
+
+def linear_text_model():
+    """Embedding (vocab 5, dim 2) -> Flatten -> Dense (3 tokens * 2 dims -> 2), no bias."""
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((6, 2))
+    return lrp.Sequential([lrp.Embedding(rng.standard_normal((5, 2))), lrp.Flatten(),
+                           lrp.Dense(W)]), W
+
+
+def test_gradient_x_input_equals_lrp0_on_a_linear_model():
+    """For f = sum_{t,d} e_td W[(t,d), k] without bias, LRP-0 gives e_td W[(t,d), k]
+    per dimension, which is also e_td * df/de_td; both sum to the same per-token value."""
+    net, _ = linear_text_model()
+    ids = np.array([[1, 4, 0], [2, 2, 3]])
+    e = net.explain(ids, rule=lrp.Zero(), target=[0, 1])
+    np.testing.assert_allclose(text.gradient_x_input(net, ids, [0, 1]), e.relevance,
+                               rtol=1e-13)
+
+
+def test_sensitivity_is_the_squared_gradient_norm():
+    net, W = linear_text_model()
+    ids = np.array([[1, 4, 0]])
+    # df_k/de_td = W[(t,d), k]: sum over d of its square, per token t
+    expected = (W[:, 1] ** 2).reshape(3, 2).sum(axis=1)
+    np.testing.assert_allclose(text.sensitivity(net, ids, 1)[0], expected, rtol=1e-14)
+
+
+def test_gradient_methods_need_an_embedding_first():
+    with pytest.raises(TypeError, match="starts with an Embedding"):
+        text.gradient_x_input(lrp.Sequential([lrp.Dense(np.ones((2, 2)))]), np.ones((1, 2)))
+
+
+def test_plot_tokens_colours_by_sign():
+    fig, ax = plt.subplots(figsize=(6, 0.6))
+    text.plot_tokens(ax, ["not", "good", "."], np.array([2.0, -1.0, 0.0]), title="LRP")
+    labels = [t for t in ax.texts if t.get_text() != "LRP"]
+    assert [t.get_text() for t in labels] == ["not", "good", "."]
+    red, blue, white = (t.get_bbox_patch().get_facecolor() for t in labels)
+    assert red[0] > red[2] and blue[2] > blue[0] and np.allclose(white[:3], 1, atol=0.01)
+    with pytest.raises(ValueError, match=r"relevance must have shape \(3,\)"):
+        text.plot_tokens(ax, ["a", "b", "c"], np.zeros(2))
+    plt.close(fig)
