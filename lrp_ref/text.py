@@ -63,7 +63,7 @@ def sensitivity(net: Sequential, ids: Any, target: int | Sequence[int] | None = 
 
 
 def plot_tokens(ax: Any, tokens: Sequence[str], relevance: Array, title: str | None = None,
-                cmap: str = "bwr", fontsize: int = 13) -> None:
+                cmap: str = "bwr", fontsize: int = 13, title_width: float = 0.18) -> None:
     """Draw ``tokens`` in a row on ``ax``, each on a background coloured by its relevance.
 
     Colours are symmetric around 0 (``cmap`` from blue through white to red),
@@ -76,7 +76,8 @@ def plot_tokens(ax: Any, tokens: Sequence[str], relevance: Array, title: str | N
     tokens : sequence of str
     relevance : ndarray, shape (T,)
     title : str, optional
-        Written at the left of the row.
+        Written at the left of the row; the tokens start at ``title_width``
+        (axes fraction) or after the title if it is wider, so that rows align.
     """
     import matplotlib.pyplot as plt
 
@@ -92,7 +93,7 @@ def plot_tokens(ax: Any, tokens: Sequence[str], relevance: Array, title: str | N
     if title is not None:
         label = ax.text(x, 0.5, title, fontsize=fontsize, va="center", ha="left",
                         transform=ax.transAxes, fontweight="bold")
-        x += _width(ax, label, renderer) + 0.02
+        x = max(title_width, _width(ax, label, renderer) + 0.02)
     for token, colour in zip(tokens, colours):
         text = ax.text(x, 0.5, token, fontsize=fontsize, va="center", ha="left",
                        transform=ax.transAxes,
