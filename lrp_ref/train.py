@@ -1,0 +1,143 @@
+"""Training with lrp_ref's own forward and backward: softmax cross-entropy and Adam.
+
+Small on purpose: enough to train the shipped models (``scripts/train_models.py``)
+and the tiny networks of the tutorials, in NumPy, seeded and reproducible. Every
+layer's ``backward(grad)`` returns the gradient at its input and stores the
+gradients of its trainable arrays as ``grad_<name>`` (``grad_weight``,
+``grad_bias``; BatchNorm ``grad_gamma``, ``grad_beta``). An array is trainable
+exactly when its layer has such an attribute, so BatchNorm's running statistics
+are not.
+
+The loss of a batch of logits ``z`` (``(B, K)``) with labels ``y`` is the mean
+softmax cross-entropy::
+
+    L = -1/B sum_b log p_b[y_b],       p_b = softmax(z_b)
+    dL/dz_b = (p_b - onehot(y_b)) / B
+
+and Adam (Kingma and Ba 2015, Algorithm 1) updates every trainable array ``w``
+with its gradient ``g`` at step ``t``::
+
+    m = beta1 m + (1 - beta1) g,          v = beta2 v + (1 - beta2) g^2
+    w -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+
+The softmax is part of the loss only: the network outputs logits, which is what
+``explain`` explains.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers.base import Layer
+
+Array = np.ndarray
+
+
+def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[float, Array]:
+    """The mean softmax cross-entropy and its gradient with respect to the logits.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (B, K)
+    labels : ndarray of int, shape (B,)
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape (B, K)
+        ``(softmax(logits) - onehot(labels)) / B``.
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = np.arange(len(labels))
+    grad = np.exp(log_p)
+    grad[rows, labels] -= 1
+    return float(-log_p[rows, labels].mean()), grad / len(labels)
+
+
+def trainable(net: Layer) -> list[tuple[Layer, str]]:
+    """``(layer, name)`` of every trainable array of ``net`` and the layers below it."""
+    layers = [net, *(layer for _, layer in net.named_layers())]
+    return [(layer, name) for layer in layers for name in layer.array_names
+            if hasattr(layer, f"grad_{name}")]
+
+
+class Adam:
+    """Adam over every trainable array of ``net``, updated in place.
+
+    Parameters
+    ----------
+    net : Layer
+    lr, beta1, beta2, eps : float
+        As in Kingma and Ba 2015 (module docstring).
+    """
+
+    def __init__(self, net: Layer, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8) -> None:
+        self.parameters = trainable(net)
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.m = [np.zeros_like(getattr(layer, name)) for layer, name in self.parameters]
+        self.v = [np.zeros_like(m) for m in self.m]
+        self.t = 0
+
+    def step(self) -> None:
+        """One update from the gradients the last ``backward`` stored."""
+        self.t += 1
+        for (layer, name), m, v in zip(self.parameters, self.m, self.v):
+            g = getattr(layer, f"grad_{name}")
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * g * g
+            m_hat = m / (1 - self.beta1 ** self.t)
+            v_hat = v / (1 - self.beta2 ** self.t)
+            getattr(layer, name)[...] -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def fit(net: Layer, x: Array, y: Array, epochs: int, batch_size: int = 32, lr: float = 1e-3,
+        seed: int = 0) -> list[float]:
+    """Train ``net`` on ``(x, y)`` with Adam and softmax cross-entropy, in place.
+
+    Parameters
+    ----------
+    net : Layer
+        Outputs logits ``(B, K)``.
+    x : ndarray
+        Inputs, batch first.
+    y : ndarray of int, shape (N,)
+    epochs, batch_size : int
+    lr : float
+        Adam's learning rate.
+    seed : int
+        Seeds the shuffling (``np.random.default_rng(seed)``).
+
+    Returns
+    -------
+    list of float
+        The mean training loss of every epoch.
+    """
+    rng = np.random.default_rng(seed)
+    optimizer = Adam(net, lr=lr)
+    history = []
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        losses = []
+        for start in range(0, len(x), batch_size):
+            batch = order[start:start + batch_size]
+            loss, grad = softmax_cross_entropy(net.forward(x[batch]), y[batch])
+            net.backward(grad)
+            optimizer.step()
+            losses.append(loss * len(batch))
+        history.append(sum(losses) / len(x))
+    return history
+
+
+def predict(net: Layer, x: Array, batch_size: int = 500) -> Array:
+    """The argmax class of every sample, computed in batches of ``batch_size``."""
+    return np.concatenate([net.forward(x[k:k + batch_size]).argmax(axis=1)
+                           for k in range(0, len(x), batch_size)])
+
+
+def accuracy(net: Layer, x: Array, y: Array) -> float:
+    """The fraction of samples whose argmax class equals the label."""
+    return float(np.mean(predict(net, x) == y))
