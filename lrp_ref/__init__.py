@@ -1,5 +1,6 @@
 """lrp_ref: a pure-NumPy reference implementation of Layer-wise Relevance Propagation."""
 
+from . import composites
 from .audit import LayerRecord, Ledger
 from .io import load, save
 from .layers import (
@@ -16,7 +17,7 @@ from .layers import (
     Residual,
 )
 from .network import Explanation, Sequential
-from .rules import AlphaBeta, Epsilon, Pass, Rule, Zero
+from .rules import AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, WSquare, ZBox, Zero, ZPlus
 
 __version__ = "0.1.0"
 
@@ -30,7 +31,9 @@ __all__ = [
     "Embedding",
     "Epsilon",
     "Explanation",
+    "Flat",
     "Flatten",
+    "Gamma",
     "Identity",
     "Layer",
     "LayerRecord",
@@ -40,7 +43,11 @@ __all__ = [
     "Residual",
     "Rule",
     "Sequential",
+    "WSquare",
+    "ZBox",
+    "ZPlus",
     "Zero",
+    "composites",
     "load",
     "save",
 ]

@@ -78,6 +78,7 @@ class LinearLayer(Layer):
         if isinstance(rule, Pass):
             return R, self._no_loss(R)
         a = self._input
+        rule.check_input(a, self.where)
         part_relevance = self._fast_part if method == "fast" else self._explicit_part
         R_in = np.zeros_like(a)
         ledger = Ledger.zeros(a.shape[0], a.dtype)

@@ -1,0 +1,308 @@
+"""Composites: named assignments of a rule to every layer of a network.
+
+A composite is an object called as ``composite(network) -> {path: Rule}``
+(DESIGN.md, "Public API"); pass it as ``rule=`` to ``Sequential.explain``.
+Because it sees the whole network, "the first linear layer" is well defined:
+the first in traversal order (definition order, pre-order, a Residual's body
+before its shortcut), so composites work inside Residual blocks
+(paths like ``"4.body.0"``). ``repr(composite)`` shows its parameters,
+``composite(network)`` the assignment, ``composite.table(network)`` the same
+as a readable table.
+
+The idea — different rules for different layer types and depths, since no
+single rule is best everywhere — is Montavon et al. 2019 (section 10.3) and
+Kohlbrenner et al. 2020 ("Towards best practice in explaining neural network
+decisions with LRP"), who named the combinations used here. The
+``epsilon_*`` composites give every layer the rule of Zennit's composite of the
+same name:
+
+=============  ===============================================================
+layer          rule
+=============  ===============================================================
+Dense          ``Epsilon(epsilon)``
+Conv2d         the composite's conv rule (z+, alpha2-beta1 or gamma)
+AvgPool2d      ``Epsilon(stabilizer)`` (Zennit's ``Norm``)
+BatchNorm      ``Pass()`` (Zennit's default; fold it first to give it a rule)
+first layer    ``Flat()`` / ``ZBox(low, high)`` replaces that one layer's rule
+=============  ===============================================================
+
+A rule-taking layer of a type a composite does not know (anything but Dense,
+Conv2d, AvgPool2d, BatchNorm1d and BatchNorm2d) is a ValueError naming it:
+no layer is ever left silently without a rule. ``uniform(rule)`` is the
+exception: it gives its rule to every layer that takes one.
+
+Comparing with Zennit: our ZPlus/Gamma/ZBox/Flat have no stabilizer in the
+denominator where Zennit adds ``stabilizer * sign(d_j)`` (``lrp_ref.rules``),
+so results agree to about ``1e-6 / |d_j|`` relative with Zennit's defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from .layers.base import Layer
+from .rules import AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, ZBox, Zero, short_repr
+
+#: Layer type name -> the kind a composite dispatches on (matched along the MRO,
+#: so subclasses of these layers are recognised; no import of their modules).
+KINDS = {
+    "Dense": "dense",
+    "Conv2d": "conv",
+    "AvgPool2d": "avgpool",
+    "BatchNorm1d": "batchnorm",
+    "BatchNorm2d": "batchnorm",
+}
+
+Entry = tuple[str, Layer, str]
+Chooser = Callable[[list[Entry]], dict[str, Rule]]
+
+
+def layer_kind(layer: Layer) -> str | None:
+    """``"dense"``, ``"conv"``, ``"avgpool"``, ``"batchnorm"``, or None for another type."""
+    for cls in type(layer).__mro__:
+        if cls.__name__ in KINDS and cls.__module__.startswith("lrp_ref.layers"):
+            return KINDS[cls.__name__]
+    return None
+
+
+class Composite:
+    """A named, printable rule assignment: ``composite(network) -> {path: Rule}``.
+
+    Parameters
+    ----------
+    name : str
+        The name of the function that built it (shown by ``repr``).
+    parameters : dict
+        Its arguments (shown by ``repr``).
+    choose : callable
+        Maps the rule-taking layers, ``[(path, layer, kind)]`` in traversal
+        order, to ``{path: Rule}``.
+    dispatch : bool
+        Whether ``choose`` dispatches on the layer kind; then a rule-taking
+        layer of an unknown type is an error.
+    """
+
+    def __init__(self, name: str, parameters: dict[str, Any], choose: Chooser,
+                 dispatch: bool = True) -> None:
+        self.name = name
+        self.parameters = dict(parameters)
+        self._choose = choose
+        self._dispatch = dispatch
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={short_repr(v)}" for k, v in self.parameters.items())
+        return f"{self.name}({args})"
+
+    def __call__(self, network: Layer) -> dict[str, Rule]:
+        """The rule of every rule-taking layer of ``network``, keyed by path."""
+        if not isinstance(network, Layer):
+            raise TypeError(f"{self!r} needs a network (a Layer), got {network!r}")
+        layers = [(network.path, network)] + list(network.named_layers())
+        entries = [(path, layer, layer_kind(layer)) for path, layer in layers if layer.takes_rule]
+        if self._dispatch:
+            for _, layer, kind in entries:
+                if kind is None:
+                    raise ValueError(
+                        f"{self!r} has no rule for {layer.where}: it assigns rules to "
+                        f"{', '.join(KINDS)} only; give that layer a rule with a rule list "
+                        "or use uniform(rule)"
+                    )
+        return self._choose(entries)
+
+    def table(self, network: Layer) -> str:
+        """The assignment as a text table: one line ``path  type  rule`` per layer."""
+        mapping = self(network)
+        layers = dict([(network.path, network), *network.named_layers()])
+        rows = [(path or "(network)", type(layers[path]).__name__, repr(rule))
+                for path, rule in mapping.items()]
+        widths = [max((len(row[k]) for row in rows), default=0) for k in range(2)]
+        lines = [f"{p.ljust(widths[0])}  {t.ljust(widths[1])}  {r}" for p, t, r in rows]
+        return "\n".join([repr(self), *lines])
+
+
+def _first(entries: list[Entry], kinds: tuple[str, ...]) -> str | None:
+    """The path of the first entry of one of ``kinds`` in traversal order."""
+    return next((path for path, _, kind in entries if kind in kinds), None)
+
+
+def _by_kind(rules: dict[str, Rule], first_rule: Rule | None = None,
+             first_kinds: tuple[str, ...] = ()) -> Chooser:
+    """Each layer gets ``rules[kind]``; the first layer of ``first_kinds`` gets ``first_rule``."""
+
+    def choose(entries: list[Entry]) -> dict[str, Rule]:
+        mapping = {path: rules[kind] for path, _, kind in entries}
+        first = _first(entries, first_kinds)
+        if first_rule is not None and first is not None:
+            mapping[first] = first_rule
+        return mapping
+
+    return choose
+
+
+def uniform(rule: Rule) -> Composite:
+    """``rule`` for every layer that takes one (the same as passing ``rule=rule``).
+
+    No dispatch on the layer type, so layers of any type get the rule; a
+    layer that cannot apply it raises its own error when the rules are checked.
+    """
+    if not isinstance(rule, Rule):
+        raise TypeError(f"uniform needs a Rule, got {rule!r}")
+    return Composite("uniform", {"rule": rule},
+                     lambda entries: {path: rule for path, _, _ in entries}, dispatch=False)
+
+
+def _zennit_rules(conv: Rule, epsilon: float, stabilizer: float) -> dict[str, Rule]:
+    """Zennit's layer map: Dense -> Epsilon(epsilon), Conv2d -> ``conv``,
+    AvgPool2d -> Epsilon(stabilizer) (its ``Norm``), BatchNorm -> Pass()."""
+    return {"dense": Epsilon(epsilon), "conv": conv, "avgpool": Epsilon(stabilizer),
+            "batchnorm": Pass()}
+
+
+def _zennit_like(name: str, conv: Rule, epsilon: float, stabilizer: float,
+                 first_rule: Rule | None = None) -> Composite:
+    """A Zennit composite; ``first_rule`` replaces the rule of the first Dense or Conv2d."""
+    return Composite(name, {"epsilon": epsilon, "stabilizer": stabilizer},
+                     _by_kind(_zennit_rules(conv, epsilon, stabilizer), first_rule,
+                              ("dense", "conv")))
+
+
+def epsilon_plus(epsilon: float = 1e-6, stabilizer: float = 1e-6) -> Composite:
+    """Zennit's ``EpsilonPlus``: Conv2d -> z+, Dense -> ``Epsilon(epsilon)``.
+
+    Zennit's ``ZPlus`` keeps ``b+`` in the denominator, so the conv rule is
+    our ``AlphaBeta(1, 0)``, not our :class:`~lrp_ref.rules.ZPlus`.
+    AvgPool2d -> ``Epsilon(stabilizer)``, BatchNorm -> ``Pass()``.
+    """
+    return _zennit_like("epsilon_plus", AlphaBeta(1, 0), epsilon, stabilizer)
+
+
+def epsilon_plus_flat(epsilon: float = 1e-6, stabilizer: float = 1e-6) -> Composite:
+    """:func:`epsilon_plus` with ``Flat()`` on the first Dense or Conv2d.
+
+    Zennit's ``EpsilonPlusFlat``; "first" in traversal order.
+    """
+    return _zennit_like("epsilon_plus_flat", AlphaBeta(1, 0), epsilon, stabilizer, Flat())
+
+
+def epsilon_alpha2_beta1(epsilon: float = 1e-6, stabilizer: float = 1e-6) -> Composite:
+    """Zennit's ``EpsilonAlpha2Beta1``: Conv2d -> ``AlphaBeta(2, 1)``, Dense -> Epsilon.
+
+    AvgPool2d -> ``Epsilon(stabilizer)`` (Zennit's alpha-beta would leave the
+    parameterless AvgPool unmodified; its composites give it ``Norm``),
+    BatchNorm -> ``Pass()``.
+    """
+    return _zennit_like("epsilon_alpha2_beta1", AlphaBeta(2, 1), epsilon, stabilizer)
+
+
+def epsilon_alpha2_beta1_flat(epsilon: float = 1e-6, stabilizer: float = 1e-6) -> Composite:
+    """:func:`epsilon_alpha2_beta1` with ``Flat()`` on the first Dense or Conv2d."""
+    return _zennit_like("epsilon_alpha2_beta1_flat", AlphaBeta(2, 1), epsilon, stabilizer,
+                        Flat())
+
+
+def epsilon_gamma_box(low: Any, high: Any, gamma: float = 0.25, epsilon: float = 1e-6,
+                      stabilizer: float = 1e-6) -> Composite:
+    """Zennit's ``EpsilonGammaBox``: Conv2d -> ``Gamma(gamma)``, Dense -> ``Epsilon(epsilon)``,
+    ``ZBox(low, high)`` on the first Conv2d.
+
+    The box goes to the first *Conv2d* only, as Zennit's code does (its
+    documentation says "first linear layer"); a network without a Conv2d is
+    refused rather than silently left without the box. AvgPool2d ->
+    ``Epsilon(stabilizer)``, BatchNorm -> ``Pass()``.
+
+    Our :class:`~lrp_ref.rules.Gamma` is Montavon's; Zennit's generalised
+    Gamma agrees with it for inputs ``a >= 0`` at outputs ``z_j > 0`` and
+    routes relevance at negative outputs differently. The composite therefore
+    reproduces Zennit (up to the stabilizer, see the module docstring) when
+    every Gamma layer sees non-negative inputs and receives relevance only at
+    positive outputs: when every Conv2d but the first is preceded by a ReLU
+    (or a pooling of ReLU outputs) and followed directly by a ReLU, after
+    ``merge_batchnorm`` if the net has BatchNorm.
+    """
+    box = ZBox(low, high)
+    parameters = {"low": box.low, "high": box.high, "gamma": gamma, "epsilon": epsilon,
+                  "stabilizer": stabilizer}
+    rules_by_kind = _by_kind(_zennit_rules(Gamma(gamma), epsilon, stabilizer), box, ("conv",))
+
+    def choose(entries: list[Entry]) -> dict[str, Rule]:
+        if _first(entries, ("conv",)) is None:
+            raise ValueError(f"{composite!r} gives ZBox to the first Conv2d, but the network "
+                             "has none; use montavon2019 or a rule list for a Dense-only network")
+        return rules_by_kind(entries)
+
+    composite = Composite("epsilon_gamma_box", parameters, choose)
+    return composite
+
+
+def montavon2019(low: Any, high: Any, gamma: float = 0.25, epsilon: float = 0.25,
+                 lower: float = 0.5, upper: int | None = None,
+                 stabilizer: float = 1e-6) -> Composite:
+    """The depth-dependent recipe of Montavon et al. 2019, section 10.3.
+
+    Over the Dense and Conv2d layers ``L_1 .. L_n`` in traversal order:
+
+    * input layer ``L_1``: ``ZBox(low, high)`` (z^B, the pixel domain is a box);
+    * upper layers: ``Zero()`` (LRP-0). By default (``upper=None``) these are
+      the Dense layers after the last Conv2d — VGG-16's fully connected
+      classifier in the paper; in a network without Conv2d every Dense but the
+      first. ``upper=k`` makes them the last ``k`` layers instead;
+    * the ``m`` layers in between: the lower ``floor(lower * m + 1/2)`` get
+      ``Gamma(gamma)``, the rest (the middle layers) ``Epsilon(epsilon)``.
+      ``lower=0.5`` reproduces the paper's VGG-16 split (of the 12 conv
+      layers after the first, 6 gamma — blocks 1-3 — and 6 epsilon —
+      blocks 4-5).
+
+    The paper's epsilon is ``0.25 * std(z)`` per layer; here it is the fixed
+    ``epsilon``. AvgPool2d gets ``Epsilon(stabilizer)``, BatchNorm ``Pass()``.
+    """
+    if not (isinstance(lower, (int, float)) and 0 <= lower <= 1):
+        raise ValueError(f"montavon2019: lower must be a fraction in [0, 1], got {lower!r}")
+    if upper is not None and not (isinstance(upper, int) and upper >= 0):
+        raise ValueError(f"montavon2019: upper must be None or an int >= 0, got {upper!r}")
+    box, gamma_rule, epsilon_rule = ZBox(low, high), Gamma(gamma), Epsilon(epsilon)
+    others = {"avgpool": Epsilon(stabilizer), "batchnorm": Pass()}
+    parameters = {"low": box.low, "high": box.high, "gamma": gamma, "epsilon": epsilon,
+                  "lower": lower, "upper": upper, "stabilizer": stabilizer}
+
+    def choose(entries: list[Entry]) -> dict[str, Rule]:
+        weighted = [path for path, _, kind in entries if kind in ("dense", "conv")]
+        if not weighted:
+            raise ValueError(f"{composite!r} needs a Dense or Conv2d layer for ZBox")
+        above = weighted[1:]
+        if upper is None:
+            kinds = {path: kind for path, _, kind in entries}
+            n_upper = 0
+            while n_upper < len(above) and kinds[above[-1 - n_upper]] == "dense":
+                n_upper += 1
+        elif upper > len(above):
+            raise ValueError(f"{composite!r}: upper={upper}, but the network has only "
+                             f"{len(above)} Dense/Conv2d layer(s) above the input layer")
+        else:
+            n_upper = upper
+        between = above[:len(above) - n_upper]
+        n_gamma = math.floor(lower * len(between) + 0.5)
+        mapping = {path: others[kind] for path, _, kind in entries if kind in others}
+        mapping[weighted[0]] = box
+        mapping.update({path: gamma_rule for path in between[:n_gamma]})
+        mapping.update({path: epsilon_rule for path in between[n_gamma:]})
+        mapping.update({path: Zero() for path in above[len(between):]})
+        return {path: mapping[path] for path, _, _ in entries}
+
+    composite = Composite("montavon2019", parameters, choose)
+    return composite
+
+
+__all__ = [
+    "KINDS",
+    "Composite",
+    "epsilon_alpha2_beta1",
+    "epsilon_alpha2_beta1_flat",
+    "epsilon_gamma_box",
+    "epsilon_plus",
+    "epsilon_plus_flat",
+    "layer_kind",
+    "montavon2019",
+    "uniform",
+]
