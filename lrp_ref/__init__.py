@@ -5,14 +5,17 @@ from .audit import LayerRecord, Ledger
 from .io import load, save
 from .layers import (
     LSTM,
+    AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
     Bidirectional,
+    Conv2d,
     Dense,
     Embedding,
     Flatten,
     Identity,
     Layer,
+    MaxPool2d,
     ReLU,
     Residual,
 )
@@ -24,9 +27,11 @@ __version__ = "0.1.0"
 __all__ = [
     "LSTM",
     "AlphaBeta",
+    "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
     "Bidirectional",
+    "Conv2d",
     "Dense",
     "Embedding",
     "Epsilon",
@@ -38,6 +43,7 @@ __all__ = [
     "Layer",
     "LayerRecord",
     "Ledger",
+    "MaxPool2d",
     "Pass",
     "ReLU",
     "Residual",

@@ -3,28 +3,33 @@
 from .base import LAYER_TYPES, Container, Layer
 from .batchnorm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .bidirectional import Bidirectional
+from .conv import Conv2d
 from .dense import Dense
 from .elementwise import Flatten, Identity, ReLU
 from .embedding import Embedding
 from .linear import EXPLICIT_MAX_BYTES, LinearLayer
 from .lstm import LSTM
+from .pooling import AvgPool2d, MaxPool2d
 from .residual import Residual
 
 __all__ = [
     "EXPLICIT_MAX_BYTES",
     "LAYER_TYPES",
     "LSTM",
+    "AvgPool2d",
     "BatchNorm",
     "BatchNorm1d",
     "BatchNorm2d",
     "Bidirectional",
     "Container",
+    "Conv2d",
     "Dense",
     "Embedding",
     "Flatten",
     "Identity",
     "Layer",
     "LinearLayer",
+    "MaxPool2d",
     "ReLU",
     "Residual",
 ]

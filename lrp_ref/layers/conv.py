@@ -1,0 +1,148 @@
+"""2-D convolution: a linear layer whose outputs see a sliding window of the input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import as_float_array, check_finite
+from .linear import LinearLayer
+from .patches import Window
+
+Array = np.ndarray
+
+
+class Conv2d(LinearLayer):
+    """2-D convolution (cross-correlation, NCHW), like ``torch.nn.functional.conv2d``.
+
+    With input ``a`` of shape ``(B, C_in, H, W)``, weight ``w`` of shape
+    ``(C_out, C_in, kh, kw)``, stride ``(sh, sw)`` and zero padding ``(ph, pw)``::
+
+        z[b, o, p, q] = sum_{c, u, v} a_pad[b, c, p*sh + u, q*sw + v] * w[o, c, u, v] + b[o]
+
+    In the symbols of the equations an output ``j = (o, p, q)`` is connected to
+    the inputs ``i = (c, y, x)`` of its window, with ``w_ij = w[o, c, u, v]``
+    where ``y = p*sh + u - ph`` and ``x = q*sw + v - pw``; so ``z_ij = a_i w_ij``
+    and ``z_j = sum_i z_ij + b_j`` as for Dense, and every linear rule applies
+    (seed eqs. (5)-(7); the rule zoo of Montavon et al. 2019). Padded positions
+    are not inputs: they hold 0 in ``a`` and in every modified input, so they add
+    nothing to any ``z_j``, count for no ``n_j`` in Flat and take no relevance.
+
+    The explicit path materialises ``z_ij`` per output position ``p`` and
+    receptive-field element ``k = (c, u, v)``; the fast path is the four steps
+    of the engine (``lrp_ref.layers.linear``) with ``_linear`` an im2col GEMM
+    and ``_linear_T`` the transposed convolution (GEMM, then fold).
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in, kh, kw)
+    bias : array_like, shape (C_out,), optional
+        Zeros when None.
+    stride, padding : int or pair of ints
+        As in PyTorch: ``stride >= 1``, zero padding ``>= 0`` on each side.
+    """
+
+    array_names = ("weight", "bias")
+
+    def __init__(self, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0) -> None:
+        super().__init__()
+        w = np.asarray(weight)
+        dtype = w.dtype if np.issubdtype(w.dtype, np.floating) else np.float64
+        self.weight = as_float_array(w, dtype, "Conv2d")
+        if self.weight.ndim != 4:
+            raise ValueError("Conv2d: weight must have shape (C_out, C_in, kh, kw), "
+                             f"got {self.weight.shape}")
+        n_out = self.weight.shape[0]
+        self.bias = (np.zeros(n_out, dtype) if bias is None
+                     else as_float_array(bias, dtype, "Conv2d"))
+        if self.bias.shape != (n_out,):
+            raise ValueError(f"Conv2d: bias must have shape ({n_out},), got {self.bias.shape}")
+        check_finite("weight", self.weight, "Conv2d")
+        check_finite("bias", self.bias, "Conv2d")
+        self.window = Window.make(self.weight.shape[2:], stride, padding, "Conv2d")
+        self.grad_weight: Array | None = None
+        self.grad_bias: Array | None = None
+        self._z: Array | None = None
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"stride": list(self.window.stride), "padding": list(self.window.padding)}
+
+    def expected_input_shape(self) -> tuple[int | None, ...]:
+        return (None, self.weight.shape[1], None, None)
+
+    def _cols(self, x: Array) -> Array:
+        """im2col: ``cols[b, k, p]``, ``(B, K, P)`` with ``k = (c, u, v)``, ``p = (p, q)``."""
+        B, C = x.shape[:2]
+        Ho, Wo = self.window.output_size(x.shape[2:], self.where)
+        # reshaping the strided window view copies it: the one im2col copy of a forward pass
+        return self.window.view(x).reshape(B, C * self.window.kernel[0] * self.window.kernel[1],
+                                           Ho * Wo)
+
+    def _convolve(self, x: Array, w: Array) -> Array:
+        """``sum_i x_i w_ij`` for every output ``j``: a GEMM ``(C_out, K) @ (K, P)`` per sample."""
+        B = x.shape[0]
+        Ho, Wo = self.window.output_size(x.shape[2:], self.where)
+        if not x.any():
+            # A zero input (alpha-beta's a- after a ReLU) gives z = 0: skip im2col and the GEMM.
+            return np.zeros((B, w.shape[0], Ho, Wo), dtype=x.dtype)
+        # matmul broadcasts the weight over the batch; the product is already NCHW
+        z = np.matmul(w.reshape(w.shape[0], -1), self._cols(x))
+        return z.reshape(B, w.shape[0], Ho, Wo)
+
+    def _forward(self, a: Array) -> Array:
+        # Remembered for relevance: every rule whose numerator is z_ij = a_i w_ij
+        # (Zero, Epsilon, Gamma's first term, ...) needs this same z again (see _linear).
+        self._z = self._convolve(a, self.weight)
+        self._z.flags.writeable = False
+        return self._z + self._expand_bias(self.bias)
+
+    def _store_parameter_gradients(self, grad_z: Array) -> None:
+        B, n_out = grad_z.shape[:2]
+        # dL/dw[o, k] = sum_{b, p} dL/dz[b, o, p] * cols[b, k, p]
+        grad_w = np.tensordot(grad_z.reshape(B, n_out, -1), self._cols(self._input),
+                              axes=([0, 2], [0, 2]))
+        self.grad_weight = grad_w.reshape(self.weight.shape)
+        self.grad_bias = grad_z.sum(axis=(0, 2, 3))
+
+    # -- the maps of the linear-rule engine --------------------------------------------
+
+    def _linear(self, a: Array, w: Array) -> Array:
+        if a is self._input and w is self.weight:
+            # The unmodified forward of the remembered input: reuse it instead of a
+            # second im2col and GEMM (halves the cost of LRP-0 and LRP-eps).
+            return self._z
+        return self._convolve(a, w)
+
+    def _linear_T(self, s: Array, w: Array) -> Array:
+        # c_i = sum_j w_ij s_j: per window element k, cols[b, k, p] = sum_o w[o, k] s[b, o, p]
+        # (one GEMM (K, C_out) @ (C_out, P) per sample), then fold adds the
+        # windows back onto the input: the transposed convolution without np.add.at.
+        B, n_out, Ho, Wo = s.shape
+        C, kh, kw = w.shape[1:]
+        cols = np.matmul(w.reshape(n_out, -1).T, s.reshape(B, n_out, Ho * Wo))
+        return self.window.fold(cols.reshape(B, C, kh, kw, Ho, Wo), self._input.shape[2:])
+
+    def _expand_bias(self, b: Array) -> Array:
+        return b[:, None, None]
+
+    # explicit path: P = Ho*Wo output positions, K = C_in*kh*kw window elements, J = C_out
+
+    def _patches(self, x: Array) -> Array:
+        return self._cols(x).transpose(0, 2, 1)
+
+    def _fold(self, cols: Array) -> Array:
+        B, P, _ = cols.shape
+        Ho, Wo = self._output_shape[2:]
+        C, kh, kw = self.weight.shape[1:]
+        windows = cols.transpose(0, 2, 1).reshape(B, C, kh, kw, Ho, Wo)
+        return self.window.fold(windows, self._input.shape[2:])
+
+    def _weight_pkj(self, w: Array) -> Array:
+        return w.reshape(w.shape[0], -1).T[None]
+
+    def _output_pj(self, z: Array) -> Array:
+        return z.reshape(z.shape[0], z.shape[1], -1).transpose(0, 2, 1)
+
+    def _output_from_pj(self, z_pj: Array) -> Array:
+        return z_pj.transpose(0, 2, 1).reshape(z_pj.shape[0], -1, *self._output_shape[2:])

@@ -1,0 +1,115 @@
+"""Sliding windows over images and their adjoint: the one patch helper of Conv2d and pooling.
+
+A 2-D window operation with kernel ``(kh, kw)``, stride ``(sh, sw)`` and zero
+padding ``(ph, pw)`` on an input ``x`` of shape ``(B, C, H, W)`` has
+``Ho x Wo`` output positions; output position ``(p, q)`` sees the window::
+
+    x_pad[b, c, p*sh + u, q*sw + v],    0 <= u < kh,  0 <= v < kw
+    Ho = (H + 2 ph - kh) // sh + 1,     Wo = (W + 2 pw - kw) // sw + 1
+
+where ``x_pad`` is ``x`` surrounded by ``ph`` rows and ``pw`` columns of zeros.
+
+* :meth:`Window.view` returns every window at once as an array
+  ``cols[b, c, u, v, p, q]`` of shape ``(B, C, kh, kw, Ho, Wo)``: a strided view
+  of ``x_pad`` (``numpy.lib.stride_tricks.sliding_window_view``), no copy. The
+  last two axes are the output positions, so ``cols.reshape(B, C*kh*kw, Ho*Wo)``
+  is the classic im2col matrix whose product with a ``(C_out, C*kh*kw)`` weight
+  matrix is already in NCHW order.
+* :meth:`Window.fold` is its adjoint (col2im): it adds every window entry
+  ``cols[b, c, u, v, p, q]`` back onto the input position it came from. Where
+  windows overlap the entries add up; entries that sit on padding are dropped,
+  because padding is not an input (DESIGN.md, "Conv2d padding").
+
+Padded positions hold 0 in every array passed through :meth:`view`, including
+the modified inputs of the rules (``1`` for Flat, the bounds of ZBox): that is
+what makes padding count for no input in any rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+Array = np.ndarray
+
+
+def as_pair(value: Any, name: str, where: str, minimum: int) -> tuple[int, int]:
+    """``value`` as a pair of ints ``>= minimum``: an int ``n`` means ``(n, n)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        When ``value`` is not an int or a pair of ints, or is below ``minimum``.
+    """
+    def is_int(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    pair = (value, value) if is_int(value) else value
+    if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(map(is_int, pair))):
+        raise TypeError(f"{where}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{where}: {name} must be >= {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+@dataclass(frozen=True)
+class Window:
+    """The geometry of a 2-D window operation: kernel, stride and zero padding (pairs)."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int] = (0, 0)
+
+    @classmethod
+    def make(cls, kernel: Any, stride: Any, padding: Any, where: str) -> Window:
+        """Validate ints or pairs (kernel and stride ``>= 1``, padding ``>= 0``)."""
+        return cls(as_pair(kernel, "kernel_size", where, 1), as_pair(stride, "stride", where, 1),
+                   as_pair(padding, "padding", where, 0))
+
+    def output_size(self, size: tuple[int, int], where: str) -> tuple[int, int]:
+        """``(Ho, Wo)`` for an input of spatial size ``(H, W)``; ValueError if no window fits."""
+        padded = [n + 2 * p for n, p in zip(size, self.padding)]
+        if any(n < k for n, k in zip(padded, self.kernel)):
+            raise ValueError(
+                f"{where}: input of spatial size {tuple(size)} (padding {self.padding}) is "
+                f"smaller than the kernel {self.kernel}"
+            )
+        return tuple((n - k) // s + 1 for n, k, s in zip(padded, self.kernel, self.stride))
+
+    def pad(self, x: Array) -> Array:
+        """``x_pad``: ``x`` inside a frame of zeros (``x`` itself without padding)."""
+        ph, pw = self.padding
+        if ph == pw == 0:
+            return x
+        B, C, H, W = x.shape
+        x_pad = np.zeros((B, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+        x_pad[:, :, ph:ph + H, pw:pw + W] = x
+        return x_pad
+
+    def view(self, x: Array) -> Array:
+        """Every window of ``x`` (B, C, H, W) as a read-only view ``(B, C, kh, kw, Ho, Wo)``."""
+        sh, sw = self.stride
+        # (B, C, Hp-kh+1, Wp-kw+1, kh, kw): windows at every offset; keep every stride-th
+        windows = sliding_window_view(self.pad(x), self.kernel, axis=(2, 3))[:, :, ::sh, ::sw]
+        return windows.transpose(0, 1, 4, 5, 2, 3)
+
+    def fold(self, cols: Array, size: tuple[int, int]) -> Array:
+        """The adjoint of :meth:`view`: ``(B, C, kh, kw, Ho, Wo)`` back onto ``(B, C, H, W)``.
+
+        ``x[b, c, y, x] = sum of cols[b, c, u, v, p, q]`` over the windows with
+        ``p*sh + u - ph = y`` and ``q*sw + v - pw = x``. The loop runs over the
+        ``kh*kw`` kernel offsets (9 for a 3x3 kernel), never over output
+        positions: each step adds one whole strided slice, without ``np.add.at``.
+        """
+        B, C, kh, kw, Ho, Wo = cols.shape
+        (sh, sw), (ph, pw), (H, W) = self.stride, self.padding, size
+        x_pad = np.zeros((B, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+        for u in range(kh):
+            for v in range(kw):
+                rows = slice(u, u + sh * (Ho - 1) + 1, sh)
+                columns = slice(v, v + sw * (Wo - 1) + 1, sw)
+                x_pad[:, :, rows, columns] += cols[:, :, u, v]
+        return x_pad[:, :, ph:ph + H, pw:pw + W]

@@ -1,0 +1,197 @@
+"""Pooling: AvgPool2d (a linear layer, every linear rule) and MaxPool2d (no rule, a mode)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..audit import Ledger, per_sample_sum
+from ..rules import Rule
+from .base import Layer
+from .linear import LinearLayer, safe_divide
+from .patches import Window
+
+Array = np.ndarray
+
+
+class PoolingWindow:
+    """Mixin of the pooling layers: a window per channel, stride = kernel by default."""
+
+    where: str
+
+    def __init__(self, kernel_size: Any, stride: Any = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.window = Window.make(kernel_size, kernel_size if stride is None else stride, 0, name)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"kernel_size": list(self.window.kernel), "stride": list(self.window.stride)}
+
+    def expected_input_shape(self) -> tuple[int | None, ...]:
+        return (None, None, None, None)
+
+    def _windows(self, a: Array) -> Array:
+        """``(B, C, kh, kw, Ho, Wo)``: the windows of ``a`` (a view; checks that one fits)."""
+        self.window.output_size(a.shape[2:], self.where)
+        return self.window.view(a)
+
+
+class AvgPool2d(PoolingWindow, LinearLayer):
+    """Average pooling, a depthwise linear layer like ``torch.nn.AvgPool2d`` (no padding)::
+
+        z[b, c, p, q] = sum_{u, v} a[b, c, p*sh + u, q*sw + v] * w[u, v],   w = 1 / (kh kw)
+
+    Output ``j = (c, p, q)`` is connected to the inputs ``i`` of its window in
+    its own channel with ``w_ij = 1 / (kh kw)``; there is no bias (``b_j = 0``,
+    so the bias ledger term is 0). Every linear rule applies, through the same
+    engine as Dense and Conv2d, with the rule's modifiers acting on ``w`` (e.g.
+    Flat and WSquare see ``kh kw`` equal weights; AlphaBeta splits ``z_ij`` by
+    the sign of ``a_i``). Note that Zennit's parameter-based rules leave
+    AvgPool unmodified, and its composites give it the z-rule (PEERS.md).
+
+    The explicit path counts the channel into the output position: ``P =
+    C Ho Wo`` windows of ``K = kh kw`` elements, each with one output (``J = 1``).
+
+    Parameters
+    ----------
+    kernel_size : int or pair of ints
+    stride : int or pair of ints, optional
+        The kernel size when None (as in PyTorch).
+    """
+
+    @property
+    def weight(self) -> Array:
+        """The constant kernel ``w[u, v] = 1 / (kh kw)``, in the dtype of the last input."""
+        kh, kw = self.window.kernel
+        dtype = np.float64 if self._input is None else self._input.dtype
+        return np.full((kh, kw), 1 / (kh * kw), dtype=dtype)
+
+    @property
+    def bias(self) -> Array:
+        """``b_j = 0`` (a scalar zero, in the dtype of the last input)."""
+        return np.zeros((), dtype=np.float64 if self._input is None else self._input.dtype)
+
+    def _forward(self, a: Array) -> Array:
+        return self._windows(a).mean(axis=(2, 3))
+
+    def _store_parameter_gradients(self, grad_z: Array) -> None:
+        """AvgPool2d has no parameters: nothing to store."""
+
+    # -- the maps of the linear-rule engine --------------------------------------------
+
+    def _linear(self, a: Array, w: Array) -> Array:
+        return np.einsum("bcuvpq,uv->bcpq", self._windows(a), w)
+
+    def _linear_T(self, s: Array, w: Array) -> Array:
+        # every window element (u, v) of output (c, p, q) receives w[u, v] s[b, c, p, q]
+        cols = w[None, None, :, :, None, None] * s[:, :, None, None, :, :]
+        return self.window.fold(cols, self._input.shape[2:])
+
+    def _expand_bias(self, b: Array) -> Array:
+        return b
+
+    # explicit path: P = C*Ho*Wo (channel, position), K = kh*kw, J = 1
+
+    def _patches(self, x: Array) -> Array:
+        B = x.shape[0]
+        kh, kw = self.window.kernel
+        return self._windows(x).transpose(0, 1, 4, 5, 2, 3).reshape(B, -1, kh * kw)
+
+    def _fold(self, cols: Array) -> Array:
+        _, C, Ho, Wo = self._output_shape
+        kh, kw = self.window.kernel
+        windows = cols.reshape(-1, C, Ho, Wo, kh, kw).transpose(0, 1, 4, 5, 2, 3)
+        return self.window.fold(windows, self._input.shape[2:])
+
+    def _weight_pkj(self, w: Array) -> Array:
+        return w.reshape(1, -1, 1)
+
+    def _output_pj(self, z: Array) -> Array:
+        return z.reshape(z.shape[0], -1, 1)
+
+    def _output_from_pj(self, z_pj: Array) -> Array:
+        return z_pj.reshape(z_pj.shape[0], *self._output_shape[1:])
+
+
+class MaxPool2d(PoolingWindow, Layer):
+    """Max pooling, ``z[b, c, p, q] = max_{u, v} a[b, c, p*sh + u, q*sw + v]`` (no padding).
+
+    Why max-pooling is a hard case (seed, section 3): the forward pass keeps
+    only the maximum of each window and discards the other inputs, so there are
+    no contributions ``z_ij`` whose sum is ``z_j`` and no linear rule applies.
+    Sending all relevance to the maximum is the usual choice, but it is a
+    heuristic, not the only correct one. The layer therefore takes no rule;
+    its ``mode`` decides (``R_j`` arrives at window ``j``, ``i`` runs over its
+    inputs; where windows overlap an input collects from each of them)::
+
+        winner:        R_i = sum_j  [a_i = z_j] / n_j * R_j,   n_j = #{i in j : a_i = z_j}
+        proportional:  R_i = sum_j  a_i / (sum_{i' in j} a_i') * R_j
+
+    ``winner`` (the default; the LRP Toolbox's winner-take-all) assumes the
+    output's evidence is its maximal input alone, which is what the pool
+    computes locally (``z_j = a_i*``, the map the gradient sees): so LRP-0
+    through it equals Gradient x Input where there are no ties. A tie splits
+    ``R_j`` equally between the maxima. It is discontinuous in the input: a
+    small change can move all of ``R_j`` to another element.
+
+    ``proportional`` treats the window as a sum for redistribution (LRP-0 of a
+    sum-pool, no bias): every input gets a share in proportion to its value. It
+    assumes non-negative inputs (after a ReLU), where the shares lie in
+    ``[0, 1]``; a window whose inputs sum to exactly 0 passes nothing down and
+    its ``R_j`` is booked as ``dropped``.
+
+    ``backward`` is the ordinary gradient with PyTorch's tie convention: the
+    whole gradient of a window goes to its first maximum in row-major window
+    order, as ``torch.nn.functional.max_pool2d`` does. (Relevance in ``winner``
+    mode splits ties instead, so LRP-0 and Gradient x Input may distribute a
+    tied window's relevance differently; they agree on its sum.)
+
+    Parameters
+    ----------
+    kernel_size : int or pair of ints
+    stride : int or pair of ints, optional
+        The kernel size when None (as in PyTorch).
+    mode : {"winner", "proportional"}
+    """
+
+    MODES = ("winner", "proportional")
+
+    def __init__(self, kernel_size: Any, stride: Any = None, mode: str = "winner") -> None:
+        super().__init__(kernel_size, stride)
+        if mode not in self.MODES:
+            raise ValueError(f"MaxPool2d: mode must be 'winner' or 'proportional', got {mode!r}")
+        self.mode = mode
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "mode": self.mode}
+
+    def _forward(self, a: Array) -> Array:
+        return self._windows(a).max(axis=(2, 3))
+
+    def _backward(self, grad_z: Array) -> Array:
+        windows = self._windows(self._input)
+        B, C, kh, kw, Ho, Wo = windows.shape
+        # the first maximum of each window in row-major (u, v) order, as in PyTorch
+        first = windows.reshape(B, C, kh * kw, Ho, Wo).argmax(axis=2)
+        is_first = np.arange(kh * kw)[:, None, None] == first[:, :, None]
+        cols = np.where(is_first, grad_z[:, :, None], 0).reshape(B, C, kh, kw, Ho, Wo)
+        return self.window.fold(cols, self._input.shape[2:])
+
+    def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
+        """Both ``method`` values compute the shares per window element literally."""
+        self.check_rule(rule)
+        a = self._input
+        windows = self._windows(a)
+        if self.mode == "winner":
+            is_max = windows == windows.max(axis=(2, 3))[:, :, None, None]
+            n = is_max.sum(axis=(2, 3), dtype=a.dtype)        # n_j >= 1: nothing drops
+            shares = is_max * (R / n)[:, :, None, None]
+            dropped = np.zeros(a.shape[0], dtype=a.dtype)
+        else:
+            s, zero = safe_divide(R, windows.sum(axis=(2, 3)))   # s_j = R_j / sum_i a_i
+            shares = windows * s[:, :, None, None]
+            dropped = per_sample_sum(np.where(zero, R, 0))
+        R_in = self.window.fold(shares, a.shape[2:])
+        no_absorption = np.zeros(a.shape[0], dtype=a.dtype)
+        return R_in, Ledger(no_absorption, no_absorption, dropped)

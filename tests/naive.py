@@ -1,0 +1,265 @@
+"""Naive loop references for the window layers, written from the equations alone.
+
+Every function loops over batch, channels and output positions and reads each
+window entry by index, with no stride tricks: slow and obviously right, the
+independent reference for Conv2d, AvgPool2d and MaxPool2d. ``unrolled`` writes
+a window layer as the ``(in, out)`` matrix of a Dense layer plus its connection
+mask (which input feeds which output; padding is no input).
+
+``example_rules`` lists every linear rule of ``lrp_ref.rules`` with typical
+parameters: a rule added to the library gets its examples here (a test fails
+until it has some).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import strategies as st
+
+import lrp_ref as lrp
+from lrp_ref import rules
+from lrp_ref.audit import per_sample_sum
+
+from strategies import RULES, sparse_normal
+
+# -- geometry ----------------------------------------------------------------------------
+
+
+def pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def out_size(n: int, k: int, s: int, p: int) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+def connections(in_shape, kernel, stride, padding):
+    """Yield ``(p, q, u, v, y, x)``: output (p, q) sees input (y, x) at window offset (u, v)."""
+    (H, W), (kh, kw), (sh, sw), (ph, pw) = in_shape, pair(kernel), pair(stride), pair(padding)
+    for p, q in itertools.product(range(out_size(H, kh, sh, ph)), range(out_size(W, kw, sw, pw))):
+        for u, v in itertools.product(range(kh), range(kw)):
+            y, x = p * sh + u - ph, q * sw + v - pw
+            if 0 <= y < H and 0 <= x < W:          # padding is no input
+                yield p, q, u, v, y, x
+
+
+# -- conv ----------------------------------------------------------------------------------
+
+
+def conv_forward(x, w, b, stride, padding):
+    """``z[n, o, p, q] = sum_{c, u, v} x[n, c, p*sh+u-ph, q*sw+v-pw] w[o, c, u, v] + b[o]``."""
+    B, _, H, W = x.shape
+    O, _, kh, kw = w.shape
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    z = np.zeros((B, O, out_size(H, kh, sh, ph), out_size(W, kw, sw, pw)))
+    z += b[None, :, None, None]
+    for n, o in itertools.product(range(B), range(O)):
+        for p, q, u, v, y, xx in connections((H, W), (kh, kw), stride, padding):
+            z[n, o, p, q] += x[n, :, y, xx] @ w[o, :, u, v]
+    return z
+
+
+def conv_gradients(x, w, stride, padding, g):
+    """``dL/dx, dL/dw, dL/db`` for ``L = sum g * conv(x)``, by the same loops."""
+    grad_x, grad_w = np.zeros_like(x), np.zeros_like(w)
+    for n, o in itertools.product(range(x.shape[0]), range(w.shape[0])):
+        for p, q, u, v, y, xx in connections(x.shape[2:], w.shape[2:], stride, padding):
+            grad_x[n, :, y, xx] += w[o, :, u, v] * g[n, o, p, q]
+            grad_w[o, :, u, v] += x[n, :, y, xx] * g[n, o, p, q]
+    return grad_x, grad_w, g.sum(axis=(0, 2, 3))
+
+
+# -- pooling -------------------------------------------------------------------------------
+
+
+def windows_of(x, kernel, stride):
+    """``{(n, c, p, q): [(y, x), ...]}``: the input positions of every pooling window."""
+    out: dict = {}
+    for n, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
+        for p, q, _, _, y, xx in connections(x.shape[2:], kernel, stride, 0):
+            out.setdefault((n, c, p, q), []).append((y, xx))
+    return out
+
+
+def pool_shape(x, kernel, stride):
+    (kh, kw), (sh, sw) = pair(kernel), pair(stride)
+    return x.shape[:2] + (out_size(x.shape[2], kh, sh, 0), out_size(x.shape[3], kw, sw, 0))
+
+
+def avgpool_forward(x, kernel, stride):
+    z = np.zeros(pool_shape(x, kernel, stride))
+    for (n, c, p, q), positions in windows_of(x, kernel, stride).items():
+        z[n, c, p, q] = np.mean([x[n, c, y, xx] for y, xx in positions])
+    return z
+
+
+def maxpool_forward(x, kernel, stride):
+    z = np.zeros(pool_shape(x, kernel, stride))
+    for (n, c, p, q), positions in windows_of(x, kernel, stride).items():
+        z[n, c, p, q] = max(x[n, c, y, xx] for y, xx in positions)
+    return z
+
+
+def maxpool_backward(x, kernel, stride, g):
+    """The gradient with PyTorch's ties: the first maximum in row-major window order."""
+    grad = np.zeros_like(x)
+    for (n, c, p, q), positions in windows_of(x, kernel, stride).items():
+        values = [x[n, c, y, xx] for y, xx in positions]
+        y, xx = positions[values.index(max(values))]
+        grad[n, c, y, xx] += g[n, c, p, q]
+    return grad
+
+
+def maxpool_relevance(x, kernel, stride, R, mode):
+    """``winner``: R_j split equally over the window's maxima; ``proportional``: a_i / sum a."""
+    R_in, dropped = np.zeros_like(x), np.zeros(x.shape[0])
+    for (n, c, p, q), positions in windows_of(x, kernel, stride).items():
+        values = np.array([x[n, c, y, xx] for y, xx in positions])
+        if mode == "winner":
+            shares = (values == values.max()) / np.sum(values == values.max())
+        elif values.sum() != 0:
+            shares = values / values.sum()
+        else:
+            shares = np.zeros_like(values)
+            dropped[n] += R[n, c, p, q]
+        for (y, xx), share in zip(positions, shares):
+            R_in[n, c, y, xx] += share * R[n, c, p, q]
+    return R_in, dropped
+
+
+# -- a window layer as a Dense layer -------------------------------------------------------
+
+
+def unrolled(layer, in_shape):
+    """``(W, M, b)``: ``W[i, j] = w_ij``, ``M[i, j] = 1`` where ``i`` feeds ``j``, bias per output.
+
+    ``i`` and ``j`` index the flattened input ``(C, H, W)`` and output
+    ``(C_out, Ho, Wo)``; built from the layer's parameters and geometry by loops.
+    """
+    C, H, W = in_shape
+    if isinstance(layer, lrp.Conv2d):
+        w, stride, padding = layer.weight, layer.window.stride, layer.window.padding
+        bias = layer.bias
+    else:                                                   # AvgPool2d: depthwise 1/(kh kw)
+        kh, kw = layer.window.kernel
+        w = np.zeros((C, C, kh, kw))
+        w[np.arange(C), np.arange(C)] = 1 / (kh * kw)
+        stride, padding, bias = layer.window.stride, (0, 0), np.zeros(C)
+    O = w.shape[0]
+    Ho, Wo = (out_size(n, k, s, p) for n, k, s, p in zip((H, W), w.shape[2:], stride, padding))
+    Wm, M = np.zeros((C * H * W, O * Ho * Wo)), np.zeros((C * H * W, O * Ho * Wo))
+    pairs = np.array(list(connections((H, W), w.shape[2:], stride, padding)), dtype=int)
+    p, q, u, v, y, x = pairs.reshape(-1, 6).T
+    depthwise = not isinstance(layer, lrp.Conv2d)
+    for o, c in itertools.product(range(O), range(C)):
+        if depthwise and o != c:
+            continue                                        # other channels: not connected
+        i, j = (c * H + y) * W + x, (o * Ho + p) * Wo + q  # flat (c, y, x) and (o, p, q)
+        Wm[i, j], M[i, j] = w[o, c, u, v], 1
+    return Wm, M, np.repeat(bias, Ho * Wo)
+
+
+def rounding_scale(W, M, b, a, R, rule) -> float:
+    """``max_i sum_j |z'_ij / d_j R_j| (1 + cond_j)``: the size rounding acts on.
+
+    ``z'_ij = sum_t sign_t input_t(a)_i weight_t(w)_ij`` over connected pairs,
+    ``cond_j = (sum_i |z'_ij| + |bias_j| + eps) / |d_j|``. Both paths sum the
+    same products in different orders; they differ by a few unit roundoffs
+    times this scale.
+    """
+    B = a.shape[0]
+    R = R.reshape(B, -1)
+    scale = 0.0
+    for part in rule.parts():
+        z_ij = sum(t.sign * t.input(a).reshape(B, -1)[:, :, None] * (t.weight(W) * M)[None]
+                   for t in part.terms)
+        bias = part.bias(b) if part.bias is not None else 0 * b
+        z = z_ij.sum(axis=1) + bias
+        d = z + np.where(z >= 0, part.epsilon, -part.epsilon)
+        safe = np.where(d == 0, np.inf, d)
+        cond = (np.abs(z_ij).sum(axis=1) + np.abs(bias) + part.epsilon) / np.abs(safe)
+        terms = np.abs(z_ij / safe[:, None, :] * R[:, None, :]) * (1 + cond[:, None, :])
+        scale = max(scale, float(terms.sum(axis=2).max(initial=0.0)))
+    return scale
+
+
+def ledger_scale(record) -> np.ndarray:
+    """sum |R_out| + sum |R_in| + |each ledger term|, per sample: what the balance rounds on."""
+    return (per_sample_sum(np.abs(record.relevance_out)) + per_sample_sum(np.abs(
+        record.relevance_in)) + np.abs(record.absorbed_bias) + np.abs(record.absorbed_stabilizer)
+        + np.abs(record.dropped) + 1e-300)
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+#: Constructor arguments of the examples of each linear rule of lrp_ref.rules.
+RULE_EXAMPLES = {
+    "ZPlus": [{}],
+    "Gamma": [{}, {"gamma": 0.5, "bias": False}],
+    "ZBox": [{"low": -1.0, "high": 2.0}],
+    "Flat": [{}],
+    "WSquare": [{}],
+}
+
+
+def linear_rule_names() -> set[str]:
+    """Every LinearRule subclass that ``lrp_ref.rules`` defines."""
+    return {name for name, obj in vars(rules).items()
+            if isinstance(obj, type) and issubclass(obj, rules.LinearRule)
+            and obj is not rules.LinearRule}
+
+
+def example_rules() -> list:
+    """The core rules of ``strategies.RULES`` and the examples of every other linear rule."""
+    core = {type(rule).__name__ for rule in RULES}
+    return list(RULES) + [getattr(rules, name)(**kwargs)
+                          for name in sorted(linear_rule_names() - core)
+                          for kwargs in RULE_EXAMPLES.get(name, [])]
+
+
+def keeps_absent_weights_absent(rule) -> bool:
+    """Whether every weight modifier maps ``w = 0`` to 0 (then a window layer equals its
+    unrolled Dense layer under the rule; Flat's ``1`` would also count unconnected pairs)."""
+    return all(t.weight(np.zeros(1))[0] == 0 for part in rule.parts() for t in part.terms)
+
+
+# -- strategies ----------------------------------------------------------------------------
+
+SOME_ZEROS = st.sampled_from([0.0, 0.0, 0.3])
+
+
+def int_or_pair(draw, values) -> int | tuple[int, int]:
+    """An int or a pair of ints from ``values`` (the layers accept both)."""
+    if draw(st.booleans()):
+        return draw(values)
+    return (draw(values), draw(values))
+
+
+@st.composite
+def conv_cases(draw, zeros=SOME_ZEROS):
+    """A Conv2d with random kernel, stride and padding, an input batch and an output relevance."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    p = draw(zeros)
+    c_in, c_out, batch = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride, padding = int_or_pair(draw, st.integers(1, 3)), int_or_pair(draw, st.integers(0, 2))
+    size = [draw(st.integers(max(1, k - 2 * q), 6)) for k, q in zip(kernel, pair(padding))]
+    layer = lrp.Conv2d(sparse_normal(rng, (c_out, c_in) + kernel, p),
+                       sparse_normal(rng, (c_out,), p), stride=stride, padding=padding)
+    a = sparse_normal(rng, (batch, c_in, *size), p)
+    R = sparse_normal(rng, layer.forward(a).shape, p)
+    return layer, a, R
+
+
+@st.composite
+def pool_inputs(draw, zeros=SOME_ZEROS):
+    """``(kernel, stride, a)``: a pooling geometry (stride may overlap windows) and an input."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kernel = int_or_pair(draw, st.integers(1, 3))
+    stride = draw(st.one_of(st.none(), st.integers(1, 3), st.tuples(st.integers(1, 3),
+                                                                     st.integers(1, 3))))
+    size = [draw(st.integers(k, 6)) for k in pair(kernel)]
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), *size)
+    return kernel, stride, sparse_normal(rng, shape, draw(zeros))
