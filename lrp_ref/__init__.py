@@ -1,6 +1,6 @@
 """lrp_ref: a pure-NumPy reference implementation of Layer-wise Relevance Propagation."""
 
-from . import composites
+from . import canonize, composites
 from .audit import LayerRecord, Ledger
 from .io import load, save
 from .layers import (
@@ -53,6 +53,7 @@ __all__ = [
     "ZBox",
     "ZPlus",
     "Zero",
+    "canonize",
     "composites",
     "load",
     "save",

@@ -15,7 +15,8 @@ from lrp_ref.audit import per_sample_sum
 RULES = [
     lrp.Zero(), lrp.Zero(bias=False), lrp.Epsilon(1e-6), lrp.Epsilon(0.5),
     lrp.Epsilon(0.25, bias=False), lrp.AlphaBeta(1, 0), lrp.AlphaBeta(2, 1),
-    lrp.AlphaBeta(1.5, 0.5, bias=False), lrp.Pass(),
+    lrp.AlphaBeta(1.5, 0.5, bias=False), lrp.ZPlus(), lrp.Gamma(0.25), lrp.Gamma(1.0, bias=False),
+    lrp.Flat(), lrp.WSquare(), lrp.ZBox(-1.0, 2.0), lrp.Pass(),
 ]
 
 
@@ -141,6 +142,37 @@ def test_zero_rule_by_hand_absorbs_and_injects():
     # with bias=False the shift is ignored by the rule: a x / a x = 1, R passes through
     e0 = lrp.Sequential([bn]).explain(x, rule=lrp.Zero(bias=False), output_relevance=R)
     np.testing.assert_allclose(e0.relevance, R, rtol=1e-15)
+
+
+def test_rule_zoo_by_hand():
+    # the BatchNorm of the previous test: a = (1, -1), c = (-0.5, 3), x = (2, 1),
+    # so z_ij = a x = (2, -1); R = (3, 4) arrives at the output
+    bn = lrp.BatchNorm1d([2.0, -1.0], [0.5, 1.0], [1.0, 2.0], [3.0, 0.0], eps=1.0)
+    x, R = np.array([[2.0, 1.0]]), np.array([[3.0, 4.0]])
+    net = lrp.Sequential([bn])
+
+    def explain(rule):
+        e = net.explain(x, rule=rule, output_relevance=R)
+        return e.relevance, e.layer("0")
+
+    # z+: channel 0 (a x = 2 > 0) passes 3; channel 1 has no positive contribution: drops 4
+    R_in, record = explain(lrp.ZPlus())
+    np.testing.assert_array_equal(R_in, [[3.0, 0.0]])
+    assert record.dropped[0] == 4.0
+    # flat and w^2: one input per output, so the share is 1 (a^2 = 1 != 0)
+    for rule in (lrp.Flat(), lrp.WSquare()):
+        np.testing.assert_array_equal(explain(rule)[0], R)
+    # gamma = 1: w + g w+ = (2, -1), b + g b+ = (-0.5, 6);
+    # channel 0: 2*2 / (4 - 0.5) * 3 = 24/7, bias -0.5/3.5 * 3 = -3/7
+    # channel 1: 1*(-1) / (-1 + 6) * 4 = -4/5, bias 6/5 * 4 = 24/5
+    R_in, record = explain(lrp.Gamma(1.0))
+    np.testing.assert_allclose(R_in, [[24 / 7, -4 / 5]], rtol=1e-15)
+    np.testing.assert_allclose(record.absorbed_bias, [-3 / 7 + 24 / 5], rtol=1e-15)
+    # z^B with l = 0, h = 1: numerator a x - l w+ - h w-: channel 0: 2 - 0 - 0 = 2 (share 1,
+    # x = 2 lies outside the box but is not refused); channel 1: -1 - 0 - 1*(-1) = 0: dropped
+    R_in, record = explain(lrp.ZBox(0.0, 1.0))
+    np.testing.assert_array_equal(R_in, [[3.0, 0.0]])
+    assert record.dropped[0] == 4.0
 
 
 @given(bn_cases())

@@ -13,7 +13,8 @@ from lrp_ref.audit import per_sample_sum
 RULES = [
     lrp.Zero(), lrp.Zero(bias=False), lrp.Epsilon(1e-6), lrp.Epsilon(0.5),
     lrp.Epsilon(0.25, bias=False), lrp.AlphaBeta(1, 0), lrp.AlphaBeta(2, 1),
-    lrp.AlphaBeta(1.5, 0.5, bias=False),
+    lrp.AlphaBeta(1.5, 0.5, bias=False), lrp.ZPlus(), lrp.Gamma(0.25), lrp.Flat(), lrp.WSquare(),
+    lrp.ZBox(-1.0, 1.0),
 ]
 
 

@@ -1,0 +1,134 @@
+"""Canonizers: rewrites that keep a network's forward pass but change its explanation.
+
+:func:`merge_batchnorm` folds every BatchNorm into the Dense or Conv2d before it,
+the third of the three BatchNorm treatments (``lrp_ref/layers/batchnorm.py``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .layers import BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Layer, Residual
+from .layers.base import build
+from .network import Sequential
+
+Array = np.ndarray
+
+#: The layers a BatchNorm can fold into: the BatchNorm type that may follow each,
+#: and the weight axis that indexes its outputs (Dense ``(in, out)``, Conv2d
+#: ``(C_out, C_in, kh, kw)``).
+FOLDABLE: dict[type[Layer], tuple[type[BatchNorm], int]] = {
+    Dense: (BatchNorm1d, 1),
+    Conv2d: (BatchNorm2d, 0),
+}
+
+
+class UnfoldedBatchNormWarning(UserWarning):
+    """Issued by :func:`merge_batchnorm` for BatchNorms it left in place.
+
+    ``paths`` lists their paths in the original network.
+    """
+
+    def __init__(self, message: str, paths: list[str]) -> None:
+        super().__init__(message)
+        self.paths = paths
+
+
+def merge_batchnorm(net: Layer) -> Layer:
+    """A copy of ``net`` with every foldable BatchNorm merged into the layer before it.
+
+    A BatchNorm that directly follows a Dense (BatchNorm1d) or Conv2d
+    (BatchNorm2d) in the same Sequential — at any depth, including inside
+    Residual branches and nested Sequentials — is folded and removed. With
+    ``a = gamma / sqrt(running_var + eps)`` per output channel ``j``
+    (Zennit's ``MergeBatchNorm``)::
+
+        W'_ij = W_ij a_j,        b'_j = (b_j - running_mean_j) a_j + beta_j
+
+    so ``forward`` is unchanged up to rounding. Removing a layer shifts the
+    paths of the layers after it in its Sequential.
+
+    Parameters
+    ----------
+    net : Layer
+        A Sequential (or any layer). It is not modified.
+
+    Returns
+    -------
+    Layer
+        The merged copy (new arrays throughout).
+
+    Warns
+    -----
+    UnfoldedBatchNormWarning
+        When some BatchNorm cannot be folded (it is the first layer of its
+        Sequential, follows a layer other than Dense/Conv2d, does not match it,
+        or is a Residual branch on its own). Those BatchNorms stay in place;
+        the warning names each with the reason, its ``paths`` attribute lists
+        their paths.
+    """
+    reasons: dict[str, str] = {}
+    merged = _merge(net, reasons)
+    if reasons:
+        warnings.warn(UnfoldedBatchNormWarning(
+            "merge_batchnorm left BatchNorm(s) unfolded: " + "; ".join(reasons.values()),
+            list(reasons)), stacklevel=2)
+    return merged
+
+
+def _merge(layer: Layer, reasons: dict[str, str]) -> Layer:
+    """A merged copy of ``layer``; unfolded BatchNorms are reported in ``reasons``."""
+    if isinstance(layer, Sequential):
+        return Sequential(_merge_sequence(layer.layers, reasons))
+    if isinstance(layer, Residual):
+        shortcut = None if layer.shortcut is None else _merge(layer.shortcut, reasons)
+        return Residual(_merge(layer.body, reasons), shortcut, layer.epsilon)
+    if isinstance(layer, BatchNorm):
+        reasons[layer.path] = f"{layer.where} is not inside a Sequential after a Dense or Conv2d"
+    return _copy(layer)
+
+
+def _copy(layer: Layer) -> Layer:
+    """A copy of a plain layer with its own arrays."""
+    return build(layer.config(), {k: v.copy() for k, v in layer.state().items()})
+
+
+def _merge_sequence(layers: list[Layer], reasons: dict[str, str]) -> list[Layer]:
+    out: list[Layer] = []
+    for k, layer in enumerate(layers):
+        if not isinstance(layer, BatchNorm):
+            out.append(_merge(layer, reasons))
+            continue
+        why = _why_not_foldable(out[-1] if out else None, layers[k - 1] if k else None, layer)
+        if why is None:
+            out[-1] = _fold(out[-1], layer)
+        else:
+            reasons[layer.path] = why
+            out.append(_copy(layer))
+    return out
+
+
+def _why_not_foldable(merged: Layer | None, original: Layer | None, bn: BatchNorm) -> str | None:
+    """Why ``bn`` cannot fold into ``merged`` (the copy of ``original``); None if it can."""
+    if merged is None:
+        return f"{bn.where} is the first layer of its Sequential"
+    if type(merged) not in FOLDABLE:
+        return f"{bn.where} follows {original.where}, not a Dense or Conv2d"
+    bn_type, axis = FOLDABLE[type(merged)]
+    if type(bn) is not bn_type:
+        return f"{bn.where} cannot follow {original.where} (expected a {bn_type.__name__})"
+    if merged.weight.shape[axis] != bn.gamma.shape[0]:
+        return (f"{bn.where} has {bn.gamma.shape[0]} channels but {original.where} has "
+                f"{merged.weight.shape[axis]} outputs")
+    return None
+
+
+def _fold(linear: Layer, bn: BatchNorm) -> Layer:
+    """``linear`` followed by ``bn`` as one layer: ``W' = W a``, ``b' = a b + c``."""
+    _, axis = FOLDABLE[type(linear)]
+    a, c = bn.weight, bn.bias               # a = gamma/sqrt(var+eps), c = beta - a*mean
+    scale = a.reshape((-1,) + (1,) * (linear.weight.ndim - 1 - axis))
+    arrays = {**linear.arrays(), "weight": linear.weight * scale, "bias": a * linear.bias + c}
+    return type(linear).from_config(linear.config(), arrays)
