@@ -26,8 +26,9 @@ class Explanation:
         Relevance of every input element, shaped like the input.
     output : ndarray
         The network's output (logits), ``(B, classes)``.
-    target : ndarray
-        The explained class per sample, ``(B,)`` ints.
+    target : ndarray or None
+        The explained class per sample, ``(B,)`` ints; None when the output
+        relevance was given without a target.
     layers : list of LayerRecord
         One record per layer in traversal order (definition order, pre-order,
         containers before their children), each with its ``path``, ``rule``,
@@ -36,7 +37,7 @@ class Explanation:
 
     relevance: Array
     output: Array
-    target: Array
+    target: Array | None
     layers: list[LayerRecord]
 
     def layer(self, path: str) -> LayerRecord:
@@ -173,7 +174,8 @@ class Sequential(Container):
             ``composite(network) -> {path: Rule}``.
         output_relevance : ndarray, optional
             Relevance at the output, overriding the default
-            ``R_L = onehot(target) * f(x)`` (the target logit).
+            ``R_L = onehot(target) * f(x)`` (the target logit). The output may
+            then have any shape, and ``target`` is optional.
         method : {"fast", "explicit"}
             The propagation path; both give the same result to rounding.
         conditions : dict, optional
@@ -196,12 +198,13 @@ class Sequential(Container):
         parsed = {} if conditions is None else parse_conditions(self, conditions)
         output = self.forward(x)
         assignment.conditions = condition_masks(self, parsed, output.shape[0])
-        target = self._targets(output, target)
         if output_relevance is None:
+            target = self._targets(output, target)
             R = np.zeros_like(output)
             R[np.arange(len(target)), target] = output[np.arange(len(target)), target]
-        else:
+        else:  # the seed is given: a target is only a label, and optional
             R = self._check_output_array(output_relevance, "output_relevance")
+            target = None if target is None else self._targets(output, target)
         records: list[LayerRecord] = []
         relevance = self._explain(R, assignment, method, records)
         order = {path: k for k, (path, _) in enumerate(self.named_layers())}

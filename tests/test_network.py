@@ -158,3 +158,15 @@ def test_ledger_table_lists_every_layer():
     for path in ["0", "1", "2", "2.0", "2.1", "3"]:
         assert any(line.split()[0] == path for line in table.splitlines()[2:])
     assert "imbalance" in table.splitlines()[0]
+
+
+def test_output_relevance_needs_no_2d_output_nor_target():
+    """With the seed given, the network may end in any shape (here a ReLU on images)."""
+    net = lrp.Sequential([lrp.ReLU()])
+    x = np.array([[[1.0, -2.0], [3.0, 4.0]]])
+    R = np.array([[[0.5, 1.0], [2.0, -1.0]]])
+    e = net.explain(x, rule=lrp.Zero(), output_relevance=R)
+    assert e.target is None
+    np.testing.assert_array_equal(e.relevance, R)
+    with pytest.raises(ValueError, match=r"must be \(B, classes\) to pick a target"):
+        net.explain(x, rule=lrp.Zero())
