@@ -1,0 +1,297 @@
+"""Build an lrp_ref network from a ``torch.nn.Sequential``: :func:`from_torch`.
+
+torch is imported lazily (the optional ``oracle`` extra); ``import lrp_ref``
+never imports it. The converted network computes the same forward pass (up to
+float rounding), and its layer paths are torch's module names, so that the
+relevance of every layer can be compared with a torch-based LRP library
+(Zennit, Captum) by name.
+
+=========================================  =========================================
+torch module (inference mode)              lrp_ref layer
+=========================================  =========================================
+``Sequential`` (children ``"0"``, ...)     :class:`~lrp_ref.Sequential` (nested stay nested)
+``Linear(in, out)``                        :class:`~lrp_ref.Dense`, weight transposed to (in, out)
+``Conv2d``                                 :class:`~lrp_ref.Conv2d` (stride, zero padding)
+``ReLU``                                   :class:`~lrp_ref.ReLU`
+``MaxPool2d`` / ``AvgPool2d``              :class:`~lrp_ref.MaxPool2d` / :class:`~lrp_ref.AvgPool2d`
+``BatchNorm1d`` / ``BatchNorm2d``          :class:`~lrp_ref.BatchNorm1d` / ``BatchNorm2d``
+``Flatten()``                              :class:`~lrp_ref.Flatten`
+``Dropout*``, ``Identity``                 :class:`~lrp_ref.Identity`
+:class:`ResidualBlock` (below)             :class:`~lrp_ref.Residual`
+``Embedding``, ``LSTM``                    via :mod:`lrp_ref.interop.torch_rnn`
+=========================================  =========================================
+
+Residual connections. torch has no residual container: a ResNet block adds its
+branches inside ``forward``, which a converter cannot read. Express the block
+with :class:`ResidualBlock` (a torch module defined here)::
+
+    from lrp_ref.interop.torch import ResidualBlock
+    block = ResidualBlock(body=nn.Sequential(conv, bn, nn.ReLU(), conv2, bn2),
+                          shortcut=None)          # None: identity; or a module
+    # forward: self.sum(torch.stack([body(x), shortcut(x)], dim=-1))
+
+Its children are named ``body``, ``shortcut`` (absent for the identity) and
+``sum`` (a :class:`BranchSum`, which adds the stacked branches). The
+converted :class:`~lrp_ref.Residual` has the paths ``"<k>.body..."`` and
+``"<k>.shortcut..."``; the ``sum`` has no layer of its own (the Residual's
+record is the split). Because the addition is a module of its own, a
+torch-based LRP library can hook it: Zennit's ``Norm`` rule on
+:class:`BranchSum` (``layer_map=[(BranchSum, Norm(stabilizer))]``) is our
+Residual's split with ``epsilon = stabilizer`` (Zennit's ``ResNetCanonizer``
+does the same for torchvision's blocks with its ``Sum`` module).
+
+Refused with a TypeError or ValueError naming the module's path and type:
+modules of other types; modules in training mode (call ``model.eval()``);
+Conv2d with dilation, groups, a non-zero padding mode or asymmetric ``'same'``
+padding; pooling with padding, dilation, ``ceil_mode``, ``return_indices`` or
+``divisor_override``; BatchNorm without running statistics; Flatten of other
+dimensions; a Sequential whose children have names other than ``"0"``, ``"1"``, ...
+(their paths could not equal torch's names).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from ..layers import (
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dense,
+    Flatten,
+    Identity,
+    Layer,
+    MaxPool2d,
+    ReLU,
+    Residual,
+)
+from ..network import Sequential
+from .peers import import_torch
+from .torch_rnn import convert_module as convert_rnn_module
+
+SUPPORTED = ("Sequential, Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, "
+             "Flatten, Dropout, Identity, Embedding, LSTM and lrp_ref.interop.torch.ResidualBlock")
+
+
+def from_torch(module: Any, dtype: Any = np.float64, residual_epsilon: float = 1e-6) -> Sequential:
+    """Convert a ``torch.nn.Sequential`` in inference mode into an lrp_ref network.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential
+        The network, in eval mode (``module.eval()``), of the module types in
+        the table of the module docstring.
+    dtype : numpy dtype
+        The dtype of the converted parameters (float64 by default, whatever
+        the dtype of the torch parameters).
+    residual_epsilon : float
+        The ``epsilon`` of every converted :class:`~lrp_ref.Residual`'s
+        relevance split (our default 1e-6 is Zennit's default stabilizer).
+
+    Returns
+    -------
+    Sequential
+        The same forward pass; layer paths equal torch's module names.
+
+    Raises
+    ------
+    TypeError
+        For a root that is not a Sequential, or a module of an unsupported type.
+    ValueError
+        For a module in training mode or with an option lrp_ref does not
+        compute (the message names the module's path, its type and the option).
+    """
+    torch = import_torch()
+    if not isinstance(module, torch.nn.Sequential):
+        raise TypeError(f"from_torch converts a torch.nn.Sequential, got {type(module).__name__}; "
+                        "wrap the layers in nn.Sequential")
+    return _Converter(torch, np.dtype(dtype), residual_epsilon).convert(module, "")
+
+
+def _where(path: str, module: Any) -> str:
+    """``torch module '3.1' (Conv2d)``: how errors name a module."""
+    name = f"'{path}'" if path else "(root)"
+    return f"torch module {name} ({type(module).__name__})"
+
+
+class _Converter:
+    """One conversion: the torch module, the target dtype and the Residual epsilon."""
+
+    def __init__(self, torch: Any, dtype: np.dtype, residual_epsilon: float) -> None:
+        self.torch = torch
+        self.dtype = dtype
+        self.residual_epsilon = residual_epsilon
+        nn = torch.nn
+        self.converters = {
+            nn.Sequential: self.sequential,
+            nn.Linear: self.linear,
+            nn.Conv2d: self.conv2d,
+            nn.ReLU: lambda m, p: ReLU(),
+            nn.MaxPool2d: self.maxpool2d,
+            nn.AvgPool2d: self.avgpool2d,
+            nn.BatchNorm1d: self.batchnorm,
+            nn.BatchNorm2d: self.batchnorm,
+            nn.Flatten: self.flatten,
+            nn.Identity: lambda m, p: Identity(),
+            nn.Dropout: lambda m, p: Identity(),
+            nn.Dropout1d: lambda m, p: Identity(),
+            nn.Dropout2d: lambda m, p: Identity(),
+            residual_classes()[0]: self.residual,
+        }
+
+    def array(self, tensor: Any) -> np.ndarray:
+        return tensor.detach().cpu().to(self.torch.float64).numpy().astype(self.dtype)
+
+    def convert(self, module: Any, path: str) -> Layer:
+        """The lrp_ref layer for ``module`` at ``path`` (checks mode and type)."""
+        if module.training:
+            raise ValueError(f"{_where(path, module)} is in training mode; call model.eval() "
+                             "first (lrp_ref converts inference-mode networks: BatchNorm uses "
+                             "its running statistics, Dropout is the identity)")
+        convert = self.converters.get(type(module))
+        if convert is not None:
+            return convert(module, path)
+        layer = convert_rnn_module(module, path, dtype=self.dtype)
+        if layer is None:
+            raise TypeError(f"{_where(path, module)} is not supported; from_torch converts "
+                            f"{SUPPORTED} (exact types, not subclasses)")
+        return layer
+
+    def sequential(self, module: Any, path: str) -> Sequential:
+        names = [name for name, _ in module.named_children()]
+        if names != [str(k) for k in range(len(names))]:
+            raise ValueError(f"{_where(path, module)} names its children {names}; lrp_ref paths "
+                             "are indices, so they would not equal torch's names: build the "
+                             "nn.Sequential from a list of modules, not an OrderedDict")
+        return Sequential([self.convert(child, f"{path}.{name}" if path else name)
+                           for name, child in module.named_children()])
+
+    def linear(self, module: Any, path: str) -> Dense:
+        bias = None if module.bias is None else self.array(module.bias)
+        return Dense(self.array(module.weight).T, bias)
+
+    def conv2d(self, module: Any, path: str) -> Conv2d:
+        where = _where(path, module)
+        _refuse(where, "dilation", module.dilation, (1, 1))
+        _refuse(where, "groups", module.groups, 1)
+        _refuse(where, "padding_mode", module.padding_mode, "zeros")
+        padding = module.padding
+        if isinstance(padding, str):  # 'valid' or 'same': torch stores the padding it applies
+            left, right, top, bottom = module._reversed_padding_repeated_twice
+            if left != right or top != bottom:
+                raise ValueError(f"{where}: padding='same' pads unequally on the two sides "
+                                 f"({top}, {bottom}) x ({left}, {right}) for kernel "
+                                 f"{module.kernel_size}; lrp_ref pads symmetrically")
+            padding = (top, left)
+        bias = None if module.bias is None else self.array(module.bias)
+        return Conv2d(self.array(module.weight), bias, stride=tuple(module.stride),
+                      padding=tuple(padding))
+
+    def _pool_options(self, module: Any, path: str) -> None:
+        where = _where(path, module)
+        _refuse(where, "padding", module.padding, 0)
+        _refuse(where, "ceil_mode", module.ceil_mode, False)
+
+    def maxpool2d(self, module: Any, path: str) -> MaxPool2d:
+        self._pool_options(module, path)
+        _refuse(_where(path, module), "dilation", module.dilation, 1)
+        _refuse(_where(path, module), "return_indices", module.return_indices, False)
+        return MaxPool2d(module.kernel_size, module.stride)
+
+    def avgpool2d(self, module: Any, path: str) -> AvgPool2d:
+        self._pool_options(module, path)
+        _refuse(_where(path, module), "divisor_override", module.divisor_override, None)
+        return AvgPool2d(module.kernel_size, module.stride)
+
+    def batchnorm(self, module: Any, path: str) -> BatchNorm1d | BatchNorm2d:
+        if module.running_mean is None or module.running_var is None:
+            raise ValueError(f"{_where(path, module)} has no running statistics "
+                             "(track_running_stats=False): its inference output depends on "
+                             "the batch, which lrp_ref does not compute")
+        n = module.num_features
+        ones = self.torch.ones(n)
+        gamma = module.weight if module.weight is not None else ones
+        beta = module.bias if module.bias is not None else self.torch.zeros(n)
+        layer = BatchNorm2d if isinstance(module, self.torch.nn.BatchNorm2d) else BatchNorm1d
+        return layer(self.array(gamma), self.array(beta), self.array(module.running_mean),
+                     self.array(module.running_var), eps=float(module.eps))
+
+    def flatten(self, module: Any, path: str) -> Flatten:
+        _refuse(_where(path, module), "(start_dim, end_dim)", (module.start_dim, module.end_dim),
+                (1, -1))
+        return Flatten()
+
+    def residual(self, module: Any, path: str) -> Residual:
+        def child(name: str) -> Layer:
+            return self.convert(getattr(module, name), f"{path}.{name}" if path else name)
+
+        shortcut = None if module.shortcut is None else child("shortcut")
+        return Residual(child("body"), shortcut, epsilon=self.residual_epsilon)
+
+
+def _refuse(where: str, option: str, value: Any, supported: Any) -> None:
+    """Raise ValueError unless the module's ``option`` has the ``supported`` value."""
+    if value != supported and value != (supported, supported):
+        raise ValueError(f"{where}: {option}={value!r} is not supported "
+                         f"(lrp_ref computes {option}={supported!r} only)")
+
+
+@functools.cache
+def residual_classes() -> tuple[type, type]:
+    """``(ResidualBlock, BranchSum)``: the torch module classes, defined on first use."""
+    nn = import_torch().nn
+
+    class BranchSum(nn.Module):
+        """Adds stacked branch outputs: ``forward(stacked) = stacked.sum(dim=-1)``.
+
+        A module of its own so that LRP libraries can hook the addition (Zennit:
+        ``layer_map=[(BranchSum, Norm(stabilizer))]``).
+        """
+
+        def forward(self, stacked: Any) -> Any:
+            return stacked.sum(dim=-1)
+
+    class ResidualBlock(nn.Module):
+        """``body(x) + shortcut(x)`` (identity shortcut when None), for :func:`from_torch`.
+
+        Parameters
+        ----------
+        body : torch.nn.Module
+            The residual branch.
+        shortcut : torch.nn.Module or None
+            The skip branch; None is the identity.
+        """
+
+        def __init__(self, body: Any, shortcut: Any = None) -> None:
+            super().__init__()
+            self.body = body
+            self.shortcut = shortcut
+            self.sum = BranchSum()
+
+        def forward(self, x: Any) -> Any:
+            skip = x if self.shortcut is None else self.shortcut(x)
+            return self.sum(import_torch().stack([self.body(x), skip], dim=-1))
+
+    for cls in (BranchSum, ResidualBlock):  # importable and picklable by their public name
+        cls.__module__, cls.__qualname__ = __name__, cls.__name__
+    return ResidualBlock, BranchSum
+
+
+def __getattr__(name: str) -> type:
+    """``ResidualBlock`` and ``BranchSum``: torch classes, created (importing torch) on access."""
+    if name in ("ResidualBlock", "BranchSum"):
+        block, branch_sum = residual_classes()
+        return block if name == "ResidualBlock" else branch_sum
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "BranchSum", "ResidualBlock"])
+
+
+# ResidualBlock and BranchSum are not in __all__: a star import must not import torch
+__all__ = ["from_torch", "residual_classes"]
