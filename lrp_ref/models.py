@@ -30,6 +30,7 @@ are inference-mode affine maps with statistics fitted on the training set
 
 Usage::
 
+    import lrp_ref
     from lrp_ref import models
     net = models.load("digits_cnn")
     x, y = models.data("digits_cnn", "test")       # (450, 1, 8, 8), (450,)
