@@ -114,6 +114,37 @@ def check_03(out: str, nb) -> None:
     assert images(nb) >= 2
 
 
+def _matrix_after(out: str, label: str) -> np.ndarray:
+    """The numbers of the NumPy matrix printed after ``label`` (up to the closing ']]')."""
+    start = out.index(label) + len(label)
+    return np.array(re.findall(r"-?\d+\.?\d*", out[start:out.index("]]", start)]), float)
+
+
+def check_04(out: str, nb) -> None:
+    """The 3x3 convolution worked by hand: z = (1, 8, -1, 0), R_in = (1, -1.5, 0; 0, 2,
+    1.5; 0, 0, 0) with 1 dropped at the cancelling window; pooling windows (1 3; 2 0)
+    with R = 6 and (2 2; 1 0) with R = 5: winner (0, 6 | 2.5, 2.5), proportional
+    (1, 3, 2, 0 | 2, 2, 1, 0); explicit == fast; LRP-0 == Gradient x Input in winner
+    mode except on ties."""
+    np.testing.assert_array_equal(_matrix_after(out, "z ="), [1, 8, -1, 0])
+    np.testing.assert_array_equal(_matrix_after(out, "R_in ="), [1, -1.5, 0, 0, 2, 1.5, 0, 0, 0])
+    assert re.search(r"Conv2d\s+Zero\(True\)\s+\+4\s+\+3\s+\+0\s+\+0\s+\+1\s", out)
+    np.testing.assert_array_equal(_matrix_after(out, "winner       z = [3. 2.]  R_in ="),
+                                  [0, 6, 2.5, 2.5, 0, 0, 0, 0])
+    np.testing.assert_array_equal(_matrix_after(out, "proportional z = [3. 2.]  R_in ="),
+                                  [1, 3, 2, 2, 2, 0, 1, 0])
+    np.testing.assert_array_equal(_matrix_after(out, "(R as the upstream gradient):"),
+                                  [0, 6, 5, 0, 0, 0, 0, 0])
+    relative = float(re.search(r"relative to max \|R\|: (\S+)", out).group(1))
+    assert relative < 1e-12  # explicit vs fast in float64 (the suite's tolerance)
+    counts = {m.group(1): int(m.group(2)) for m in
+              re.finditer(r"^(winner|proportional)\s+LRP-0 = .* on (\d+) of 450", out, re.M)}
+    assert counts["winner"] >= 440 and counts["proportional"] < 225
+    nudged = float(re.search(r"after the nudge, max relative difference: (\S+)", out).group(1))
+    assert nudged < 1e-12
+    assert images(nb) >= 1
+
+
 def check_05(out: str, nb) -> None:
     """BatchNorm a = 1.5, x = 2, c = (1, -2, -2.9): LRP-0 shares 3/4, 3, 30; eps 0.1:
     3/4.1, 3/1.1, 3/0.2; Pass: 1. Under LRP-0 affine == folded; the residual toy gives
@@ -150,7 +181,8 @@ def check_09(out: str, nb) -> None:
 
 
 CHECKS = {"01_lrp_by_hand": check_01, "02_rules_on_digits": check_02,
-          "03_credit_tabular": check_03, "05_batchnorm_residual": check_05,
+          "03_credit_tabular": check_03, "04_cnns": check_04,
+          "05_batchnorm_residual": check_05,
           "09_lstm_sentiment": check_09}
 
 
