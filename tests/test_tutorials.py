@@ -167,6 +167,25 @@ def check_05(out: str, nb) -> None:
     assert images(nb) >= 5
 
 
+def check_06(out: str, nb) -> None:
+    """Shapes: LRP maps find the deciding object (mass accuracy far above the gradient's
+    and the random map's, which is about the mask's share of the image); the box
+    composites score below uniform LRP-eps on mass; pixel flipping puts LRP-eps first and
+    the random map last."""
+    share = float(re.search(r"mask share of the image: (\S+)", out).group(1))
+    scores = out[out.index("mass accuracy"):out.index("logit after 1 step")]
+    table = {m.group(1).strip(): (float(m.group(2)), float(m.group(3))) for m in
+             re.finditer(r"^(\S+(?: \S+)?(?: \(\d, \d\))?)\s+([\d.]+)\s+([\d.]+)$",
+                         scores, re.M)}
+    assert table["random"][0] < 2 * share
+    assert table["LRP-ε 0.1"][0] > 0.5 > 3 * table["Gradient"][0]
+    assert table["epsilon_gamma_box"][0] < table["LRP-ε 0.1"][0]
+    order = re.findall(r"^(\S+(?: \S+)?(?: \(\d, \d\))?)\s+[\d.]+\s+-?[\d.]+$",
+                       out[out.index("logit after 1 step"):], re.M)
+    assert order[0] == "LRP-ε 0.1" and order[-1] == "random", order
+    assert images(nb) >= 2
+
+
 def check_09(out: str, nb) -> None:
     """The seed's sentence: 'brilliant' carries the positive decision; LRP about twice
     Gradient x Input on the deciding tokens, its top token deciding ~9 in 10."""
@@ -182,7 +201,7 @@ def check_09(out: str, nb) -> None:
 
 CHECKS = {"01_lrp_by_hand": check_01, "02_rules_on_digits": check_02,
           "03_credit_tabular": check_03, "04_cnns": check_04,
-          "05_batchnorm_residual": check_05,
+          "05_batchnorm_residual": check_05, "06_composites_evaluation": check_06,
           "09_lstm_sentiment": check_09}
 
 
