@@ -129,7 +129,7 @@ def discover_methods(low: float, high: float) -> dict[str, Method]:
             if isinstance(composite, composite_module.Composite):
                 methods[repr(composite)] = _lrp(composite)
     methods["Gradient"] = lambda net, x, t: net.gradient(x, t)
-    methods["Sensitivity |Gradient|"] = lambda net, x, t: np.abs(net.gradient(x, t))
+    methods["Sensitivity (abs. gradient)"] = lambda net, x, t: np.abs(net.gradient(x, t))
     methods["Gradient x Input"] = lambda net, x, t: net.gradient_x_input(x, t)
     methods["random"] = lambda net, x, t: np.random.default_rng(0).standard_normal(x.shape)
     return methods
@@ -189,7 +189,10 @@ def write_table(summary: dict[str, dict], path: Path, meta: dict[str, str]) -> s
         "Mean over images with a 95% bootstrap interval. Mass and rank accuracy: "
         "higher = more positive relevance on the deciding object (Arras et al. 2022); "
         "AOPC (MoRF): higher = the target logit falls faster when the most relevant "
-        "2x2 patches are zeroed first (Samek et al. 2017).",
+        "2x2 patches are zeroed first (Samek et al. 2017). AOPC is in logit units and "
+        "the logits' scale varies from image to image, so its intervals are wide; every "
+        "method sees the same images, so compare methods image by image (paired) rather "
+        "than by overlapping intervals.",
         "",
         "| method | mass accuracy | rank accuracy | AOPC (MoRF) |",
         "|---|---|---|---|",
@@ -202,32 +205,41 @@ def write_table(summary: dict[str, dict], path: Path, meta: dict[str, str]) -> s
     return text
 
 
+def label(name: str) -> str:
+    """A short plot label: a composite's name without its (long) parameter list."""
+    return name.split("(")[0] if len(name) > 28 else name
+
+
 def plot(summary: dict[str, dict], results: dict[str, dict[str, Array]], path: Path) -> None:
-    """Three bar panels with intervals and one panel of mean MoRF curves."""
+    """Three bar panels with intervals above, the mean MoRF curves below."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = sorted(summary, key=lambda n: summary[n]["mass accuracy"][0])
-    fig, axes = plt.subplots(1, 4, figsize=(20, 0.35 * len(names) + 2.5))
-    for ax, metric in zip(axes[:3], METRICS):
+    fig = plt.figure(figsize=(15, 0.3 * len(names) + 7.5))
+    grid = fig.add_gridspec(2, 3, height_ratios=[0.3 * len(names) + 1, 5])
+    for k, metric in enumerate(METRICS):
+        ax = fig.add_subplot(grid[0, k])
         mean = np.array([summary[n][metric][0] for n in names])
         low = mean - np.array([summary[n][metric][1] for n in names])
         high = np.array([summary[n][metric][2] for n in names]) - mean
         ax.barh(np.arange(len(names)), mean, xerr=[low, high], color="tab:blue", capsize=2)
         ax.set_yticks(np.arange(len(names)))
-        ax.set_yticklabels(names if ax is axes[0] else [], fontsize=7)
-        ax.set_title(metric)
-    ax = axes[3]
-    for name in names:
+        ax.set_yticklabels([label(n) for n in names] if k == 0 else [], fontsize=8)
+        ax.set_title(f"{metric} (mean, 95% bootstrap CI)", fontsize=10)
+    ax = fig.add_subplot(grid[1, :])
+    styles = ["-", "--", ":", "-."]
+    for k, name in enumerate(reversed(names)):
         curve = results[name]["curve"].mean(axis=0)
-        ax.plot(np.linspace(0, 1, len(curve)), curve, label=name, linewidth=1)
-    ax.set_xlabel("fraction of 2x2 patches zeroed (MoRF)")
+        ax.plot(np.linspace(0, 1, len(curve)), curve, styles[k // 10 % 4], label=label(name),
+                linewidth=1.2)
+    ax.set_xlabel("fraction of 2x2 patches set to 0, most relevant first (MoRF)")
     ax.set_ylabel("mean target logit")
-    ax.legend(fontsize=5)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -235,12 +247,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="6 images, 4 steps: a smoke run")
     parser.add_argument("--n", type=int, default=None, help="test images (default 200)")
-    parser.add_argument("--steps", type=int, default=None, help="flipping steps (default 32)")
+    parser.add_argument("--steps", type=int, default=None, help="flipping steps (default 64)")
     parser.add_argument("--boot", type=int, default=None, help="bootstrap resamples")
     parser.add_argument("--out", type=Path, default=ROOT / "figures")
     args = parser.parse_args(argv)
     n = args.n or (6 if args.quick else 200)
-    steps = args.steps or (4 if args.quick else 32)
+    steps = args.steps or (4 if args.quick else 64)
     resamples = args.boot or (200 if args.quick else 2000)
 
     start = time.perf_counter()
