@@ -40,7 +40,10 @@ def load(path: str | os.PathLike) -> Layer:
         tampered with, or naming unknown layer types or arrays).
     """
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a plain .npy array
+            raise ValueError("a single array, not an .npz archive")
+        with data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise ValueError(f"{path}: not a readable lrp_ref model file ({error})") from error

@@ -60,6 +60,12 @@ def test_not_an_npz_is_refused(tmp_path):
         lrp.load(tmp_path / "bad.npz")
 
 
+def test_plain_npy_is_refused(tmp_path):
+    np.save(tmp_path / "weights.npy", np.ones(3))
+    with pytest.raises(ValueError, match="not an .npz archive"):
+        lrp.load(tmp_path / "weights.npy")
+
+
 def test_unknown_layer_type_is_refused(tmp_path):
     config, arrays = saved(tmp_path)
     config["network"]["layers"][1]["type"] = "os.system"
