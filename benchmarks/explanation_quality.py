@@ -26,10 +26,6 @@ and belongs to the input layer only, so it appears through the composites),
 and every composite factory whose only required arguments are the input
 bounds ``low``/``high`` (the model card's input range, ``[0, 1]``).
 
-If the shipped model cannot be loaded, a small shapes CNN is trained here
-with lrp_ref's own forward/backward (``lrp_ref.train``); the table says which
-model was used.
-
 Usage::
 
     python benchmarks/explanation_quality.py            # 200 test images, a few minutes
@@ -49,8 +45,8 @@ import numpy as np
 
 import lrp_ref as lrp
 from lrp_ref import composites as composite_module
+from lrp_ref import models
 from lrp_ref import rules as rule_module
-from lrp_ref.datasets import make_shapes
 from lrp_ref.evaluate import (
     aopc,
     pixel_flipping,
@@ -69,7 +65,7 @@ METRICS = ("mass accuracy", "rank accuracy", "AOPC (MoRF)")
 
 @dataclass(frozen=True)
 class Setup:
-    """The model, the held-out images and a description of where the model came from."""
+    """The model, the held-out images with their masks, and where they came from."""
 
     net: lrp.Sequential
     images: Array
@@ -78,39 +74,14 @@ class Setup:
     source: str
 
 
-def shipped_or_trained(n: int, quick: bool) -> Setup:
-    """The shipped ``shapes_cnn`` and its test split; a model trained here if none ships."""
-    try:
-        from lrp_ref import models
-        net = models.load("shapes_cnn")
-        test = models.shapes_split("test")
-        source = ("shipped `lrp_ref.models.load('shapes_cnn')`, test split "
-                  "`make_shapes(600, seed=2)`")
-    except (ImportError, FileNotFoundError, ValueError) as error:
-        net, test = train_fallback(quick), make_shapes(600, seed=2)
-        source = (f"trained in this benchmark (no shipped model: {type(error).__name__}), "
-                  "test set `make_shapes(600, seed=2)`")
-    return Setup(net, test.images[:n], test.labels[:n], test.masks[:n], source)
-
-
-def train_fallback(quick: bool) -> lrp.Sequential:
-    """A small shapes CNN trained with lrp_ref's forward/backward and Adam (seeded)."""
-    from lrp_ref.train import fit
-
-    rng = np.random.default_rng(0)
-
-    def conv(c_in: int, c_out: int) -> lrp.Conv2d:
-        w = rng.standard_normal((c_out, c_in, 3, 3)) * np.sqrt(2 / (9 * c_in))
-        return lrp.Conv2d(w, np.zeros(c_out), padding=1)
-
-    net = lrp.Sequential([conv(1, 8), lrp.ReLU(), lrp.MaxPool2d(2), conv(8, 16), lrp.ReLU(),
-                          lrp.MaxPool2d(2), conv(16, 16), lrp.ReLU(), lrp.MaxPool2d(2),
-                          lrp.Flatten(),
-                          lrp.Dense(rng.standard_normal((256, 3)) * np.sqrt(1 / 256),
-                                    np.zeros(3))])
-    train = make_shapes(200 if quick else 3000, seed=1)
-    fit(net, train.images, train.labels, epochs=1 if quick else 15, lr=2e-3)
-    return net
+def shipped_model(n: int) -> Setup:
+    """The shipped ``shapes_cnn`` and the first ``n`` images of its held-out test split."""
+    test = models.shapes_split("test")
+    source = ("shipped `lrp_ref.models.load('shapes_cnn')`, test split "
+              f"`make_shapes({models.SHAPES_SPLITS['test']['n']}, "
+              f"seed={models.SHAPES_SPLITS['test']['seed']})`")
+    return Setup(models.load("shapes_cnn"), test.images[:n], test.labels[:n], test.masks[:n],
+                 source)
 
 
 def discover_methods(low: float, high: float) -> dict[str, Method]:
@@ -256,7 +227,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     resamples = args.boot or (200 if args.quick else 2000)
 
     start = time.perf_counter()
-    setup = shipped_or_trained(n, args.quick)
+    setup = shipped_model(n)
     methods = discover_methods(*INPUT_RANGE)
     results = {name: evaluate_method(method, setup, steps) for name, method in methods.items()}
     summary = summarise(results, resamples)

@@ -120,7 +120,6 @@ def test_image_channels_and_nested_paths(path):
                                                       if path.startswith("2") else 0))
 
 
-@pytest.mark.skipif(not hasattr(lrp, "Conv2d"), reason="Conv2d not available")
 def test_conv_channels_sum_to_the_unconditional_relevance():
     rng = np.random.default_rng(6)
     net = lrp.Sequential([lrp.Conv2d(rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4),
