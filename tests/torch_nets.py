@@ -44,13 +44,15 @@ def randomize(model: nn.Module, seed: int, bias_scale: float = 0.5,
 
 @st.composite
 def torch_cnns(draw, batchnorm: bool = True, residual: bool = True, bn_eps: float = 1e-5,
-               pools: tuple[str, ...] = ("max", "avg")):
+               dense_batchnorm: bool = True, pools: tuple[str, ...] = ("max", "avg")):
     """``(model, sample_shape)``: a random CNN as a (nested) ``nn.Sequential``.
 
     1-2 conv blocks (Conv2d with kernel 1-3, stride 1-2, padding 0-1, optional
     BatchNorm2d, ReLU, optional max/avg pooling; some nested in a Sequential),
     optionally a :class:`ResidualBlock` (identity or projection shortcut), then
     Flatten, Linear, optional BatchNorm1d, ReLU, optional Dropout and Linear.
+    ``batchnorm`` allows BatchNorm2d (and BatchNorm1d unless ``dense_batchnorm``
+    is False).
     """
     seed = draw(st.integers(0, 2**31 - 1))
     torch.manual_seed(seed)
@@ -76,7 +78,7 @@ def torch_cnns(draw, batchnorm: bool = True, residual: bool = True, bn_eps: floa
         layers += [residual_block(channels, draw(st.booleans()), batchnorm), nn.ReLU()]
     hidden, classes = draw(st.integers(3, 6)), draw(st.integers(2, 4))
     layers += [nn.Flatten(), nn.Linear(channels * size * size, hidden)]
-    if batchnorm and draw(st.booleans()):
+    if batchnorm and dense_batchnorm and draw(st.booleans()):
         layers.append(nn.BatchNorm1d(hidden))
     layers.append(nn.ReLU())
     if draw(st.booleans()):

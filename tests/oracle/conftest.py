@@ -4,8 +4,12 @@ Every test in this directory is skipped, with the import error as the reason,
 when torch, zennit or captum cannot be imported (they are the optional
 ``oracle`` extra: ``pip install '.[oracle]'``). The imports go through
 :mod:`lrp_ref.interop.peers`, so the torchvision workaround applies.
+
+At the end of a session the largest measured difference of every peer
+comparison (``peer_runs.AGREEMENT``) is printed as a table.
 """
 
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -29,3 +33,14 @@ def oracle() -> SimpleNamespace:
 @pytest.fixture(autouse=True)
 def _require_oracle(oracle: SimpleNamespace) -> None:
     """Skip every test in this directory when the oracle packages are missing."""
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Print the measured agreement with the peers (the numbers of docs/peers.md)."""
+    peer_runs = sys.modules.get("peer_runs")
+    if peer_runs is None or not peer_runs.AGREEMENT:
+        return
+    terminalreporter.section("measured agreement with the peers (max relative difference)")
+    width = max(len(name) for name in peer_runs.AGREEMENT)
+    for name, value in sorted(peer_runs.AGREEMENT.items()):
+        terminalreporter.write_line(f"{name.ljust(width)}  {value:.1e}")
