@@ -73,22 +73,16 @@ class Conv2d(LinearLayer):
 
     def _cols(self, x: Array) -> Array:
         """im2col: ``cols[b, k, p]``, ``(B, K, P)`` with ``k = (c, u, v)``, ``p = (p, q)``."""
-        B, C = x.shape[:2]
-        Ho, Wo = self.window.output_size(x.shape[2:], self.where)
-        # reshaping the strided window view copies it: the one im2col copy of a forward pass
-        return self.window.view(x).reshape(B, C * self.window.kernel[0] * self.window.kernel[1],
-                                           Ho * Wo)
+        self.window.output_size(x.shape[2:], self.where)
+        cols = self.window.columns(x)
+        return cols.reshape(cols.shape[0], -1, cols.shape[3] * cols.shape[4])
 
     def _convolve(self, x: Array, w: Array) -> Array:
         """``sum_i x_i w_ij`` for every output ``j``: a GEMM ``(C_out, K) @ (K, P)`` per sample."""
-        B = x.shape[0]
         Ho, Wo = self.window.output_size(x.shape[2:], self.where)
-        if not x.any():
-            # A zero input (alpha-beta's a- after a ReLU) gives z = 0: skip im2col and the GEMM.
-            return np.zeros((B, w.shape[0], Ho, Wo), dtype=x.dtype)
         # matmul broadcasts the weight over the batch; the product is already NCHW
         z = np.matmul(w.reshape(w.shape[0], -1), self._cols(x))
-        return z.reshape(B, w.shape[0], Ho, Wo)
+        return z.reshape(x.shape[0], w.shape[0], Ho, Wo)
 
     def _forward(self, a: Array) -> Array:
         # Remembered for relevance: every rule whose numerator is z_ij = a_i w_ij
@@ -121,7 +115,7 @@ class Conv2d(LinearLayer):
         B, n_out, Ho, Wo = s.shape
         C, kh, kw = w.shape[1:]
         cols = np.matmul(w.reshape(n_out, -1).T, s.reshape(B, n_out, Ho * Wo))
-        return self.window.fold(cols.reshape(B, C, kh, kw, Ho, Wo), self._input.shape[2:])
+        return self.window.fold(cols.reshape(B, C, kh * kw, Ho, Wo), self._input.shape[2:])
 
     def _expand_bias(self, b: Array) -> Array:
         return b[:, None, None]
@@ -135,7 +129,7 @@ class Conv2d(LinearLayer):
         B, P, _ = cols.shape
         Ho, Wo = self._output_shape[2:]
         C, kh, kw = self.weight.shape[1:]
-        windows = cols.transpose(0, 2, 1).reshape(B, C, kh, kw, Ho, Wo)
+        windows = cols.transpose(0, 2, 1).reshape(B, C, kh * kw, Ho, Wo)
         return self.window.fold(windows, self._input.shape[2:])
 
     def _weight_pkj(self, w: Array) -> Array:

@@ -32,9 +32,9 @@ class PoolingWindow:
         return (None, None, None, None)
 
     def _windows(self, a: Array) -> Array:
-        """``(B, C, kh, kw, Ho, Wo)``: the windows of ``a`` (a view; checks that one fits)."""
+        """``(B, C, kh*kw, Ho, Wo)``: the windows of ``a`` (checks that one fits)."""
         self.window.output_size(a.shape[2:], self.where)
-        return self.window.view(a)
+        return self.window.columns(a)
 
 
 class AvgPool2d(PoolingWindow, LinearLayer):
@@ -73,7 +73,7 @@ class AvgPool2d(PoolingWindow, LinearLayer):
         return np.zeros((), dtype=np.float64 if self._input is None else self._input.dtype)
 
     def _forward(self, a: Array) -> Array:
-        return self._windows(a).mean(axis=(2, 3))
+        return self._windows(a).mean(axis=2)
 
     def _store_parameter_gradients(self, grad_z: Array) -> None:
         """AvgPool2d has no parameters: nothing to store."""
@@ -81,11 +81,11 @@ class AvgPool2d(PoolingWindow, LinearLayer):
     # -- the maps of the linear-rule engine --------------------------------------------
 
     def _linear(self, a: Array, w: Array) -> Array:
-        return np.einsum("bcuvpq,uv->bcpq", self._windows(a), w)
+        return np.einsum("bckpq,k->bcpq", self._windows(a), w.ravel())
 
     def _linear_T(self, s: Array, w: Array) -> Array:
-        # every window element (u, v) of output (c, p, q) receives w[u, v] s[b, c, p, q]
-        cols = w[None, None, :, :, None, None] * s[:, :, None, None, :, :]
+        # every window element k = (u, v) of output (c, p, q) receives w[u, v] s[b, c, p, q]
+        cols = w.reshape(1, 1, -1, 1, 1) * s[:, :, None]
         return self.window.fold(cols, self._input.shape[2:])
 
     def _expand_bias(self, b: Array) -> Array:
@@ -94,14 +94,12 @@ class AvgPool2d(PoolingWindow, LinearLayer):
     # explicit path: P = C*Ho*Wo (channel, position), K = kh*kw, J = 1
 
     def _patches(self, x: Array) -> Array:
-        B = x.shape[0]
-        kh, kw = self.window.kernel
-        return self._windows(x).transpose(0, 1, 4, 5, 2, 3).reshape(B, -1, kh * kw)
+        windows = self._windows(x)
+        return windows.transpose(0, 1, 3, 4, 2).reshape(x.shape[0], -1, windows.shape[2])
 
     def _fold(self, cols: Array) -> Array:
         _, C, Ho, Wo = self._output_shape
-        kh, kw = self.window.kernel
-        windows = cols.reshape(-1, C, Ho, Wo, kh, kw).transpose(0, 1, 4, 5, 2, 3)
+        windows = cols.reshape(-1, C, Ho, Wo, cols.shape[2]).transpose(0, 1, 4, 2, 3)
         return self.window.fold(windows, self._input.shape[2:])
 
     def _weight_pkj(self, w: Array) -> Array:
@@ -167,15 +165,14 @@ class MaxPool2d(PoolingWindow, Layer):
         return {**super().hyperparameters(), "mode": self.mode}
 
     def _forward(self, a: Array) -> Array:
-        return self._windows(a).max(axis=(2, 3))
+        return self._windows(a).max(axis=2)
 
     def _backward(self, grad_z: Array) -> Array:
         windows = self._windows(self._input)
-        B, C, kh, kw, Ho, Wo = windows.shape
         # the first maximum of each window in row-major (u, v) order, as in PyTorch
-        first = windows.reshape(B, C, kh * kw, Ho, Wo).argmax(axis=2)
-        is_first = np.arange(kh * kw)[:, None, None] == first[:, :, None]
-        cols = np.where(is_first, grad_z[:, :, None], 0).reshape(B, C, kh, kw, Ho, Wo)
+        first = windows.argmax(axis=2)
+        is_first = np.arange(windows.shape[2])[:, None, None] == first[:, :, None]
+        cols = np.where(is_first, grad_z[:, :, None], 0)
         return self.window.fold(cols, self._input.shape[2:])
 
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
@@ -184,13 +181,13 @@ class MaxPool2d(PoolingWindow, Layer):
         a = self._input
         windows = self._windows(a)
         if self.mode == "winner":
-            is_max = windows == windows.max(axis=(2, 3))[:, :, None, None]
-            n = is_max.sum(axis=(2, 3), dtype=a.dtype)        # n_j >= 1: nothing drops
-            shares = is_max * (R / n)[:, :, None, None]
+            is_max = windows == windows.max(axis=2)[:, :, None]
+            n = is_max.sum(axis=2, dtype=a.dtype)               # n_j >= 1: nothing drops
+            shares = is_max * (R / n)[:, :, None]
             dropped = np.zeros(a.shape[0], dtype=a.dtype)
         else:
-            s, zero = safe_divide(R, windows.sum(axis=(2, 3)))   # s_j = R_j / sum_i a_i
-            shares = windows * s[:, :, None, None]
+            s, zero = safe_divide(R, windows.sum(axis=2))       # s_j = R_j / sum_i a_i
+            shares = windows * s[:, :, None]
             dropped = per_sample_sum(np.where(zero, R, 0))
         R_in = self.window.fold(shares, a.shape[2:])
         no_absorption = np.zeros(a.shape[0], dtype=a.dtype)
