@@ -186,6 +186,32 @@ def check_06(out: str, nb) -> None:
     assert images(nb) >= 2
 
 
+def check_07(out: str, nb) -> None:
+    """The homemade LRP-eps passes the naive test, fails the one at negative target logits
+    with a large eps (a relevance-sum difference in the report: the stabilizer's sign),
+    and passes once fixed; with Zennit installed, its Epsilon matches and its ZPlus is
+    AlphaBeta(1, 0); without it, the notebook says it skipped."""
+    assert "test 1 passed" in out
+    assert "relevance not close" in out
+    first_row = re.search(r"^\s+0\s+\S+\s+\S+\s+\S+\s+\d+/64\s+\S+\s+\S+\s+(\S+)\s*$", out, re.M)
+    assert abs(float(first_row.group(1))) > 0.1
+    assert "fixed: every target and epsilon passes at rtol=1e-9" in out
+    if "are installed: comparing" in out:
+        assert "Zennit Epsilon(0.5) = lrp_ref Epsilon(0.5)" in out
+        assert "Zennit ZPlus = lrp_ref AlphaBeta(1, 0)" in out
+    else:
+        assert "Zennit is not available, so section 5 is skipped" in out
+
+
+def check_08(out: str, nb) -> None:
+    """As shipped, the student cell is a stub: the hand check and the grader report it
+    as failing, readably (a counterexample and a hint)."""
+    assert "hand check: not yet" in out
+    assert re.search(r"rule Epsilon\(0.1, True\): \d+ of 40 cases passed", out)
+    assert "40 of 40 cases passed" not in out
+    assert "first counterexample" in out and "hint:" in out
+
+
 def check_09(out: str, nb) -> None:
     """The seed's sentence: 'brilliant' carries the positive decision; LRP about twice
     Gradient x Input on the deciding tokens, its top token deciding ~9 in 10."""
@@ -202,6 +228,7 @@ def check_09(out: str, nb) -> None:
 CHECKS = {"01_lrp_by_hand": check_01, "02_rules_on_digits": check_02,
           "03_credit_tabular": check_03, "04_cnns": check_04,
           "05_batchnorm_residual": check_05, "06_composites_evaluation": check_06,
+          "07_oracle": check_07, "08_classroom_assignment": check_08,
           "09_lstm_sentiment": check_09}
 
 
@@ -227,3 +254,26 @@ def test_committed_notebook_is_built_from_its_source_with_outputs(source):
     assert stream_text(nb) or images(nb), "committed without outputs"
     assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
                 if o.output_type == "error"]
+
+
+#: A correct solution of tutorial 8's assignment, written here from eq. (6)
+#: (R_i = sum_j a_i w_ij / (z_j + eps sign(z_j)) R_j, sign(0) := +1), never in the notebook.
+SOLUTION = """# STUDENT CELL (a correct solution, put here by tests/test_tutorials.py)
+def lrp_epsilon_dense(a, w, b, R, epsilon):
+    z = a @ w + b
+    denominator = z + epsilon * np.where(z >= 0, 1.0, -1.0)
+    return a * ((R / denominator) @ w.T)
+"""
+
+
+def test_assignment_grader_passes_a_correct_solution():
+    nb = nbformat.read(TUTORIALS / "08_classroom_assignment.ipynb", as_version=4)
+    student = [c for c in nb.cells
+               if c.cell_type == "code" and c.source.startswith("# STUDENT CELL")]
+    assert len(student) == 1
+    student[0].source = SOLUTION
+    build.execute(nb, timeout=SECONDS)
+    out = stream_text(nb)
+    assert "hand check: passed" in out
+    assert "grade: dense layer, rule Epsilon(0.1, True): 40 of 40 cases passed" in out
+    assert "counterexample" not in out
