@@ -28,7 +28,7 @@ bounds ``low``/``high`` (the model card's input range, ``[0, 1]``).
 
 Usage::
 
-    python benchmarks/explanation_quality.py            # 200 test images, a few minutes
+    python benchmarks/explanation_quality.py            # 200 test images, about 2 minutes
     python benchmarks/explanation_quality.py --quick    # 6 images, seconds (CI smoke test)
 """
 

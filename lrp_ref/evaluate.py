@@ -43,7 +43,7 @@ FILLS = ("zeros", "mean", "noise")
 
 #: :func:`pixel_flipping` evaluates the model on at most this many input
 #: elements per call (several flipping steps stacked into one batch).
-FLIP_CHUNK_ELEMENTS = 2**22
+FLIP_CHUNK_ELEMENTS = 2**18
 
 
 # -- perturbation --------------------------------------------------------------------------
