@@ -91,6 +91,8 @@ def read_source(source: Path) -> nbformat.NotebookNode:
     empty = [k for k, c in enumerate(cells) if not c.source]
     if empty:
         raise ValueError(f"{source.name}: cell {empty[0]} is empty")
+    for k, cell in enumerate(cells):          # stable ids keep rebuilt notebooks' diffs small
+        cell.id = f"cell-{k:02d}"
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
