@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from .network import select_targets
+
 Array = np.ndarray
 
 ORDERS = ("morf", "lerf")
@@ -124,7 +126,7 @@ def pixel_flipping(net: Any, x: Array, relevance: Array,
     counts = (2 * np.arange(steps + 1) * n + steps) // (2 * steps)   # floor(k n / L + 1/2)
 
     output = forward(x)
-    target = _targets(output, target, batch)
+    target = select_targets(output, target)
     samples = np.arange(batch)
     curve = np.empty((batch, steps + 1), dtype=np.result_type(output.dtype, np.float64))
     curve[:, 0] = output[samples, target]
@@ -289,21 +291,6 @@ def _fill_values(x: Array, fill: str, seed: int | None) -> Array:
         return x.mean(axis=(2, 3), keepdims=True)
     low, high = x.min(axis=(2, 3), keepdims=True), x.max(axis=(2, 3), keepdims=True)
     return (low + (high - low) * np.random.default_rng(seed).random(x.shape)).astype(x.dtype)
-
-
-def _targets(output: Array, target: Any, batch: int) -> Array:
-    """Validated target classes, one per sample (argmax of ``output`` when None)."""
-    if target is None:
-        return np.argmax(output, axis=1)
-    t = np.asarray(target)
-    if not np.issubdtype(t.dtype, np.integer):
-        raise TypeError(f"target must be an int or ints, got {target!r}")
-    t = np.broadcast_to(t, (batch,)) if t.ndim == 0 else t
-    if t.shape != (batch,):
-        raise ValueError(f"target must be one int or {batch} ints, got shape {t.shape}")
-    if np.any(t < 0) or np.any(t >= output.shape[1]):
-        raise ValueError(f"target must lie in [0, {output.shape[1]}), got {t.tolist()}")
-    return t.astype(np.int64)
 
 
 def _positive_map(relevance: Array) -> Array:

@@ -16,6 +16,25 @@ from .rules import Rule
 Array = np.ndarray
 
 
+def select_targets(output: Array, target: Any) -> Array:
+    """The validated class per sample: ``target`` (an int or one per sample), else the argmax."""
+    if output.ndim != 2:
+        raise ValueError(f"the network's output must be (B, classes) to pick a target, "
+                         f"got shape {output.shape}")
+    batch, classes = output.shape
+    if target is None:
+        return np.argmax(output, axis=1)
+    t = np.asarray(target)
+    if not np.issubdtype(t.dtype, np.integer):
+        raise TypeError(f"target must be an int or ints, got {target!r}")
+    t = np.broadcast_to(t, (batch,)) if t.ndim == 0 else t
+    if t.shape != (batch,):
+        raise ValueError(f"target must be one int or {batch} ints, got shape {t.shape}")
+    if np.any(t < 0) or np.any(t >= classes):
+        raise ValueError(f"target must lie in [0, {classes}), got {t.tolist()}")
+    return t.astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Explanation:
     """The result of :meth:`Sequential.explain`.
@@ -199,39 +218,22 @@ class Sequential(Container):
         output = self.forward(x)
         assignment.conditions = condition_masks(self, parsed, output.shape[0])
         if output_relevance is None:
-            target = self._targets(output, target)
+            target = select_targets(output, target)
             R = np.zeros_like(output)
             R[np.arange(len(target)), target] = output[np.arange(len(target)), target]
         else:  # the seed is given: a target is only a label, and optional
             R = self._check_output_array(output_relevance, "output_relevance")
-            target = None if target is None else self._targets(output, target)
+            target = None if target is None else select_targets(output, target)
         records: list[LayerRecord] = []
         relevance = self._explain(R, assignment, method, records)
         order = {path: k for k, (path, _) in enumerate(self.named_layers())}
         records.sort(key=lambda r: order[r.path])
         return Explanation(relevance, output, target, records)
 
-    def _targets(self, output: Array, target: Any) -> Array:
-        if output.ndim != 2:
-            raise ValueError(f"the network's output must be (B, classes) to pick a target, "
-                             f"got shape {output.shape}")
-        batch, classes = output.shape
-        if target is None:
-            return np.argmax(output, axis=1)
-        t = np.asarray(target)
-        if not np.issubdtype(t.dtype, np.integer):
-            raise TypeError(f"target must be an int or ints, got {target!r}")
-        t = np.broadcast_to(t, (batch,)) if t.ndim == 0 else t
-        if t.shape != (batch,):
-            raise ValueError(f"target must be one int or {batch} ints, got shape {t.shape}")
-        if np.any(t < 0) or np.any(t >= classes):
-            raise ValueError(f"target must lie in [0, {classes}), got {t.tolist()}")
-        return t.astype(np.int64)
-
     def gradient(self, x: Array, target: int | Sequence[int] | Array | None = None) -> Array:
         """``d f_target(x) / d x``, the gradient of the target logit (argmax if None)."""
         output = self.forward(x)
-        target = self._targets(output, target)
+        target = select_targets(output, target)
         seed = np.zeros_like(output)
         seed[np.arange(len(target)), target] = 1
         return self.backward(seed)

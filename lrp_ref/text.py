@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .layers.embedding import Embedding
-from .network import Sequential
+from .network import Sequential, select_targets
 
 Array = np.ndarray
 
@@ -40,7 +40,7 @@ def embedding_gradient(net: Sequential, ids: Any, target: int | Sequence[int] | 
     if not (isinstance(net, Sequential) and net.layers and isinstance(net[0], Embedding)):
         raise TypeError(f"expected a Sequential that starts with an Embedding, got {net!r}")
     output = net.forward(ids)
-    target = net._targets(output, target)
+    target = select_targets(output, target)
     seed = np.zeros_like(output)
     seed[np.arange(len(target)), target] = 1
     grad = seed
