@@ -231,7 +231,7 @@ def test_rule_list_with_body_shortcut_pair():
 
 def test_rule_list_errors_name_the_path():
     net = lrp.Sequential([lrp.Residual(lrp.Dense(np.eye(2))), lrp.Dense(np.ones((2, 1)))])
-    with pytest.raises(ValueError, match="identity shortcut, which takes no rule"):
+    with pytest.raises(ValueError, match="identity branch, which takes no rule"):
         net.explain(np.ones((1, 2)), rule=[(lrp.Zero(), lrp.Zero()), lrp.Zero()])
     with pytest.raises(ValueError, match=r"layer '0.body' \(Dense\) needs a rule, got None"):
         net.explain(np.ones((1, 2)), rule=[(None, None), lrp.Zero()])

@@ -380,6 +380,27 @@ class Container(Layer):
         """Propagate through the children; return ``R_in`` and the container's own ledger."""
         raise NotImplementedError
 
+    def _assign_pair(self, spec: Any, out: dict[str, Rule | None],
+                     branches: tuple[Layer | None, Layer | None], names: str) -> None:
+        """A two-branch container's rule entry: one Rule for both, or a pair of entries.
+
+        ``names`` says what the pair is, e.g. ``"(body, shortcut)"``; a branch that
+        is None (an identity shortcut) takes the entry None.
+        """
+        if isinstance(spec, Rule) or spec is None:
+            self._assign_uniform(spec, out)
+            return
+        if not isinstance(spec, (list, tuple)) or len(spec) != 2:
+            raise ValueError(f"{self.where}: a rule entry must be a Rule or a {names} pair, "
+                             f"got {spec!r}")
+        out[self.path] = None
+        for branch, entry in zip(branches, spec):
+            if branch is not None:
+                branch._assign_structured(entry, out)
+            elif entry is not None:
+                raise ValueError(f"{self.where} has an identity branch, which takes no rule; "
+                                 f"its entry must be None, got {entry!r}")
+
 
 def check_method(method: str) -> None:
     """Raise ValueError unless ``method`` is "fast" or "explicit"."""

@@ -102,15 +102,7 @@ class Bidirectional(Container):
     # -- rules ------------------------------------------------------------------------------
 
     def _assign_structured(self, spec: Any, out: dict[str, Rule | None]) -> None:
-        if isinstance(spec, Rule) or spec is None:
-            self._assign_uniform(spec, out)
-            return
-        if not isinstance(spec, (list, tuple)) or len(spec) != 2:
-            raise ValueError(f"{self.where}: a rule entry must be a Rule or a (fwd, bwd) pair, "
-                             f"got {spec!r}")
-        out[self.path] = None
-        self.lstm_fwd._assign_structured(spec[0], out)
-        self.lstm_bwd._assign_structured(spec[1], out)
+        self._assign_pair(spec, out, (self.lstm_fwd, self.lstm_bwd), "(fwd, bwd)")
 
     def _propagate(self, R: Array, assignment: dict[str, Rule | None], method: str,
                    records: list[LayerRecord]) -> tuple[Array, Ledger]:

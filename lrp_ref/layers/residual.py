@@ -129,20 +129,7 @@ class Residual(Container):
     # -- rules ------------------------------------------------------------------------------
 
     def _assign_structured(self, spec: Any, out: dict[str, Rule | None]) -> None:
-        if isinstance(spec, Rule) or spec is None:
-            self._assign_uniform(spec, out)
-            return
-        if not isinstance(spec, (list, tuple)) or len(spec) != 2:
-            raise ValueError(f"{self.where}: a rule entry must be a Rule or a (body, shortcut) "
-                             f"pair, got {spec!r}")
-        body_spec, shortcut_spec = spec
-        out[self.path] = None
-        self.body._assign_structured(body_spec, out)
-        if self.shortcut is not None:
-            self.shortcut._assign_structured(shortcut_spec, out)
-        elif shortcut_spec is not None:
-            raise ValueError(f"{self.where} has an identity shortcut, which takes no rule; "
-                             f"its entry must be None, got {shortcut_spec!r}")
+        self._assign_pair(spec, out, (self.body, self.shortcut), "(body, shortcut)")
 
     def _propagate(self, R: Array, assignment: dict[str, Rule | None], method: str,
                    records: list[LayerRecord]) -> tuple[Array, Ledger]:
