@@ -91,7 +91,7 @@ def test_explain_batch_with_target_and_explicit_method(files, capsys):
     assert code == 0
     x = np.load(files / "batch.npy")
     fast = lrp.load(files / "cnn.npz").explain(x, target=3, rule=lrp.AlphaBeta(2, 1))
-    # explicit vs fast path: 1e-12 relative to the largest entry (DESIGN.md)
+    # explicit vs fast path: 1e-12 relative to the largest entry (docs/conventions.md)
     np.testing.assert_allclose(np.load(files / "R.npy"), fast.relevance, rtol=0,
                                atol=1e-12 * np.abs(fast.relevance).max())
     assert out.count("explained class 3") == 3

@@ -1,10 +1,10 @@
 """Composites: which rule every layer receives, inside Residual blocks too, and end to end.
 
 The expected assignments are written out by hand from Zennit's composites
-(PEERS.md) and Montavon et al. 2019, section 10.3 — never computed by the
+(docs/peers.md) and Montavon et al. 2019, section 10.3 — never computed by the
 composite code.
 
-Tolerances: ledger balance 1e-10 relative to the relevance involved (DESIGN.md);
+Tolerances: ledger balance 1e-10 relative to the relevance involved (docs/conventions.md);
 the Zennit-gamma comparison 1e-12 times the rounding scale
 ``max_i sum_j |z'_ij / d_j R_j| (1 + cond_j)`` (both sides sum the same <= 27
 products per output in different orders).

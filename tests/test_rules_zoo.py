@@ -3,7 +3,7 @@
 The reference here is an independent oracle: every layer is unrolled into its
 ``(in, out)`` matrix ``W`` plus its connection mask ``M`` (which input feeds
 which output; padding is no input; ``naive.unrolled`` for the window layers),
-and each rule's equation from DESIGN.md is applied to that matrix with plain
+and each rule's equation from docs/conventions.md is applied to that matrix with plain
 NumPy, one contribution ``z'_ij`` at a time — never through ``Rule.parts()``.
 
 Tolerances (float64, unit roundoff u = 1.1e-16). Both sides sum the same
@@ -56,7 +56,7 @@ def unrolled(layer, shape: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def contributions(rule, a: np.ndarray, W: np.ndarray, b: np.ndarray, M: np.ndarray):
-    """``[(coefficient, z'_ij (B, I, J), bias_j (J,))]``: each rule's table row in DESIGN.md.
+    """``[(coefficient, z'_ij (B, I, J), bias_j (J,))]``: each rule's table row in docs/conventions.md.
 
     ``a`` has the layer's input shape; ``i`` runs over its flattened elements.
     """

@@ -114,7 +114,7 @@ def test_generated_networks_inputs_and_rules_explain_and_balance(data):
     rule = data.draw(t.rules())
     e = net.explain(x, rule=rule)
     assert e.relevance.shape == x.shape and np.all(np.isfinite(e.relevance))
-    # the ledger balances to rounding (1e-10 relative: DESIGN.md's bound for the ledger)
+    # the ledger balances to rounding (1e-10 relative: docs/conventions.md, "The ledger")
     assert _balanced(e) <= 1e-10
 
 
