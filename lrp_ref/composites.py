@@ -1,7 +1,8 @@
 """Composites: named assignments of a rule to every layer of a network.
 
 A composite is an object called as ``composite(network) -> {path: Rule}``
-(docs/conventions.md, "Layer paths and rule assignment"); pass it as ``rule=`` to ``Sequential.explain``.
+(docs/conventions.md, "Layer paths and rule assignment"); pass it as
+``rule=`` to ``Sequential.explain``.
 Because it sees the whole network, "the first linear layer" is well defined:
 the first in traversal order (definition order, pre-order, a Residual's body
 before its shortcut), so composites work inside Residual blocks

@@ -55,7 +55,7 @@ def test_explicit_equals_fast(rule, case):
 @pytest.mark.parametrize("method", ["fast", "explicit"])
 @given(case=dense_cases())
 def test_ledger_balances(rule, method, case):
-    """sum R_out = sum R_in + absorbed_bias + absorbed_stabilizer + dropped (docs/conventions.md)."""
+    """sum R_out = sum R_in + absorbed_bias + absorbed_stabilizer + dropped (the ledger)."""
     layer, a, R = case
     net = lrp.Sequential([layer])
     e = net.explain(a, rule=rule, output_relevance=R, method=method)
