@@ -1,4 +1,4 @@
-"""Every error case of the contract (docs/conventions.md, README): a clear message naming the layer, and nothing changed."""
+"""Every error case of the contract (docs/conventions.md): a clear message naming the layer."""
 
 import numpy as np
 import pytest

@@ -56,7 +56,7 @@ def unrolled(layer, shape: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def contributions(rule, a: np.ndarray, W: np.ndarray, b: np.ndarray, M: np.ndarray):
-    """``[(coefficient, z'_ij (B, I, J), bias_j (J,))]``: each rule's table row in docs/conventions.md.
+    """``[(coefficient, z'_ij (B, I, J), bias_j (J,))]``: the rule's row of the rule table.
 
     ``a`` has the layer's input shape; ``i`` runs over its flattened elements.
     """
