@@ -1,0 +1,21 @@
+"""The README's code runs as printed (the tour and the models snippet)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("block", [b for b in BLOCKS if "torch" not in b],
+                         ids=lambda b: b.splitlines()[0][:40])
+def test_readme_block_runs(block, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile("import lrp_ref as lrp\n" + block, str(README), "exec"), namespace)
+
+
+def test_readme_has_runnable_blocks():
+    assert len([b for b in BLOCKS if "torch" not in b]) >= 2
