@@ -109,13 +109,19 @@ class Conv2d(LinearLayer):
         return self._convolve(a, w)
 
     def _linear_T(self, s: Array, w: Array) -> Array:
-        # c_i = sum_j w_ij s_j: per window element k, cols[b, k, p] = sum_o w[o, k] s[b, o, p]
-        # (one GEMM (K, C_out) @ (C_out, P) per sample), then fold adds the
-        # windows back onto the input: the transposed convolution without np.add.at.
+        # c_i = sum_j w_ij s_j, one kernel offset k = (u, v) at a time: the block
+        # cols[b, c, k, p] = sum_o w[o, c, u, v] s[b, o, p] is one GEMM (C_in, C_out) @
+        # (C_out, P), which fold adds onto the inputs this offset reaches (the transposed
+        # convolution without np.add.at). Only one (C_in, P) block is alive at a time:
+        # 1/(kh kw) of the memory of the whole column matrix, at the same speed.
         B, n_out, Ho, Wo = s.shape
-        C, kh, kw = w.shape[1:]
-        cols = np.matmul(w.reshape(n_out, -1).T, s.reshape(B, n_out, Ho * Wo))
-        return self.window.fold(cols.reshape(B, C, kh * kw, Ho, Wo), self._input.shape[2:])
+        w_k = np.ascontiguousarray(w.reshape(n_out, w.shape[1], -1).transpose(2, 1, 0))
+        s_p = s.reshape(B, n_out, Ho * Wo)
+
+        def block(k: int) -> Array:
+            return np.matmul(w_k[k], s_p).reshape(B, -1, Ho, Wo)
+
+        return self.window.fold_blocks(block, (B, w.shape[1]), self._input.shape[2:])
 
     def _expand_bias(self, b: Array) -> Array:
         return b[:, None, None]

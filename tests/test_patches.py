@@ -1,0 +1,55 @@
+"""The patch helper: Window.columns against the naive window loop, fold as its adjoint.
+
+Tolerances: ``columns`` only copies (exact); the adjoint identity
+``<columns(x), c> = <x, fold(c)>`` sums the same products in two orders,
+1e-12 relative to the sum of their magnitudes (~1000x the rounding bound).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lrp_ref.layers.patches import Window
+
+from naive import connections
+
+
+@st.composite
+def geometries(draw):
+    """A window geometry and an input it fits (padding may exceed the kernel)."""
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    size = [draw(st.integers(max(1, k - 2 * p), 6)) for k, p in zip(kernel, padding)]
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((draw(st.integers(1, 2)), draw(st.integers(1, 3)), *size))
+    return Window(kernel, stride, padding), x, rng
+
+
+@given(case=geometries())
+def test_columns_match_the_naive_windows(case):
+    window, x, _ = case
+    cols = window.columns(x)
+    B, C, K, Ho, Wo = cols.shape
+    assert (Ho, Wo) == window.output_size(x.shape[2:], "test") and K == np.prod(window.kernel)
+    expected = np.zeros_like(cols)                       # padding holds 0
+    for p, q, u, v, y, xx in connections(x.shape[2:], window.kernel, window.stride,
+                                         window.padding):
+        expected[:, :, u * window.kernel[1] + v, p, q] = x[:, :, y, xx]
+    np.testing.assert_array_equal(cols, expected)
+
+
+@given(case=geometries())
+def test_fold_is_the_adjoint_of_columns(case):
+    window, x, rng = case
+    cols = window.columns(x)
+    c = rng.standard_normal(cols.shape)
+    folded = window.fold(c, x.shape[2:])
+    assert folded.shape == x.shape
+    magnitude = np.abs(cols * c).sum() + 1e-300
+    np.testing.assert_allclose(np.vdot(cols, c), np.vdot(x, folded), rtol=0,
+                               atol=1e-12 * magnitude)
+    by_blocks = window.fold_blocks(lambda k: c[:, :, k], c.shape[:2], x.shape[2:])
+    np.testing.assert_array_equal(by_blocks, folded)
