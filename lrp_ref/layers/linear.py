@@ -46,14 +46,18 @@ EXPLICIT_MAX_BYTES = 256 * 2**20
 
 
 def stabilizer(z: Array, epsilon: float) -> Array:
-    """``epsilon * sign(z)`` with ``sign(0) := +1`` (seed eq. (6))."""
-    return np.where(z >= 0, epsilon, -epsilon).astype(z.dtype, copy=False)
+    """``epsilon * sign(z)`` with ``sign(0) := +1`` (seed eq. (6)), in the dtype of ``z``."""
+    # computed as 2 eps [z >= 0] - eps (exact): np.where with two scalars is ~5x slower
+    e = z.dtype.type(epsilon)
+    return (z >= 0) * (2 * e) - e
 
 
 def safe_divide(numerator: Array, d: Array) -> tuple[Array, Array]:
     """``numerator / d`` where ``d != 0``, else 0; also returns the mask ``d == 0``."""
     zero = d == 0
-    return np.where(zero, 0, numerator / np.where(zero, 1, d)), zero
+    # divide only where d != 0 (no inf or NaN is ever formed); the rest keeps its 0
+    out = np.zeros(np.broadcast_shapes(numerator.shape, d.shape), np.result_type(numerator, d))
+    return np.divide(numerator, d, out=out, where=~zero), zero
 
 
 class LinearLayer(Layer):
