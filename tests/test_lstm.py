@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 import lrp_ref as lrp
 from lrp_ref.audit import per_sample_sum
 
+from naive import finite_difference
+
 RULES = [lrp.Zero(), lrp.Epsilon(1e-6), lrp.Epsilon(0.1), lrp.Epsilon(0.1, bias=False)]
 
 
@@ -105,16 +107,6 @@ def test_forward_matches_literal_implementation(return_sequences):
     expected = h[:, 1:] if return_sequences else h[:, -1]
     # the same float64 operations in another order: a few ulps over five steps
     close(lstm.forward(x), expected, 1e-13)
-
-
-def finite_difference(f, x, h=1e-6):
-    """Central differences; truncation O(h^2) ~ 1e-12 and rounding ~ 1e-16/h ~ 1e-10."""
-    grad = np.zeros_like(x)
-    for k in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[k] = h
-        grad[k] = (f(x + e) - f(x - e)) / (2 * h)
-    return grad
 
 
 @pytest.mark.parametrize("return_sequences", [False, True])

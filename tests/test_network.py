@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import lrp_ref as lrp
 from lrp_ref.audit import per_sample_sum
 
+from naive import finite_difference
 from strategies import RULES, relu_networks
 
 
@@ -45,16 +46,6 @@ def test_output_is_seeded_with_target_logit(case, rule):
     net, x = case
     e = net.explain(x, rule=rule, target=0)
     np.testing.assert_array_equal(per_sample_sum(e.layers[-1].relevance_out), e.output[:, 0])
-
-
-def finite_difference(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """Central differences of a scalar function, error O(h^2) ~ 1e-12 for smooth f."""
-    grad = np.zeros_like(x)
-    for k in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[k] = h
-        grad[k] = (f(x + e) - f(x - e)) / (2 * h)
-    return grad
 
 
 @given(case=relu_networks())
