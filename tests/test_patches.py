@@ -51,5 +51,5 @@ def test_fold_is_the_adjoint_of_columns(case):
     magnitude = np.abs(cols * c).sum() + 1e-300
     np.testing.assert_allclose(np.vdot(cols, c), np.vdot(x, folded), rtol=0,
                                atol=1e-12 * magnitude)
-    by_blocks = window.fold_blocks(lambda k: c[:, :, k], c.shape[:2], x.shape[2:])
-    np.testing.assert_array_equal(by_blocks, folded)
+    channels = window.fold(c[:, :1], x.shape[2:])          # channels fold independently
+    np.testing.assert_array_equal(channels, folded[:, :1])

@@ -109,19 +109,24 @@ class Conv2d(LinearLayer):
         return self._convolve(a, w)
 
     def _linear_T(self, s: Array, w: Array) -> Array:
-        # c_i = sum_j w_ij s_j, one kernel offset k = (u, v) at a time: the block
-        # cols[b, c, k, p] = sum_o w[o, c, u, v] s[b, o, p] is one GEMM (C_in, C_out) @
-        # (C_out, P), which fold adds onto the inputs this offset reaches (the transposed
-        # convolution without np.add.at). Only one (C_in, P) block is alive at a time:
-        # 1/(kh kw) of the memory of the whole column matrix, at the same speed.
+        # c_i = sum_j w_ij s_j: the transposed convolution as GEMMs and fold, without
+        # np.add.at. For a group of input channels c, the window entries
+        # cols[b, (c, u, v), p] = sum_o w[o, c, u, v] s[b, o, p] are one GEMM (rows of
+        # w^T: a slice, no copy), and fold adds them back onto those channels. Groups of
+        # ceil(C_in / (kh kw)) channels keep each block about the size of the input,
+        # 1/(kh kw) of the whole column matrix, at the speed of one large GEMM.
         B, n_out, Ho, Wo = s.shape
-        w_k = np.ascontiguousarray(w.reshape(n_out, w.shape[1], -1).transpose(2, 1, 0))
+        C, K = w.shape[1], w.shape[2] * w.shape[3]
+        w_t = w.reshape(n_out, C * K).T
         s_p = s.reshape(B, n_out, Ho * Wo)
-
-        def block(k: int) -> Array:
-            return np.matmul(w_k[k], s_p).reshape(B, -1, Ho, Wo)
-
-        return self.window.fold_blocks(block, (B, w.shape[1]), self._input.shape[2:])
+        size = self._input.shape[2:]
+        c = np.empty((B, C, *size), dtype=s.dtype)
+        group = -(-C // K)
+        for c0 in range(0, C, group):
+            c1 = min(c0 + group, C)
+            cols = np.matmul(w_t[c0 * K:c1 * K], s_p)
+            c[:, c0:c1] = self.window.fold(cols.reshape(B, c1 - c0, K, Ho, Wo), size)
+        return c
 
     def _expand_bias(self, b: Array) -> Array:
         return b[:, None, None]

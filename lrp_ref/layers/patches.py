@@ -29,7 +29,6 @@ what makes padding count for no input in any rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,30 +105,16 @@ class Window:
         """The adjoint of :meth:`columns`: ``(B, C, kh*kw, Ho, Wo)`` back onto ``(B, C, H, W)``.
 
         ``x[b, c, y, x] = sum of cols[b, c, u*kw + v, p, q]`` over the windows
-        with ``p*sh + u - ph = y`` and ``q*sw + v - pw = x``.
+        with ``p*sh + u - ph = y`` and ``q*sw + v - pw = x``. The loop runs over
+        the ``kh*kw`` kernel offsets (9 for a 3x3 kernel), never over output
+        positions: each step adds one whole strided slice, without ``np.add.at``.
         """
-        return self.fold_blocks(lambda k: cols[:, :, k], cols.shape[:2], size)
-
-    def fold_blocks(self, block: Callable[[int], Array], batch_channels: tuple[int, int],
-                    size: tuple[int, int]) -> Array:
-        """:meth:`fold` of the columns given one kernel offset at a time.
-
-        ``block(k)`` returns ``cols[:, :, k]``, shape ``(B, C, Ho, Wo)``, for the
-        offset ``k = u*kw + v``; it is called once per offset, so a caller that
-        computes the blocks lazily never holds the whole ``kh*kw`` times larger
-        column array. The loop runs over the ``kh*kw`` kernel offsets (9 for a
-        3x3 kernel), never over output positions: each step adds one whole
-        strided slice, without ``np.add.at``.
-        """
+        B, C, _, Ho, Wo = cols.shape
         (kh, kw), (sh, sw), (ph, pw), (H, W) = self.kernel, self.stride, self.padding, size
-        Ho, Wo = self.output_size(size, "fold")
-        x_pad = None
+        x_pad = np.zeros((B, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
         for u in range(kh):
             for v in range(kw):
                 rows = slice(u, u + sh * (Ho - 1) + 1, sh)
                 columns = slice(v, v + sw * (Wo - 1) + 1, sw)
-                cols = block(u * kw + v)
-                if x_pad is None:
-                    x_pad = np.zeros((*batch_channels, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
-                x_pad[:, :, rows, columns] += cols
+                x_pad[:, :, rows, columns] += cols[:, :, u * kw + v]
         return x_pad[:, :, ph:ph + H, pw:pw + W]
