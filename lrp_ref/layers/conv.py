@@ -104,7 +104,8 @@ class Conv2d(LinearLayer):
     def _linear(self, a: Array, w: Array) -> Array:
         if a is self._input and w is self.weight:
             # The unmodified forward of the remembered input: reuse it instead of a
-            # second im2col and GEMM (halves the cost of LRP-0 and LRP-eps).
+            # second im2col and GEMM (half the GEMMs of an LRP-0 or LRP-eps step). Like
+            # the input, it is the last forward's: change the weights, forward again.
             return self._z
         return self._convolve(a, w)
 
@@ -137,7 +138,7 @@ class Conv2d(LinearLayer):
         return self._cols(x).transpose(0, 2, 1)
 
     def _fold(self, cols: Array) -> Array:
-        B, P, _ = cols.shape
+        B = cols.shape[0]
         Ho, Wo = self._output_shape[2:]
         C, kh, kw = self.weight.shape[1:]
         windows = cols.transpose(0, 2, 1).reshape(B, C, kh * kw, Ho, Wo)
