@@ -108,9 +108,7 @@ def test_explicit_equals_fast(case, rule):
 @given(bn_cases(), st.sampled_from(RULES), st.sampled_from(["fast", "explicit"]))
 def test_ledger_balances_for_every_rule(case, rule, method):
     bn, x, R = case
-    # Flatten gives explain the (B, classes) output it expects
-    net = lrp.Sequential([bn, lrp.Flatten()])
-    e = net.explain(x, rule=rule, output_relevance=R.reshape(len(R), -1), method=method)
+    e = lrp.Sequential([bn]).explain(x, rule=rule, output_relevance=R, method=method)
     record = e.layer("0")
     scale = 1 + per_sample_sum(np.abs(R)) + np.abs(record.ledger.total())
     # conservation to float rounding, relative to the relevance that moved
@@ -171,8 +169,7 @@ def test_rule_zoo_by_hand():
 @given(bn_cases())
 def test_pass_hands_relevance_through(case):
     bn, x, R = case
-    net = lrp.Sequential([bn, lrp.Flatten()])
-    e = net.explain(x, rule=lrp.Pass(), output_relevance=R.reshape(len(R), -1))
+    e = lrp.Sequential([bn]).explain(x, rule=lrp.Pass(), output_relevance=R)
     np.testing.assert_array_equal(e.relevance, R)
     assert np.all(e.layer("0").ledger.total() == 0)
 

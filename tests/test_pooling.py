@@ -96,9 +96,7 @@ def test_avgpool_equals_the_unrolled_dense_layer(case, rule):
        method=st.sampled_from(["fast", "explicit"]))
 def test_avgpool_ledger_balances_without_bias_term(case, rule, method):
     layer, a, R = case
-    B = len(a)
-    e = lrp.Sequential([layer, lrp.Flatten()]).explain(a, rule=rule, method=method,
-                                                       output_relevance=R.reshape(B, -1))
+    e = lrp.Sequential([layer]).explain(a, rule=rule, method=method, output_relevance=R)
     record = e.layer("0")
     np.testing.assert_allclose(record.imbalance(), 0, atol=1e-10 * ledger_scale(record).max())
     np.testing.assert_array_equal(record.absorbed_bias, 0)           # b_j = 0
@@ -139,9 +137,7 @@ def test_maxpool_relevance_and_ledger_match_naive(case, mode, method, integers):
     layer = lrp.MaxPool2d(kernel, stride, mode=mode)
     R = np.random.default_rng(1).standard_normal(layer.forward(a).shape)
     expected, dropped = maxpool_relevance(a, kernel, layer.window.stride, R, mode)
-    B = len(a)
-    e = lrp.Sequential([layer, lrp.Flatten()]).explain(a, rule=[None, None], method=method,
-                                                       output_relevance=R.reshape(B, -1))
+    e = lrp.Sequential([layer]).explain(a, rule=[None], method=method, output_relevance=R)
     record = e.layer("0")
     windows = naive.windows_of(a, kernel, layer.window.stride)
     cond = max(np.abs([a[n, c, y, x] for y, x in pos]).sum()
@@ -183,8 +179,8 @@ def test_maxpool_proportional_by_hand_and_zero_window_is_dropped():
     a = np.array([[[[1.0, 3.0, 2.0, -2.0]]]])
     layer = lrp.MaxPool2d((1, 2), mode="proportional")
     layer.forward(a)
-    e = lrp.Sequential([layer, lrp.Flatten()]).explain(
-        a, rule=[None, None], output_relevance=np.array([[8.0, 5.0]]))
+    e = lrp.Sequential([layer]).explain(a, rule=[None],
+                                        output_relevance=np.array([[[[8.0, 5.0]]]]))
     np.testing.assert_array_equal(e.relevance, [[[[2.0, 6.0, 0.0, 0.0]]]])
     np.testing.assert_array_equal(e.layer("0").dropped, [5.0])
 

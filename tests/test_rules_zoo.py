@@ -170,10 +170,9 @@ def rule_cases(draw, rule_index: int, **kwargs):
 
 
 def explain_layer(layer, a, R, rule, method="fast") -> lrp.Explanation:
-    """Explain one layer for output relevance ``R`` (a Flatten makes the output 2-D)."""
-    R = np.asarray(R, float)
-    return lrp.Sequential([layer, lrp.Flatten()]).explain(
-        np.asarray(a, float), rule=rule, output_relevance=R.reshape(len(R), -1), method=method)
+    """Explain one layer for output relevance ``R``."""
+    return lrp.Sequential([layer]).explain(np.asarray(a, float), rule=rule,
+                                           output_relevance=np.asarray(R, float), method=method)
 
 
 def relevance(layer, a, R, rule, method="fast"):

@@ -20,7 +20,7 @@ where ``x_pad`` is ``x`` surrounded by ``ph`` rows and ``pw`` columns of zeros.
 * :meth:`Window.fold` is its adjoint (col2im): it adds every window entry
   ``cols[b, c, k, p, q]`` back onto the input position it came from. Where
   windows overlap the entries add up; entries that sit on padding are dropped,
-  because padding is not an input (DESIGN.md, "Conv2d padding").
+  because padding is not an input (docs/conventions.md, "Padding").
 
 Padded positions hold 0 in every array passed through :meth:`columns`, including
 the modified inputs of the rules (``1`` for Flat, the bounds of ZBox): that is

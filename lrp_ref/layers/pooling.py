@@ -48,7 +48,7 @@ class AvgPool2d(PoolingWindow, LinearLayer):
     engine as Dense and Conv2d, with the rule's modifiers acting on ``w`` (e.g.
     Flat and WSquare see ``kh kw`` equal weights; AlphaBeta splits ``z_ij`` by
     the sign of ``a_i``). Note that Zennit's parameter-based rules leave
-    AvgPool unmodified, and its composites give it the z-rule (PEERS.md).
+    AvgPool unmodified, and its composites give it the z-rule (docs/peers.md).
 
     The explicit path counts the channel into the output position: ``P =
     C Ho Wo`` windows of ``K = kh kw`` elements, each with one output (``J = 1``).
