@@ -32,7 +32,8 @@ class Conv2d(LinearLayer):
     The explicit path materialises ``z_ij`` per output position ``p`` and
     receptive-field element ``k = (c, u, v)``; the fast path is the four steps
     of the engine (``lrp_ref.layers.linear``) with ``_linear`` an im2col GEMM
-    and ``_linear_T`` the transposed convolution (GEMM, then fold).
+    and ``_linear_T`` the transposed convolution: with stride 1 a convolution
+    with the flipped kernel, otherwise GEMMs and a fold.
 
     Parameters
     ----------
@@ -63,7 +64,6 @@ class Conv2d(LinearLayer):
         self.window = Window.make(self.weight.shape[2:], stride, padding, "Conv2d")
         self.grad_weight: Array | None = None
         self.grad_bias: Array | None = None
-        self._z: Array | None = None
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"stride": list(self.window.stride), "padding": list(self.window.padding)}
@@ -71,25 +71,22 @@ class Conv2d(LinearLayer):
     def expected_input_shape(self) -> tuple[int | None, ...]:
         return (None, self.weight.shape[1], None, None)
 
-    def _cols(self, x: Array) -> Array:
+    def _cols(self, x: Array, window: Window | None = None) -> Array:
         """im2col: ``cols[b, k, p]``, ``(B, K, P)`` with ``k = (c, u, v)``, ``p = (p, q)``."""
-        self.window.output_size(x.shape[2:], self.where)
-        cols = self.window.columns(x)
+        window = window or self.window
+        window.output_size(x.shape[2:], self.where)
+        cols = window.columns(x)
         return cols.reshape(cols.shape[0], -1, cols.shape[3] * cols.shape[4])
 
-    def _convolve(self, x: Array, w: Array) -> Array:
-        """``sum_i x_i w_ij`` for every output ``j``: a GEMM ``(C_out, K) @ (K, P)`` per sample."""
-        Ho, Wo = self.window.output_size(x.shape[2:], self.where)
-        # matmul broadcasts the weight over the batch; the product is already NCHW
-        z = np.matmul(w.reshape(w.shape[0], -1), self._cols(x))
-        return z.reshape(x.shape[0], w.shape[0], Ho, Wo)
+    def _convolve(self, x: Array, w: Array, window: Window) -> Array:
+        """``z[b, o, p, q] = sum_{c, u, v} x_pad[b, c, p*sh + u, q*sw + v] w[o, c, u, v]``.
 
-    def _forward(self, a: Array) -> Array:
-        # Remembered for relevance: every rule whose numerator is z_ij = a_i w_ij
-        # (Zero, Epsilon, Gamma's first term, ...) needs this same z again (see _linear).
-        self._z = self._convolve(a, self.weight)
-        self._z.flags.writeable = False
-        return self._z + self._expand_bias(self.bias)
+        A GEMM ``(C_out, K) @ (K, P)`` per sample on the im2col matrix.
+        """
+        Ho, Wo = window.output_size(x.shape[2:], self.where)
+        # matmul broadcasts the weight over the batch; the product is already NCHW
+        z = np.matmul(w.reshape(w.shape[0], -1), self._cols(x, window))
+        return z.reshape(x.shape[0], w.shape[0], Ho, Wo)
 
     def _store_parameter_gradients(self, grad_z: Array) -> None:
         B, n_out = grad_z.shape[:2]
@@ -101,33 +98,48 @@ class Conv2d(LinearLayer):
 
     # -- the maps of the linear-rule engine --------------------------------------------
 
-    def _linear(self, a: Array, w: Array) -> Array:
-        if a is self._input and w is self.weight:
-            # The unmodified forward of the remembered input: reuse it instead of a
-            # second im2col and GEMM (half the GEMMs of an LRP-0 or LRP-eps step). Like
-            # the input, it is the last forward's: change the weights, forward again.
-            return self._z
-        return self._convolve(a, w)
+    def _linear(self, x: Array, w: Array) -> Array:
+        return self._convolve(x, w, self.window)
 
     def _linear_T(self, s: Array, w: Array) -> Array:
-        # c_i = sum_j w_ij s_j: the transposed convolution as GEMMs and fold, without
-        # np.add.at. For a group of input channels c, the window entries
-        # cols[b, (c, u, v), p] = sum_o w[o, c, u, v] s[b, o, p] are one GEMM (rows of
-        # w^T: a slice, no copy), and fold adds them back onto those channels. Groups of
-        # ceil(C_in / (kh kw)) channels keep each block about the size of the input,
-        # 1/(kh kw) of the whole column matrix, at the speed of one large GEMM.
+        # c_i = sum_j w_ij s_j: the transposed convolution, without np.add.at.
+        (kh, kw), (ph, pw) = self.window.kernel, self.window.padding
+        if self.window.stride == (1, 1) and ph < kh and pw < kw:
+            # With stride 1 it is itself a convolution: of s zero-padded by
+            # (kh-1-ph, kw-1-pw), with the kernel flipped in space and its channel axes
+            # swapped (substitute u' = kh-1-u in c[c, y, x] = sum w[o, c, u, v]
+            # s[o, y + ph - u, x + pw - v]):
+            #   c[b, c, y, x] = sum_{o, u', v'} w[o, c, kh-1-u', kw-1-v']
+            #                                   * s_pad[b, o, y + u', x + v']
+            # One im2col GEMM with K = C_out kh kw and no fold (10-30% faster on VGG).
+            flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+            return self._convolve(s, flipped, Window((kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw)))
+        return self._fold_transposed(s, w)
+
+    def _fold_transposed(self, s: Array, w: Array) -> Array:
+        """The transposed convolution for any stride: GEMMs, then fold.
+
+        For a group of input channels c, the window entries
+        ``cols[b, (c, u, v), p] = sum_o w[o, c, u, v] s[b, o, p]`` are one GEMM
+        (rows of ``w^T``: a slice, no copy), and fold adds them onto those
+        channels of the padded result. Groups of ``ceil(C_in / (kh kw))``
+        channels keep each block about the size of the input, ``1/(kh kw)`` of
+        the whole column matrix, at the speed of one large GEMM; all groups
+        share one block buffer and one padded result (fresh memory is slow to
+        touch for the first time).
+        """
         B, n_out, Ho, Wo = s.shape
         C, K = w.shape[1], w.shape[2] * w.shape[3]
         w_t = w.reshape(n_out, C * K).T
         s_p = s.reshape(B, n_out, Ho * Wo)
-        size = self._input.shape[2:]
-        c = np.empty((B, C, *size), dtype=s.dtype)
+        c_pad = self.window.zeros_padded(B, C, self._input.shape[2:], s.dtype)
         group = -(-C // K)
+        block = np.empty((B, group * K, Ho * Wo), dtype=s.dtype)
         for c0 in range(0, C, group):
             c1 = min(c0 + group, C)
-            cols = np.matmul(w_t[c0 * K:c1 * K], s_p)
-            c[:, c0:c1] = self.window.fold(cols.reshape(B, c1 - c0, K, Ho, Wo), size)
-        return c
+            cols = np.matmul(w_t[c0 * K:c1 * K], s_p, out=block[:, :(c1 - c0) * K])
+            self.window.add_windows(c_pad[:, c0:c1], cols.reshape(B, c1 - c0, K, Ho, Wo))
+        return self.window.crop(c_pad)
 
     def _expand_bias(self, b: Array) -> Array:
         return b[:, None, None]

@@ -47,9 +47,6 @@ class Dense(LinearLayer):
     def expected_input_shape(self) -> tuple[int | None, ...]:
         return (None, self.weight.shape[0])
 
-    def _forward(self, a: Array) -> Array:
-        return a @ self.weight + self.bias
-
     def _store_parameter_gradients(self, grad_z: Array) -> None:
         self.grad_weight = self._input.T @ grad_z
         self.grad_bias = grad_z.sum(axis=0)

@@ -33,6 +33,8 @@ and for the explicit path ``_patches(x)`` (``(B, P, K)``), ``_fold(cols)``
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from ..audit import Ledger, per_sample_sum
@@ -49,15 +51,41 @@ def stabilizer(z: Array, epsilon: float) -> Array:
     """``epsilon * sign(z)`` with ``sign(0) := +1`` (seed eq. (6)), in the dtype of ``z``."""
     # computed as 2 eps [z >= 0] - eps (exact): np.where with two scalars is ~5x slower
     e = z.dtype.type(epsilon)
-    return (z >= 0) * (2 * e) - e
+    eps = np.multiply(z >= 0, 2 * e, dtype=z.dtype)
+    eps -= e
+    return eps
 
 
 def safe_divide(numerator: Array, d: Array) -> tuple[Array, Array]:
     """``numerator / d`` where ``d != 0``, else 0; also returns the mask ``d == 0``."""
     zero = d == 0
+    if not zero.any():                  # the usual case: a plain division
+        return numerator / d, zero
     # divide only where d != 0 (no inf or NaN is ever formed); the rest keeps its 0
     out = np.zeros(np.broadcast_shapes(numerator.shape, d.shape), np.result_type(numerator, d))
     return np.divide(numerator, d, out=out, where=~zero), zero
+
+
+def signed_sum(terms: Iterable[tuple[float, Array]]) -> Array:
+    """``sum_t sign_t x_t``; a single term with sign +1 is ``x_t`` itself, not a copy."""
+    (sign, total), *rest = terms
+    if sign != 1 or rest:
+        total = sign * total
+    for sign, x in rest:
+        total += sign * x
+    return total
+
+
+def per_sample_dot(s: Array, b: Array) -> Array:
+    """``sum_j s[n, j] b_j`` per sample ``n``, for ``b`` broadcastable to ``s[n]``.
+
+    ``s`` is first summed over the axes along which ``b`` is constant (a
+    convolution's bias is one number per channel), so no array of the size of
+    ``s`` is formed.
+    """
+    b = b.reshape((1,) * (s.ndim - b.ndim) + b.shape)
+    constant = tuple(k for k in range(1, s.ndim) if b.shape[k] == 1)
+    return per_sample_sum(s.sum(axis=constant, keepdims=True) * b)
 
 
 class LinearLayer(Layer):
@@ -68,6 +96,25 @@ class LinearLayer(Layer):
     preserves_shape = False
     weight: Array
     bias: Array
+    #: The last forward's ``sum_i a_i w_ij`` without bias, read-only (see :meth:`_product`).
+    _z: Array | None = None
+
+    def _forward(self, a: Array) -> Array:
+        # Remembered for relevance: every rule whose numerator is z_ij = a_i w_ij
+        # (Zero, Epsilon, Gamma's first term, ...) needs this same z again.
+        self._z = self._linear(a, self.weight)
+        self._z.flags.writeable = False
+        return self._z + self._expand_bias(self.bias)
+
+    def _product(self, x: Array, w: Array) -> Array:
+        """``sum_i x_i w_ij``: the remembered forward's when ``x, w`` are its input and weight.
+
+        Reusing it saves half the products of an LRP-0 or LRP-eps step. Like the
+        input, it is the last forward's: change the weights, forward again.
+        """
+        if self._z is not None and x is self._input and w is self.weight:
+            return self._z
+        return self._linear(x, w)
 
     def check_rule(self, rule: Rule | None) -> None:
         super().check_rule(rule)
@@ -84,12 +131,10 @@ class LinearLayer(Layer):
         a = self._input
         rule.check_input(a, self.where)
         part_relevance = self._fast_part if method == "fast" else self._explicit_part
-        R_in = np.zeros_like(a)
-        ledger = Ledger.zeros(a.shape[0], a.dtype)
-        for part in rule.parts():
+        R_in, ledger = part_relevance(a, R, rule.parts()[0])
+        for part in rule.parts()[1:]:           # R_i = sum over the parts
             R_part, ledger_part = part_relevance(a, R, part)
-            R_in += R_part
-            ledger = ledger + ledger_part
+            R_in, ledger = R_in + R_part, ledger + ledger_part
         return R_in, ledger
 
     # -- fast path ---------------------------------------------------------------------
@@ -100,27 +145,34 @@ class LinearLayer(Layer):
         # A term whose modified input is 0 everywhere adds nothing to z_j nor to R_i: skip
         # its two products (after a ReLU, alpha-beta's a- terms; this halves their cost).
         factors = [f for f in factors if f[1].any()] or factors[:1]
-        # step 1: z_j = sum_t sign_t sum_i input_t(a)_i weight_t(w)_ij + bias(b)_j
-        z = sum(sign * self._linear(x, w) for sign, x, w in factors)
-        b = self._part_bias(part, z)
-        eps = stabilizer(z + b, part.epsilon)
-        # step 2: s_j = coefficient * R_j / (z_j + eps sign(z_j)), 0 where that is 0
-        s, zero = safe_divide(part.coefficient * R, z + b + eps)
-        # steps 3 and 4: c_i = sum_j w_ij s_j,  R_i = input_i * c_i
-        R_in = sum(sign * x * self._linear_T(s, w) for sign, x, w in factors)
-        return R_in, self._part_ledger(s, b, eps, zero, part.coefficient * R)
-
-    def _part_bias(self, part: Part, z: Array) -> Array:
-        """The part's bias ``bias(b)_j`` broadcast to the output (0 without bias)."""
-        if part.bias is None:
-            return np.zeros_like(z)
-        return np.broadcast_to(self._expand_bias(part.bias(self.bias)), z.shape)
+        # step 1: z_j = sum_t sign_t sum_i input_t(a)_i weight_t(w)_ij,  d_j = z_j + bias(b)_j
+        z = signed_sum((sign, self._product(x, w)) for sign, x, w in factors)
+        b = None if part.bias is None else self._expand_bias(part.bias(self.bias))
+        d = z if b is None else z + b
+        eps = None
+        if part.epsilon:                        # d_j += eps sign(d_j)
+            eps = stabilizer(d, part.epsilon)
+            d = d + eps
+        # step 2: s_j = coefficient * R_j / d_j, 0 where d_j = 0
+        R_share = R if part.coefficient == 1 else part.coefficient * R
+        s, zero = safe_divide(R_share, d)
+        # steps 3 and 4: c_i = sum_j w_ij s_j,  R_i = sum_t sign_t input_t(a)_i c_i
+        R_in = signed_sum((sign, x * self._linear_T(s, w)) for sign, x, w in factors)
+        return R_in, self._part_ledger(s, b, eps, zero, R_share)
 
     @staticmethod
-    def _part_ledger(s: Array, b: Array, eps: Array, zero: Array, R_share: Array) -> Ledger:
-        """Bias and stabilizer take ``b_j s_j`` and ``eps_j s_j``; zero denominators drop."""
-        return Ledger(per_sample_sum(s * b), per_sample_sum(s * eps),
-                      per_sample_sum(np.where(zero, R_share, 0)))
+    def _part_ledger(s: Array, b: Array | None, eps: Array | None, zero: Array,
+                     R_share: Array) -> Ledger:
+        """Bias and stabilizer take ``b_j s_j`` and ``eps_j s_j``; zero denominators drop.
+
+        ``b`` (broadcastable to ``s``) or ``eps`` is None where the part has none.
+        ``eps`` is overwritten: the step has no further use for it.
+        """
+        none = np.zeros(s.shape[0], s.dtype)
+        bias = none if b is None else per_sample_dot(s, b)
+        stabilized = none if eps is None else per_sample_sum(np.multiply(eps, s, out=eps))
+        dropped = per_sample_sum(np.where(zero, R_share, 0)) if zero.any() else none
+        return Ledger(bias, stabilized, dropped)
 
     # -- explicit path -----------------------------------------------------------------
 
@@ -140,16 +192,18 @@ class LinearLayer(Layer):
         # z_ij = sum_t sign_t input_t(a)_i weight_t(w)_ij          shape (B, P, K, J)
         z_ij = sum(sign * x[..., None] * w for sign, x, w in factors)
         z = self._output_from_pj(z_ij.sum(axis=2))
-        b = self._part_bias(part, z)
+        b = np.zeros_like(z) if part.bias is None else np.broadcast_to(
+            self._expand_bias(part.bias(self.bias)), z.shape)
         eps = stabilizer(z + b, part.epsilon)
         d = z + b + eps                       # d_j = sum_i z_ij + b_j + eps sign(...)
         d_pj = self._output_pj(d)[:, :, None, :]                                 # (B, P, 1, J)
-        R_j = part.coefficient * self._output_pj(R)[:, :, None, :]
+        R_share = part.coefficient * R
+        R_j = self._output_pj(R_share)[:, :, None, :]
         # R_i<-j = z_ij / d_j * R_j,   R_i = sum_j R_i<-j
         ratio, _ = safe_divide(z_ij, np.broadcast_to(d_pj, z_ij.shape))
         R_in = self._fold((ratio * R_j).sum(axis=3))
-        s, zero = safe_divide(part.coefficient * R, d)
-        return R_in, self._part_ledger(s, b, eps, zero, part.coefficient * R)
+        s, zero = safe_divide(R_share, d)
+        return R_in, self._part_ledger(s, b, eps, zero, R_share)
 
     # -- the maps a subclass provides --------------------------------------------------
 

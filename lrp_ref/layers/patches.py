@@ -81,14 +81,19 @@ class Window:
             )
         return tuple((n - k) // s + 1 for n, k, s in zip(padded, self.kernel, self.stride))
 
+    def zeros_padded(self, batch: int, channels: int, size: tuple[int, int],
+                     dtype: np.dtype) -> Array:
+        """Zeros of the padded shape of a ``(batch, channels, *size)`` input."""
+        (ph, pw), (H, W) = self.padding, size
+        return np.zeros((batch, channels, H + 2 * ph, W + 2 * pw), dtype=dtype)
+
     def pad(self, x: Array) -> Array:
         """``x_pad``: ``x`` inside a frame of zeros (``x`` itself without padding)."""
         ph, pw = self.padding
         if ph == pw == 0:
             return x
-        B, C, H, W = x.shape
-        x_pad = np.zeros((B, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-        x_pad[:, :, ph:ph + H, pw:pw + W] = x
+        x_pad = self.zeros_padded(*x.shape[:2], x.shape[2:], x.dtype)
+        self.crop(x_pad)[...] = x
         return x_pad
 
     def columns(self, x: Array) -> Array:
@@ -105,16 +110,29 @@ class Window:
         """The adjoint of :meth:`columns`: ``(B, C, kh*kw, Ho, Wo)`` back onto ``(B, C, H, W)``.
 
         ``x[b, c, y, x] = sum of cols[b, c, u*kw + v, p, q]`` over the windows
-        with ``p*sh + u - ph = y`` and ``q*sw + v - pw = x``. The loop runs over
-        the ``kh*kw`` kernel offsets (9 for a 3x3 kernel), never over output
-        positions: each step adds one whole strided slice, without ``np.add.at``.
+        with ``p*sh + u - ph = y`` and ``q*sw + v - pw = x``.
         """
-        B, C, _, Ho, Wo = cols.shape
-        (kh, kw), (sh, sw), (ph, pw), (H, W) = self.kernel, self.stride, self.padding, size
-        x_pad = np.zeros((B, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+        B, C = cols.shape[:2]
+        x_pad = self.zeros_padded(B, C, size, cols.dtype)
+        self.add_windows(x_pad, cols)
+        return self.crop(x_pad)
+
+    def add_windows(self, x_pad: Array, cols: Array) -> None:
+        """Add every window entry of ``cols`` onto the padded input ``x_pad``, in place.
+
+        The loop runs over the ``kh*kw`` kernel offsets (9 for a 3x3 kernel),
+        never over output positions: each step adds one whole strided slice,
+        without ``np.add.at``.
+        """
+        Ho, Wo = cols.shape[3:]
+        (kh, kw), (sh, sw) = self.kernel, self.stride
         for u in range(kh):
             for v in range(kw):
                 rows = slice(u, u + sh * (Ho - 1) + 1, sh)
                 columns = slice(v, v + sw * (Wo - 1) + 1, sw)
                 x_pad[:, :, rows, columns] += cols[:, :, u * kw + v]
-        return x_pad[:, :, ph:ph + H, pw:pw + W]
+
+    def crop(self, x_pad: Array) -> Array:
+        """The input positions of a padded array (a view): the inverse of :meth:`pad`."""
+        (ph, pw), (Hp, Wp) = self.padding, x_pad.shape[2:]
+        return x_pad[:, :, ph:Hp - ph, pw:Wp - pw]
