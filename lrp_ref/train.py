@@ -2,7 +2,7 @@
 
 Small on purpose: enough to train the shipped models (``scripts/train_models.py``)
 and the tiny networks of the tutorials, in NumPy, seeded and reproducible. Every
-layer's ``backward(grad)`` returns the gradient at its input and stores the
+layer's ``backward(grad)`` returns the gradient at its input and gives the
 gradients of its trainable arrays as ``grad_<name>`` (``grad_weight``,
 ``grad_bias``; BatchNorm ``grad_gamma``, ``grad_beta``). An array is trainable
 exactly when its layer has such an attribute, so BatchNorm's running statistics

@@ -78,6 +78,21 @@ def test_dense_parameter_gradients_match_finite_differences():
     np.testing.assert_allclose(layer.grad_bias, finite_difference(loss_b, layer.bias), atol=1e-8)
 
 
+def test_parameter_gradients_belong_to_the_last_backward():
+    """They are computed when first read, but from that backward's input and gradient."""
+    rng = np.random.default_rng(1)
+    layer = lrp.Dense(rng.standard_normal((4, 3)))
+    assert layer.grad_weight is None and layer.grad_bias is None      # no backward yet
+    a, g = rng.standard_normal((2, 4)), rng.standard_normal((2, 3))
+    layer.forward(a)
+    layer.backward(g)
+    layer.forward(rng.standard_normal((7, 4)))                        # a later forward
+    np.testing.assert_array_equal(layer.grad_weight, a.T @ g)         # sum_b a_bi g_bj
+    np.testing.assert_array_equal(layer.grad_bias, g.sum(axis=0))
+    with pytest.raises(AttributeError, match="computed by backward"):
+        layer.grad_weight = np.zeros((4, 3))
+
+
 @given(case=relu_networks(), rule=st.sampled_from(RULES))
 def test_float32_agrees_with_float64(case, rule):
     """float32 rounding is 6e-8; through <= 4 layers with O(1) conditioning the

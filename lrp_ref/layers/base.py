@@ -231,8 +231,10 @@ class Layer:
     def backward(self, grad_z: Array) -> Array:
         """The ordinary gradient: ``d loss / d a`` from ``d loss / d z``.
 
-        Parametrised layers also store ``grad_weight`` and ``grad_bias`` (or their
-        own parameters' gradients). Must follow ``forward`` on the same batch.
+        Parametrised layers also give ``grad_weight`` and ``grad_bias`` (or their
+        own parameters' gradients); Dense, Conv2d and BatchNorm compute them from
+        this backward's input and ``grad_z`` when first read. Must follow
+        ``forward`` on the same batch.
         """
         return self._backward(self._check_output_array(grad_z, "grad_z"))
 

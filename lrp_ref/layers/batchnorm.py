@@ -34,8 +34,8 @@ folded (``lrp_ref.canonize.merge_batchnorm``)
     treatment (the factor ``a`` cancels), with the absorbed bias booked at one
     layer instead of two; under other rules the two differ.
 
-Only ``gamma`` and ``beta`` are trainable: ``backward`` stores ``grad_gamma``
-and ``grad_beta``; the running statistics get no gradient (inference mode).
+Only ``gamma`` and ``beta`` are trainable: after ``backward``, ``grad_gamma``
+and ``grad_beta`` give their gradients; the running statistics get no gradient (inference mode).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .base import as_float_array, check_finite
-from .linear import LinearLayer
+from .linear import LinearLayer, ParameterGradient
 
 Array = np.ndarray
 
@@ -67,6 +67,8 @@ class BatchNorm(LinearLayer):
     """
 
     array_names = ("gamma", "beta", "running_mean", "running_var")
+    grad_gamma = ParameterGradient()
+    grad_beta = ParameterGradient()
     preserves_shape = True
     #: The rank of the input, batch axis included.
     input_rank: ClassVar[int] = 2
@@ -95,8 +97,6 @@ class BatchNorm(LinearLayer):
         if np.any(self.running_var + self.eps <= 0):
             raise ValueError(f"{name}: running_var + eps must be > 0 in every channel, got "
                              f"running_var={self.running_var.tolist()}, eps={self.eps}")
-        self.grad_gamma: Array | None = None
-        self.grad_beta: Array | None = None
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"eps": self.eps}
@@ -121,14 +121,13 @@ class BatchNorm(LinearLayer):
     def _forward(self, x: Array) -> Array:
         return self._per_channel(self.weight) * x + self._per_channel(self.bias)
 
-    def _store_parameter_gradients(self, grad_z: Array) -> None:
+    def _compute_parameter_gradients(self, x: Array, grad_z: Array) -> dict[str, Array]:
         # y = gamma * x_hat + beta with x_hat = (x - mean) / sqrt(var + eps):
         # dL/dgamma = sum over batch and positions of dL/dy * x_hat, dL/dbeta = sum of dL/dy
         axes = (0,) + tuple(range(2, self.input_rank))
-        x_hat = ((self._input - self._per_channel(self.running_mean))
+        x_hat = ((x - self._per_channel(self.running_mean))
                  / self._per_channel(np.sqrt(self.running_var + self.eps)))
-        self.grad_gamma = (grad_z * x_hat).sum(axis=axes)
-        self.grad_beta = grad_z.sum(axis=axes)
+        return {"gamma": (grad_z * x_hat).sum(axis=axes), "beta": grad_z.sum(axis=axes)}
 
     # -- the maps of the linear-rule engine --------------------------------------------
     # z_ij is nonzero only for i = j: z_j = a_j x_j. The fast path multiplies

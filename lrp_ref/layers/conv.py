@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .base import as_float_array, check_finite
-from .linear import LinearLayer
+from .linear import LinearLayer, ParameterGradient
 from .patches import Window
 
 Array = np.ndarray
@@ -45,6 +45,8 @@ class Conv2d(LinearLayer):
     """
 
     array_names = ("weight", "bias")
+    grad_weight = ParameterGradient()
+    grad_bias = ParameterGradient()
 
     def __init__(self, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0) -> None:
         super().__init__()
@@ -62,8 +64,6 @@ class Conv2d(LinearLayer):
         check_finite("weight", self.weight, "Conv2d")
         check_finite("bias", self.bias, "Conv2d")
         self.window = Window.make(self.weight.shape[2:], stride, padding, "Conv2d")
-        self.grad_weight: Array | None = None
-        self.grad_bias: Array | None = None
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"stride": list(self.window.stride), "padding": list(self.window.padding)}
@@ -88,13 +88,11 @@ class Conv2d(LinearLayer):
         z = np.matmul(w.reshape(w.shape[0], -1), self._cols(x, window))
         return z.reshape(x.shape[0], w.shape[0], Ho, Wo)
 
-    def _store_parameter_gradients(self, grad_z: Array) -> None:
+    def _compute_parameter_gradients(self, a: Array, grad_z: Array) -> dict[str, Array]:
         B, n_out = grad_z.shape[:2]
         # dL/dw[o, k] = sum_{b, p} dL/dz[b, o, p] * cols[b, k, p]
-        grad_w = np.tensordot(grad_z.reshape(B, n_out, -1), self._cols(self._input),
-                              axes=([0, 2], [0, 2]))
-        self.grad_weight = grad_w.reshape(self.weight.shape)
-        self.grad_bias = grad_z.sum(axis=(0, 2, 3))
+        grad_w = np.tensordot(grad_z.reshape(B, n_out, -1), self._cols(a), axes=([0, 2], [0, 2]))
+        return {"weight": grad_w.reshape(self.weight.shape), "bias": grad_z.sum(axis=(0, 2, 3))}
 
     # -- the maps of the linear-rule engine --------------------------------------------
 

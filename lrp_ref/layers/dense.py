@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .base import as_float_array, check_finite
-from .linear import LinearLayer
+from .linear import LinearLayer, ParameterGradient
 
 Array = np.ndarray
 
@@ -26,6 +26,8 @@ class Dense(LinearLayer):
     """
 
     array_names = ("weight", "bias")
+    grad_weight = ParameterGradient()
+    grad_bias = ParameterGradient()
 
     def __init__(self, weight: Any, bias: Any = None) -> None:
         super().__init__()
@@ -41,15 +43,12 @@ class Dense(LinearLayer):
             raise ValueError(f"Dense: bias must have shape ({n_out},), got {self.bias.shape}")
         check_finite("weight", self.weight, "Dense")
         check_finite("bias", self.bias, "Dense")
-        self.grad_weight: Array | None = None
-        self.grad_bias: Array | None = None
 
     def expected_input_shape(self) -> tuple[int | None, ...]:
         return (None, self.weight.shape[0])
 
-    def _store_parameter_gradients(self, grad_z: Array) -> None:
-        self.grad_weight = self._input.T @ grad_z
-        self.grad_bias = grad_z.sum(axis=0)
+    def _compute_parameter_gradients(self, a: Array, grad_z: Array) -> dict[str, Array]:
+        return {"weight": a.T @ grad_z, "bias": grad_z.sum(axis=0)}
 
     # -- the maps of the linear-rule engine --------------------------------------------
 

@@ -34,6 +34,7 @@ and for the explicit path ``_patches(x)`` (``(B, P, K)``), ``_fold(cols)``
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -240,8 +241,40 @@ class LinearLayer(Layer):
         raise NotImplementedError
 
     def _backward(self, grad_z: Array) -> Array:
-        self._store_parameter_gradients(grad_z)
+        # The parameter gradients are computed from (input, grad_z) when first read (see
+        # ParameterGradient): an input gradient, as for Gradient x Input, needs none, and
+        # they can cost more than the rest of the step (Dense: an outer product the size
+        # of the weight).
+        self._last_backward = (self._input, grad_z)
+        self._parameter_gradients: dict[str, Array] | None = None
         return self._linear_T(grad_z, self.weight)
 
-    def _store_parameter_gradients(self, grad_z: Array) -> None:
+    def _parameter_gradient(self, name: str) -> Array | None:
+        """``dL/d<name>`` from the last backward (None before one), computed once."""
+        if getattr(self, "_last_backward", None) is None:
+            return None
+        if self._parameter_gradients is None:
+            self._parameter_gradients = self._compute_parameter_gradients(*self._last_backward)
+        return self._parameter_gradients[name]
+
+    def _compute_parameter_gradients(self, a: Array, grad_z: Array) -> dict[str, Array]:
+        """``{name: dL/d<name>}`` for the input ``a`` and ``grad_z`` of one backward."""
         raise NotImplementedError
+
+
+class ParameterGradient:
+    """The attribute ``grad_<name>``: ``dL/d<name>`` of the last ``backward``, read-only.
+
+    None before the first backward; computed on first read (and kept) from the
+    input and output gradient of that backward, so a later forward does not
+    change it.
+    """
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self.name = attribute.removeprefix("grad_")
+
+    def __get__(self, layer: LinearLayer | None, owner: type) -> Any:
+        return self if layer is None else layer._parameter_gradient(self.name)
+
+    def __set__(self, layer: LinearLayer, value: Any) -> None:
+        raise AttributeError(f"grad_{self.name} is computed by backward() and cannot be set")

@@ -75,8 +75,8 @@ class AvgPool2d(PoolingWindow, LinearLayer):
     def _forward(self, a: Array) -> Array:
         return self._windows(a).mean(axis=2)
 
-    def _store_parameter_gradients(self, grad_z: Array) -> None:
-        """AvgPool2d has no parameters: nothing to store."""
+    def _compute_parameter_gradients(self, a: Array, grad_z: Array) -> dict[str, Array]:
+        return {}                                   # AvgPool2d has no parameters
 
     # -- the maps of the linear-rule engine --------------------------------------------
 
