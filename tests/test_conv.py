@@ -72,6 +72,22 @@ def test_forward_and_gradients_match_naive_loops(case):
     assert layer.grad_weight.shape == layer.weight.shape
 
 
+@given(case=conv_cases(), band_bytes=st.sampled_from([1, 200]))
+def test_convolution_in_bands_of_rows_matches_naive_loops(case, band_bytes):
+    """With tiny blocks every band holds one or a few output rows (VGG-sized layers run in
+    bands of ~16 MB); forward and input gradient must not notice (same 1e-12 bounds)."""
+    layer, a, g = case
+    layer.BAND_BYTES = band_bytes
+    stride, padding = layer.window.stride, layer.window.padding
+    magnitude = naive.conv_forward(np.abs(a), np.abs(layer.weight), np.abs(layer.bias),
+                                   stride, padding).max() + 1e-300
+    expected = naive.conv_forward(a, layer.weight, layer.bias, stride, padding)
+    np.testing.assert_allclose(layer.forward(a), expected, rtol=0, atol=1e-12 * magnitude)
+    grad_a_naive = naive.conv_gradients(a, layer.weight, stride, padding, g)[0]
+    scale = (np.abs(g).sum() * (np.abs(a).max() + np.abs(layer.weight).max())) + 1e-300
+    np.testing.assert_allclose(layer.backward(g), grad_a_naive, rtol=0, atol=1e-12 * scale)
+
+
 @pytest.mark.parametrize("stride, padding, kernel", [(1, 0, (3, 3)), (2, 1, (3, 2)),
                                                      ((1, 2), (2, 0), (2, 3)), (3, 1, (1, 1))])
 def test_gradients_match_finite_differences(stride, padding, kernel):

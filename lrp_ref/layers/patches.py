@@ -96,12 +96,22 @@ class Window:
         self.crop(x_pad)[...] = x
         return x_pad
 
-    def columns(self, x: Array) -> Array:
-        """Every window of ``x`` (B, C, H, W) as a new array ``(B, C, kh*kw, Ho, Wo)``."""
-        B, C = x.shape[:2]
-        sh, sw = self.stride
+    def columns(self, x: Array, rows: range | None = None) -> Array:
+        """Every window of ``x`` (B, C, H, W) as a new array ``(B, C, kh*kw, Ho, Wo)``.
+
+        With ``rows`` (a range of output rows ``p``), only those rows' windows:
+        ``(B, C, kh*kw, len(rows), Wo)``.
+        """
+        return self.padded_columns(self.pad(x), rows)
+
+    def padded_columns(self, x_pad: Array, rows: range | None = None) -> Array:
+        """:meth:`columns` of an input that :meth:`pad` has already padded."""
+        B, C = x_pad.shape[:2]
+        (kh, _), (sh, sw) = self.kernel, self.stride
+        if rows is not None:                # the input rows that output rows p0..p1-1 see
+            x_pad = x_pad[:, :, rows.start * sh:(rows.stop - 1) * sh + kh]
         # (B, C, Hp-kh+1, Wp-kw+1, kh, kw): windows at every offset; keep every stride-th
-        windows = sliding_window_view(self.pad(x), self.kernel, axis=(2, 3))[:, :, ::sh, ::sw]
+        windows = sliding_window_view(x_pad, self.kernel, axis=(2, 3))[:, :, ::sh, ::sw]
         Ho, Wo = windows.shape[2:4]
         # the one copy: rows of Wo entries at a time, in the order (c, u, v, p, q)
         return windows.transpose(0, 1, 4, 5, 2, 3).reshape(B, C, -1, Ho, Wo)
