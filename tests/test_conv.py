@@ -18,6 +18,7 @@ Tolerances (float64, unit roundoff u = 1.1e-16):
 from __future__ import annotations
 
 import re
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -297,6 +298,13 @@ def test_explicit_path_refuses_large_layers():
     layer.forward(np.ones((1, 64, 64, 64), np.float32))
     assert 64 * 64 * 576 * 64 * 4 > EXPLICIT_MAX_BYTES       # z_ij: 576 MiB
     assert layer.relevance(np.ones((1, 64, 64, 64)), lrp.Epsilon()).shape == (1, 64, 64, 64)
+    R = np.ones((1, 64, 64, 64), np.float32)
+    tracemalloc.start()
     with pytest.raises(ValueError, match=r"explicit path would materialise z_ij .* use "
                                          r"method='fast'"):
-        layer.relevance(np.ones((1, 64, 64, 64)), lrp.Epsilon(), method="explicit")
+        layer.relevance(R, lrp.Epsilon(), method="explicit")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # refused before its patches (4096 x 576 float32, 9 MiB) are built; R (1 MiB) may
+    # be copied once by the input checks
+    assert peak < 2 * 2**20

@@ -179,10 +179,10 @@ class LinearLayer(Layer):
 
     def _explicit_part(self, a: Array, R: Array, part: Part) -> tuple[Array, Ledger]:
         """One part with every contribution ``z_ij`` materialised (the literal equation)."""
-        # input_t(a) as patches (B, P, K), weight_t(w) as (P or 1, K, J)
-        factors = [(t.sign, self._patches(t.input(a)), self._weight_pkj(t.weight(self.weight)))
-                   for t in part.terms]
-        size = factors[0][1].shape + factors[0][2].shape[2:]
+        # the shape (B, P, K, J) of z_ij, checked before any patch is built: the
+        # outputs of a sample are its P positions times J outputs per position
+        K, J = self._weight_pkj(self.weight).shape[1:]
+        size = (a.shape[0], int(np.prod(self._output_shape[1:])) // J, K, J)
         nbytes = int(np.prod(size)) * a.itemsize
         if nbytes > EXPLICIT_MAX_BYTES:
             raise ValueError(
@@ -190,6 +190,9 @@ class LinearLayer(Layer):
                 f"({nbytes:,} bytes > EXPLICIT_MAX_BYTES = {EXPLICIT_MAX_BYTES:,}); "
                 "use method='fast' (same result) or a smaller input"
             )
+        # input_t(a) as patches (B, P, K), weight_t(w) as (P or 1, K, J)
+        factors = [(t.sign, self._patches(t.input(a)), self._weight_pkj(t.weight(self.weight)))
+                   for t in part.terms]
         # z_ij = sum_t sign_t input_t(a)_i weight_t(w)_ij          shape (B, P, K, J)
         z_ij = sum(sign * x[..., None] * w for sign, x, w in factors)
         z = self._output_from_pj(z_ij.sum(axis=2))
