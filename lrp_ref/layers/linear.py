@@ -78,7 +78,7 @@ def signed_sum(terms: Iterable[tuple[float, Array]]) -> Array:
 
 
 def per_sample_dot(s: Array, b: Array) -> Array:
-    """``sum_j s[n, j] b_j`` per sample ``n``, for ``b`` broadcastable to ``s[n]``.
+    """``sum_j s[n, j] b[n, j]`` per sample ``n``, for ``b`` broadcastable to ``s``.
 
     ``s`` is first summed over the axes along which ``b`` is constant (a
     convolution's bias is one number per channel), so no array of the size of
@@ -99,6 +99,10 @@ class LinearLayer(Layer):
     bias: Array
     #: The last forward's ``sum_i a_i w_ij`` without bias, read-only (see :meth:`_product`).
     _z: Array | None = None
+    #: The input and ``grad_z`` of the last backward, and the parameter gradients
+    #: computed from them once read (see :class:`ParameterGradient`).
+    _last_backward: tuple[Array, Array] | None = None
+    _parameter_gradients: dict[str, Array] | None = None
 
     def _forward(self, a: Array) -> Array:
         # Remembered for relevance: every rule whose numerator is z_ij = a_i w_ij
@@ -249,12 +253,12 @@ class LinearLayer(Layer):
         # they can cost more than the rest of the step (Dense: an outer product the size
         # of the weight).
         self._last_backward = (self._input, grad_z)
-        self._parameter_gradients: dict[str, Array] | None = None
+        self._parameter_gradients = None
         return self._linear_T(grad_z, self.weight)
 
     def _parameter_gradient(self, name: str) -> Array | None:
         """``dL/d<name>`` from the last backward (None before one), computed once."""
-        if getattr(self, "_last_backward", None) is None:
+        if self._last_backward is None:
             return None
         if self._parameter_gradients is None:
             self._parameter_gradients = self._compute_parameter_gradients(*self._last_backward)
