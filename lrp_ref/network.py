@@ -231,7 +231,20 @@ class Sequential(Container):
         return Explanation(relevance, output, target, records)
 
     def gradient(self, x: Array, target: int | Sequence[int] | Array | None = None) -> Array:
-        """``d f_target(x) / d x``, the gradient of the target logit (argmax if None)."""
+        """``d f_target(x) / d x``, the gradient of the target logit (argmax if None).
+
+        Raises
+        ------
+        TypeError
+            For a network that reads token ids (a leading Embedding): ids have
+            no gradient; ``lrp_ref.text`` differentiates with respect to the
+            embedding vectors instead.
+        """
+        if self.reads_token_ids:
+            raise TypeError("this network reads token ids, which have no gradient: use "
+                            "lrp_ref.text.gradient_x_input(net, ids) or "
+                            "lrp_ref.text.sensitivity(net, ids), which differentiate with "
+                            "respect to the embedding vectors")
         output = self.forward(x)
         target = select_targets(output, target)
         seed = np.zeros_like(output)

@@ -38,6 +38,15 @@ def test_sensitivity_is_the_squared_gradient_norm():
     np.testing.assert_allclose(text.sensitivity(net, ids, 1)[0], expected, rtol=1e-14)
 
 
+def test_network_gradients_refuse_token_ids():
+    """d f / d ids does not exist; silently returning zeros would read as "no token matters"."""
+    net, _ = linear_text_model()
+    ids = np.array([[1, 4, 0]])
+    for method in (net.gradient, net.gradient_x_input):
+        with pytest.raises(TypeError, match="token ids.*lrp_ref.text.gradient_x_input"):
+            method(ids)
+
+
 def test_gradient_methods_need_an_embedding_first():
     with pytest.raises(TypeError, match="starts with an Embedding"):
         text.gradient_x_input(lrp.Sequential([lrp.Dense(np.ones((2, 2)))]), np.ones((1, 2)))
