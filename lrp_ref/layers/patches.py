@@ -17,10 +17,13 @@ where ``x_pad`` is ``x`` surrounded by ``ph`` rows and ``pw`` columns of zeros.
   matrix whose product with a ``(C_out, C*kh*kw)`` weight matrix is already in
   NCHW order, and reductions over a window (max, sum) run over one
   contiguous axis (an order of magnitude faster than over the strided view).
+  With ``rows`` it returns only the windows of a band of output rows, so that
+  a convolution can build and multiply its column matrix band by band.
 * :meth:`Window.fold` is its adjoint (col2im): it adds every window entry
   ``cols[b, c, k, p, q]`` back onto the input position it came from. Where
   windows overlap the entries add up; entries that sit on padding are dropped,
   because padding is not an input (docs/conventions.md, "Padding").
+  :meth:`Window.add_windows` does the same into an existing padded array.
 
 Padded positions hold 0 in every array passed through :meth:`columns`, including
 the modified inputs of the rules (``1`` for Flat, the bounds of ZBox): that is
