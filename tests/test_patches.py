@@ -41,6 +41,15 @@ def test_columns_match_the_naive_windows(case):
     np.testing.assert_array_equal(cols, expected)
 
 
+@given(case=geometries(), band=st.integers(1, 3))
+def test_columns_of_bands_of_rows_are_the_rows_of_all_columns(case, band):
+    """Bands pad only the input rows they see; put together they are ``columns(x)`` (exact)."""
+    window, x, _ = case
+    Ho = window.output_size(x.shape[2:], "test")[0]
+    bands = [window.columns(x, range(p0, min(p0 + band, Ho))) for p0 in range(0, Ho, band)]
+    np.testing.assert_array_equal(np.concatenate(bands, axis=3), window.columns(x))
+
+
 @given(case=geometries())
 def test_fold_is_the_adjoint_of_columns(case):
     window, x, rng = case

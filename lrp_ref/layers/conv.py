@@ -94,11 +94,10 @@ class Conv2d(LinearLayer):
         B, n_out = x.shape[0], w.shape[0]
         w_mat = w.reshape(n_out, -1)
         z = np.empty((B, n_out, Ho * Wo), dtype=np.result_type(x, w))
-        x_pad = window.pad(x)
         rows = max(1, self.BAND_BYTES // (B * w_mat.shape[1] * Wo * z.itemsize))
         for p0 in range(0, Ho, rows):
             band = range(p0, min(p0 + rows, Ho))
-            cols = window.padded_columns(x_pad, band).reshape(B, w_mat.shape[1], -1)
+            cols = window.columns(x, band).reshape(B, w_mat.shape[1], -1)
             # matmul broadcasts the weight over the batch; the rows land in NCHW order
             np.matmul(w_mat, cols, out=z[:, :, band.start * Wo:band.stop * Wo])
         return z.reshape(B, n_out, Ho, Wo)

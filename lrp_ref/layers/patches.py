@@ -103,18 +103,24 @@ class Window:
         """Every window of ``x`` (B, C, H, W) as a new array ``(B, C, kh*kw, Ho, Wo)``.
 
         With ``rows`` (a range of output rows ``p``), only those rows' windows:
-        ``(B, C, kh*kw, len(rows), Wo)``.
+        ``(B, C, kh*kw, len(rows), Wo)``. Only the input rows they see are
+        padded: a copy the size of the band, not a padded copy of all of ``x``.
         """
-        return self.padded_columns(self.pad(x), rows)
-
-    def padded_columns(self, x_pad: Array, rows: range | None = None) -> Array:
-        """:meth:`columns` of an input that :meth:`pad` has already padded."""
-        B, C = x_pad.shape[:2]
-        (kh, _), (sh, sw) = self.kernel, self.stride
-        if rows is not None:                # the input rows that output rows p0..p1-1 see
-            x_pad = x_pad[:, :, rows.start * sh:(rows.stop - 1) * sh + kh]
-        # (B, C, Hp-kh+1, Wp-kw+1, kh, kw): windows at every offset; keep every stride-th
-        windows = sliding_window_view(x_pad, self.kernel, axis=(2, 3))[:, :, ::sh, ::sw]
+        B, C, H, W = x.shape
+        (kh, _), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        if rows is None:
+            rows = range((H + 2 * ph - kh) // sh + 1)
+        # output rows p0..p1-1 see the rows y0 <= y < y1 of x_pad
+        y0, y1 = rows.start * sh, (rows.stop - 1) * sh + kh
+        if ph == pw == 0:
+            band = x[:, :, y0:y1]
+        else:                               # x_pad[:, :, y0:y1]: zeros, then the rows of x
+            band = np.zeros((B, C, y1 - y0, W + 2 * pw), dtype=x.dtype)
+            top, bottom = max(y0 - ph, 0), min(y1 - ph, H)      # the rows of x among them
+            if top < bottom:
+                band[:, :, top + ph - y0:bottom + ph - y0, pw:pw + W] = x[:, :, top:bottom]
+        # (B, C, rows, Wp-kw+1, kh, kw): windows at every offset; keep every stride-th
+        windows = sliding_window_view(band, self.kernel, axis=(2, 3))[:, :, ::sh, ::sw]
         Ho, Wo = windows.shape[2:4]
         # the one copy: rows of Wo entries at a time, in the order (c, u, v, p, q)
         return windows.transpose(0, 1, 4, 5, 2, 3).reshape(B, C, -1, Ho, Wo)
