@@ -76,11 +76,10 @@ class Conv2d(LinearLayer):
     def expected_input_shape(self) -> tuple[int | None, ...]:
         return (None, self.weight.shape[1], None, None)
 
-    def _cols(self, x: Array, window: Window | None = None) -> Array:
+    def _cols(self, x: Array) -> Array:
         """im2col: ``cols[b, k, p]``, ``(B, K, P)`` with ``k = (c, u, v)``, ``p = (p, q)``."""
-        window = window or self.window
-        window.output_size(x.shape[2:], self.where)
-        cols = window.columns(x)
+        self.window.output_size(x.shape[2:], self.where)
+        cols = self.window.columns(x)
         return cols.reshape(cols.shape[0], -1, cols.shape[3] * cols.shape[4])
 
     def _convolve(self, x: Array, w: Array, window: Window) -> Array:

@@ -136,8 +136,9 @@ class LinearLayer(Layer):
         a = self._input
         rule.check_input(a, self.where)
         part_relevance = self._fast_part if method == "fast" else self._explicit_part
-        R_in, ledger = part_relevance(a, R, rule.parts()[0])
-        for part in rule.parts()[1:]:           # R_i = sum over the parts
+        first, *others = rule.parts()
+        R_in, ledger = part_relevance(a, R, first)
+        for part in others:                     # R_i = sum over the parts
             R_part, ledger_part = part_relevance(a, R, part)
             R_in, ledger = R_in + R_part, ledger + ledger_part
         return R_in, ledger

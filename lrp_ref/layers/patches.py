@@ -90,15 +90,6 @@ class Window:
         (ph, pw), (H, W) = self.padding, size
         return np.zeros((batch, channels, H + 2 * ph, W + 2 * pw), dtype=dtype)
 
-    def pad(self, x: Array) -> Array:
-        """``x_pad``: ``x`` inside a frame of zeros (``x`` itself without padding)."""
-        ph, pw = self.padding
-        if ph == pw == 0:
-            return x
-        x_pad = self.zeros_padded(*x.shape[:2], x.shape[2:], x.dtype)
-        self.crop(x_pad)[...] = x
-        return x_pad
-
     def columns(self, x: Array, rows: range | None = None) -> Array:
         """Every window of ``x`` (B, C, H, W) as a new array ``(B, C, kh*kw, Ho, Wo)``.
 
@@ -152,6 +143,6 @@ class Window:
                 x_pad[:, :, rows, columns] += cols[:, :, u * kw + v]
 
     def crop(self, x_pad: Array) -> Array:
-        """The input positions of a padded array (a view): the inverse of :meth:`pad`."""
+        """The input positions of a padded array (a view), e.g. of :meth:`zeros_padded`."""
         (ph, pw), (Hp, Wp) = self.padding, x_pad.shape[2:]
         return x_pad[:, :, ph:Hp - ph, pw:Wp - pw]
