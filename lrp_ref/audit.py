@@ -37,6 +37,17 @@ def per_sample_sum(x: Array) -> Array:
     return x.reshape(x.shape[0], -1).sum(axis=1)
 
 
+def dropped_relevance(zero: Array, R: Array) -> Array:
+    """``sum_j R_j`` over the outputs whose denominator is 0 (mask ``zero``), per sample.
+
+    Such an output passes nothing on: its relevance is booked as ``dropped``.
+    Usually no denominator is 0, and then no masked copy of ``R`` is formed.
+    """
+    if not zero.any():
+        return np.zeros(R.shape[0], R.dtype)
+    return per_sample_sum(np.where(zero, R, 0))
+
+
 @dataclass(frozen=True)
 class Ledger:
     """The ledger terms of one propagation step, each of shape ``(B,)``.

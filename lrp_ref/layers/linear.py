@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audit import Ledger, per_sample_sum
+from ..audit import Ledger, dropped_relevance, per_sample_sum
 from ..rules import LinearRule, Part, Pass, Rule, describe
 from .base import Layer
 
@@ -177,8 +177,7 @@ class LinearLayer(Layer):
         none = np.zeros(s.shape[0], s.dtype)
         bias = none if b is None else per_sample_dot(s, b)
         stabilized = none if eps is None else per_sample_sum(np.multiply(eps, s, out=eps))
-        dropped = per_sample_sum(np.where(zero, R_share, 0)) if zero.any() else none
-        return Ledger(bias, stabilized, dropped)
+        return Ledger(bias, stabilized, dropped_relevance(zero, R_share))
 
     # -- explicit path -----------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audit import Ledger, per_sample_sum
+from ..audit import Ledger, dropped_relevance
 from ..rules import Rule
 from .base import Layer
 from .linear import LinearLayer, safe_divide
@@ -188,7 +188,7 @@ class MaxPool2d(PoolingWindow, Layer):
         else:
             s, zero = safe_divide(R, windows.sum(axis=2))       # s_j = R_j / sum_i a_i
             shares = windows * s[:, :, None]
-            dropped = per_sample_sum(np.where(zero, R, 0))
+            dropped = dropped_relevance(zero, R)
         R_in = self.window.fold(shares, a.shape[2:])
         no_absorption = np.zeros(a.shape[0], dtype=a.dtype)
         return R_in, Ledger(no_absorption, no_absorption, dropped)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audit import LayerRecord, Ledger, per_sample_sum
+from ..audit import LayerRecord, Ledger, dropped_relevance, per_sample_sum
 from ..rules import Rule
 from .base import Container, Layer, array_key, build
 from .linear import safe_divide, stabilizer
@@ -140,7 +140,7 @@ class Residual(Container):
         s, zero = safe_divide(R, z + eps)
         R_body, R_short = z_body * s, z_short * s
         own = Ledger(np.zeros(R.shape[0], R.dtype), per_sample_sum(eps * s),
-                     per_sample_sum(np.where(zero, R, 0)))
+                     dropped_relevance(zero, R))
         R_in = self.body._explain(R_body, assignment, method, records)
         if self.shortcut is None:
             return R_in + R_short, own
