@@ -181,6 +181,20 @@ def test_padding_is_no_input():
                                    rtol=1e-15)
 
 
+
+@pytest.mark.parametrize("channels", [(2, 3), (3, 2)], ids=["widening", "narrowing"])
+def test_relevance_is_a_contiguous_array_of_its_own(channels):
+    """Both transposed convolutions (fold, flipped kernel) hand on a new C-contiguous R_in."""
+    rng = np.random.default_rng(0)
+    n_in, n_out = channels
+    layer = lrp.Conv2d(rng.normal(size=(n_out, n_in, 3, 3)), padding=1)
+    a = rng.normal(size=(2, n_in, 5, 5))
+    R = rng.normal(size=layer.forward(a).shape)
+    R_in = layer.relevance(R, lrp.Epsilon(0.1))
+    assert R_in.flags.c_contiguous
+    assert not np.shares_memory(R_in, a) and not np.shares_memory(R_in, R)
+
+
 # -- networks ------------------------------------------------------------------------------
 
 

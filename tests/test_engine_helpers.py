@@ -33,6 +33,18 @@ def test_safe_divide_gives_zero_and_marks_zero_denominators():
     np.testing.assert_array_equal(zero, [True, False, True])
 
 
+@pytest.mark.parametrize("d", [[4.0, -3.0, 2.0], [0.0, -3.0, -0.0]])
+def test_safe_divide_in_place_writes_the_quotient_into_d(d):
+    """In place the quotient is written into ``d``: where ``d == 0`` the 0 already there stays."""
+    d = np.array(d)
+    expected, expected_zero = safe_divide(np.array([1.0, 6.0, -2.0]), d.copy())
+    with np.errstate(all="raise"):
+        s, zero = safe_divide(np.array([1.0, 6.0, -2.0]), d, in_place=True)
+    assert s is d
+    np.testing.assert_array_equal(s, expected)
+    np.testing.assert_array_equal(zero, expected_zero)
+
+
 def test_signed_sum_of_one_plus_term_is_that_array():
     x = np.arange(3.0)
     assert signed_sum([(1.0, x)]) is x

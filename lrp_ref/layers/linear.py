@@ -57,13 +57,20 @@ def stabilizer(z: Array, epsilon: float) -> Array:
     return eps
 
 
-def safe_divide(numerator: Array, d: Array) -> tuple[Array, Array]:
-    """``numerator / d`` where ``d != 0``, else 0; also returns the mask ``d == 0``."""
+def safe_divide(numerator: Array, d: Array, in_place: bool = False) -> tuple[Array, Array]:
+    """``numerator / d`` where ``d != 0``, else 0; also returns the mask ``d == 0``.
+
+    ``in_place`` writes the quotient into ``d`` (which must have the result's
+    shape and dtype) instead of a new array.
+    """
     zero = d == 0
+    # where d = 0 the output must hold 0: d itself already does
+    out = d if in_place else None
     if not zero.any():                  # the usual case: a plain division
-        return numerator / d, zero
+        return np.divide(numerator, d, out=out), zero
+    if out is None:
+        out = np.zeros(np.broadcast_shapes(numerator.shape, d.shape), np.result_type(numerator, d))
     # divide only where d != 0 (no inf or NaN is ever formed); the rest keeps its 0
-    out = np.zeros(np.broadcast_shapes(numerator.shape, d.shape), np.result_type(numerator, d))
     return np.divide(numerator, d, out=out, where=~zero), zero
 
 
@@ -154,17 +161,32 @@ class LinearLayer(Layer):
         # step 1: z_j = sum_t sign_t sum_i input_t(a)_i weight_t(w)_ij,  d_j = z_j + bias(b)_j
         z = signed_sum((sign, self._product(x, w)) for sign, x, w in factors)
         b = None if part.bias is None else self._expand_bias(part.bias(self.bias))
+        # d is a new array unless it is z itself (maybe the read-only remembered forward):
+        # then the steps below write into it instead of allocating more
         d = z if b is None else z + b
         eps = None
         if part.epsilon:                        # d_j += eps sign(d_j)
             eps = stabilizer(d, part.epsilon)
-            d = d + eps
+            d = d + eps if d is z else np.add(d, eps, out=d)
         # step 2: s_j = coefficient * R_j / d_j, 0 where d_j = 0
         R_share = R if part.coefficient == 1 else part.coefficient * R
-        s, zero = safe_divide(R_share, d)
+        s, zero = safe_divide(R_share, d, in_place=d is not z)
+        ledger = self._part_ledger(s, b, eps, zero, R_share)
         # steps 3 and 4: c_i = sum_j w_ij s_j,  R_i = sum_t sign_t input_t(a)_i c_i
-        R_in = signed_sum((sign, x * self._linear_T(s, w)) for sign, x, w in factors)
-        return R_in, self._part_ledger(s, b, eps, zero, R_share)
+        R_in = signed_sum((sign, self._input_times_c(x, s, w)) for sign, x, w in factors)
+        return R_in, ledger
+
+    def _input_times_c(self, x: Array, s: Array, w: Array) -> Array:
+        """``x_i c_i`` with ``c_i = sum_j w_ij s_j``, in the memory of ``c`` (a new array).
+
+        A ``c`` that is not contiguous (a view into a padded buffer) gives a new
+        contiguous array instead: relevance is handed on and returned contiguous.
+        """
+        c = self._linear_T(s, w)
+        if not c.flags.c_contiguous:
+            return x * c
+        c *= x
+        return c
 
     @staticmethod
     def _part_ledger(s: Array, b: Array | None, eps: Array | None, zero: Array,
@@ -220,7 +242,7 @@ class LinearLayer(Layer):
         raise NotImplementedError
 
     def _linear_T(self, s: Array, w: Array) -> Array:
-        """``sum_j w_ij s_j`` for every input ``i``: the adjoint of ``_linear``."""
+        """``sum_j w_ij s_j`` for every input ``i``: the adjoint of ``_linear``, a new array."""
         raise NotImplementedError
 
     def _expand_bias(self, b: Array) -> Array:
