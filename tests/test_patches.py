@@ -62,3 +62,30 @@ def test_fold_is_the_adjoint_of_columns(case):
                                atol=1e-12 * magnitude)
     channels = window.fold(c[:, :1], x.shape[2:])          # channels fold independently
     np.testing.assert_array_equal(channels, folded[:, :1])
+
+
+@given(case=geometries())
+def test_offsets_are_the_columns_of_one_kernel_element_each(case):
+    """``offsets(x)[k]`` is ``columns(x)[:, :, k]`` (exact: both only read ``x_pad``)."""
+    window, x, _ = case
+    cols = window.columns(x)
+    offsets = window.offsets(x)
+    assert len(offsets) == cols.shape[2]
+    for k, view in enumerate(offsets):
+        np.testing.assert_array_equal(view, cols[:, :, k])
+
+
+@given(case=geometries(), boolean=st.booleans())
+def test_fold_of_products_is_the_fold_of_their_columns(case, boolean):
+    """``fold_products(f, s)`` is ``fold(cols)`` with ``cols[:, :, k] = f[k] * s``, exactly:
+    the same products added onto each input in the same order (overlapping or not)."""
+    window, x, rng = case
+    Ho, Wo = window.output_size(x.shape[2:], "test")
+    K = window.kernel[0] * window.kernel[1]
+    factors = rng.standard_normal((K, *x.shape[:2], Ho, Wo))
+    if boolean:                                            # MaxPool2d's masks [a_i = z_j]
+        factors = factors > 0
+    s = rng.standard_normal((*x.shape[:2], Ho, Wo))
+    folded = window.fold_products(list(factors), s, x.shape[2:])
+    np.testing.assert_array_equal(folded, window.fold(np.moveaxis(factors * s, 0, 2),
+                                                      x.shape[2:]))

@@ -24,6 +24,12 @@ where ``x_pad`` is ``x`` surrounded by ``ph`` rows and ``pw`` columns of zeros.
   windows overlap the entries add up; entries that sit on padding are dropped,
   because padding is not an input (docs/conventions.md, "Padding").
   :meth:`Window.add_windows` does the same into an existing padded array.
+* :meth:`Window.offsets` gives the same windows element by element: for each
+  kernel element ``k`` the strided view ``x_pad[:, :, p*sh + u, q*sw + v]``
+  over all output positions, without copying; :meth:`Window.fold_products`
+  folds ``cols[:, :, k] = factors[k] * s`` without forming ``cols``.
+  Max-pooling works this way: a window's maximum and its shares are
+  element-wise operations across the ``kh*kw`` views.
 
 Padded positions hold 0 in every array passed through :meth:`columns`, including
 the modified inputs of the rules (``1`` for Flat, the bounds of ZBox): that is
@@ -134,13 +140,46 @@ class Window:
         never over output positions: each step adds one whole strided slice,
         without ``np.add.at``.
         """
-        Ho, Wo = cols.shape[3:]
-        (kh, kw), (sh, sw) = self.kernel, self.stride
-        for u in range(kh):
-            for v in range(kw):
-                rows = slice(u, u + sh * (Ho - 1) + 1, sh)
-                columns = slice(v, v + sw * (Wo - 1) + 1, sw)
-                x_pad[:, :, rows, columns] += cols[:, :, u * kw + v]
+        for k, where in enumerate(self._offset_slices(cols.shape[3:])):
+            x_pad[where] += cols[:, :, k]
+
+    def offsets(self, x: Array) -> list[Array]:
+        """``columns(x)[:, :, k]`` for every kernel element ``k``, as views of ``x_pad``.
+
+        ``offsets(x)[u*kw + v][b, c, p, q] = x_pad[b, c, p*sh + u, q*sw + v]``:
+        one strided view per kernel element, no copy of the windows (only a
+        padded copy of ``x`` when there is padding). For operations that work
+        element by element across a window, such as max-pooling.
+        """
+        x_pad = x
+        if self.padding != (0, 0):
+            x_pad = self.zeros_padded(*x.shape[:2], x.shape[2:], x.dtype)
+            self.crop(x_pad)[...] = x
+        Ho, Wo = self.output_size(x.shape[2:], "Window.offsets")
+        return [x_pad[where] for where in self._offset_slices((Ho, Wo))]
+
+    def fold_products(self, factors: list[Array], s: Array, size: tuple[int, int]) -> Array:
+        """``fold(cols)`` for ``cols[:, :, k] = factors[k] * s``, without forming ``cols``.
+
+        ``factors`` (one ``(B, C, Ho, Wo)`` array per kernel element, e.g. from
+        :meth:`offsets`) and ``s`` ``(B, C, Ho, Wo)``. Where windows do not
+        overlap (stride >= kernel) each product is written straight into its
+        slice of the result; otherwise the products add up as in :meth:`fold`.
+        """
+        x_pad = self.zeros_padded(*s.shape[:2], size, s.dtype)
+        overlap = any(st < k for st, k in zip(self.stride, self.kernel))
+        for factor, where in zip(factors, self._offset_slices(s.shape[2:])):
+            if overlap:
+                x_pad[where] += factor * s
+            else:
+                np.multiply(factor, s, out=x_pad[where])
+        return self.crop(x_pad)
+
+    def _offset_slices(self, output_size: tuple[int, int]) -> list[tuple[Any, ...]]:
+        """For each kernel element ``(u, v)``, the index of ``x_pad[:, :, p*sh + u, q*sw + v]``."""
+        (Ho, Wo), (kh, kw), (sh, sw) = output_size, self.kernel, self.stride
+        return [(slice(None), slice(None), slice(u, u + sh * (Ho - 1) + 1, sh),
+                 slice(v, v + sw * (Wo - 1) + 1, sw)) for u in range(kh) for v in range(kw)]
 
     def crop(self, x_pad: Array) -> Array:
         """The input positions of a padded array (a view), e.g. of :meth:`zeros_padded`."""

@@ -36,6 +36,11 @@ class PoolingWindow:
         self.window.output_size(a.shape[2:], self.where)
         return self.window.columns(a)
 
+    def _offsets(self, a: Array) -> list[Array]:
+        """``_windows(a)[:, :, k]`` for each window element ``k``, as views of ``a``."""
+        self.window.output_size(a.shape[2:], self.where)
+        return self.window.offsets(a)
+
 
 class AvgPool2d(PoolingWindow, LinearLayer):
     """Average pooling, a depthwise linear layer like ``torch.nn.AvgPool2d`` (no padding)::
@@ -165,7 +170,7 @@ class MaxPool2d(PoolingWindow, Layer):
         return {**super().hyperparameters(), "mode": self.mode}
 
     def _forward(self, a: Array) -> Array:
-        return self._windows(a).max(axis=2)
+        return window_max(self._offsets(a))
 
     def _backward(self, grad_z: Array) -> Array:
         windows = self._windows(self._input)
@@ -176,19 +181,32 @@ class MaxPool2d(PoolingWindow, Layer):
         return self.window.fold(cols, self._input.shape[2:])
 
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
-        """Both ``method`` values compute the shares per window element literally."""
+        """Both ``method`` values compute the shares per window element literally.
+
+        Window element by window element (``a_i`` for one ``(u, v)`` of every
+        window at once, see ``Window.offsets``): no copy of the windows is made,
+        and the shares go straight into ``R_in`` (``Window.fold_products``).
+        """
         self.check_rule(rule)
         a = self._input
-        windows = self._windows(a)
+        elements = self._offsets(a)                             # a_i, one array per (u, v)
         if self.mode == "winner":
-            is_max = windows == windows.max(axis=2)[:, :, None]
-            n = is_max.sum(axis=2, dtype=a.dtype)               # n_j >= 1: nothing drops
-            shares = is_max * (R / n)[:, :, None]
-            dropped = np.zeros(a.shape[0], dtype=a.dtype)
+            z = window_max(elements)
+            weights = [a_i == z for a_i in elements]            # [a_i = z_j]
         else:
-            s, zero = safe_divide(R, windows.sum(axis=2))       # s_j = R_j / sum_i a_i
-            shares = windows * s[:, :, None]
-            dropped = dropped_relevance(zero, R)
-        R_in = self.window.fold(shares, a.shape[2:])
+            weights = elements                                  # a_i
+        total = np.zeros(R.shape, a.dtype)     # n_j = sum_i [a_i = z_j] >= 1 (nothing drops)
+        for weight in weights:                  # or sum_i a_i
+            total += weight
+        s, zero = safe_divide(R, total, in_place=True)         # s_j = R_j / total_j
+        R_in = self.window.fold_products(weights, s, a.shape[2:])   # R_i = sum_j weight_ij s_j
         no_absorption = np.zeros(a.shape[0], dtype=a.dtype)
-        return R_in, Ledger(no_absorption, no_absorption, dropped)
+        return R_in, Ledger(no_absorption, no_absorption, dropped_relevance(zero, R))
+
+
+def window_max(elements: list[Array]) -> Array:
+    """``z_j = max_i a_i`` over a window given element by element (``Window.offsets``)."""
+    z = elements[0].copy()
+    for a_i in elements[1:]:
+        np.maximum(z, a_i, out=z)
+    return z
