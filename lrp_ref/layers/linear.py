@@ -96,6 +96,20 @@ def per_sample_dot(s: Array, b: Array) -> Array:
     return per_sample_sum(s.sum(axis=constant, keepdims=True) * b)
 
 
+def step_ledger(s: Array, b: Array | None, eps: Array | None, zero: Array,
+                R_share: Array) -> Ledger:
+    """The ledger of ``s_j = R_j / (z_j + b_j + eps_j)``: bias and stabilizer take
+    ``b_j s_j`` and ``eps_j s_j``; zero denominators drop.
+
+    ``b`` (broadcastable to ``s``) or ``eps`` is None where the step has none.
+    ``eps`` is overwritten: the step has no further use for it.
+    """
+    none = np.zeros(s.shape[0], s.dtype)
+    bias = none if b is None else per_sample_dot(s, b)
+    stabilized = none if eps is None else per_sample_sum(np.multiply(eps, s, out=eps))
+    return Ledger(bias, stabilized, dropped_relevance(zero, R_share))
+
+
 class LinearLayer(Layer):
     """Base class of the linear layers: one engine, every linear rule, two paths."""
 
@@ -171,7 +185,7 @@ class LinearLayer(Layer):
         # step 2: s_j = coefficient * R_j / d_j, 0 where d_j = 0
         R_share = R if part.coefficient == 1 else part.coefficient * R
         s, zero = safe_divide(R_share, d, in_place=d is not z)
-        ledger = self._part_ledger(s, b, eps, zero, R_share)
+        ledger = step_ledger(s, b, eps, zero, R_share)
         # steps 3 and 4: c_i = sum_j w_ij s_j,  R_i = sum_t sign_t input_t(a)_i c_i
         R_in = signed_sum((sign, self._input_times_c(x, s, w)) for sign, x, w in factors)
         return R_in, ledger
@@ -187,19 +201,6 @@ class LinearLayer(Layer):
             return x * c
         c *= x
         return c
-
-    @staticmethod
-    def _part_ledger(s: Array, b: Array | None, eps: Array | None, zero: Array,
-                     R_share: Array) -> Ledger:
-        """Bias and stabilizer take ``b_j s_j`` and ``eps_j s_j``; zero denominators drop.
-
-        ``b`` (broadcastable to ``s``) or ``eps`` is None where the part has none.
-        ``eps`` is overwritten: the step has no further use for it.
-        """
-        none = np.zeros(s.shape[0], s.dtype)
-        bias = none if b is None else per_sample_dot(s, b)
-        stabilized = none if eps is None else per_sample_sum(np.multiply(eps, s, out=eps))
-        return Ledger(bias, stabilized, dropped_relevance(zero, R_share))
 
     # -- explicit path -----------------------------------------------------------------
 
@@ -233,7 +234,7 @@ class LinearLayer(Layer):
         ratio, _ = safe_divide(z_ij, np.broadcast_to(d_pj, z_ij.shape))
         R_in = self._fold((ratio * R_j).sum(axis=3))
         s, zero = safe_divide(R_share, d)
-        return R_in, self._part_ledger(s, b, eps, zero, R_share)
+        return R_in, step_ledger(s, b, eps, zero, R_share)
 
     # -- the maps a subclass provides --------------------------------------------------
 

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from ..audit import LayerRecord, Ledger, dropped_relevance, per_sample_sum
+from ..audit import LayerRecord, Ledger
 from ..rules import Rule
 from .base import Container, Layer, array_key, build
-from .linear import safe_divide, stabilizer
+from .linear import safe_divide, stabilizer, step_ledger
 
 Array = np.ndarray
 
@@ -139,8 +139,7 @@ class Residual(Container):
         # s = R / (z + eps sign(z)); R_body = z_body s, R_short = z_short s
         s, zero = safe_divide(R, z + eps)
         R_body, R_short = z_body * s, z_short * s
-        own = Ledger(np.zeros(R.shape[0], R.dtype), per_sample_sum(eps * s),
-                     dropped_relevance(zero, R))
+        own = step_ledger(s, None, eps, zero, R)
         R_in = self.body._explain(R_body, assignment, method, records)
         if self.shortcut is None:
             return R_in + R_short, own
