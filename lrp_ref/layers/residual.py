@@ -35,7 +35,7 @@ import numpy as np
 from ..audit import LayerRecord, Ledger
 from ..rules import Rule
 from .base import Container, Layer, array_key, build
-from .linear import safe_divide, stabilizer, step_ledger
+from .linear import divide
 
 Array = np.ndarray
 
@@ -134,12 +134,10 @@ class Residual(Container):
     def _propagate(self, R: Array, assignment: dict[str, Rule | None], method: str,
                    records: list[LayerRecord]) -> tuple[Array, Ledger]:
         z_body, z_short = self._z_body, self._z_short
+        # s = R / (z + eps sign(z)), z = z_body + z_short;  R_body = z_body s, R_short = z_short s
         z = z_body + z_short
-        eps = stabilizer(z, self.epsilon)
-        # s = R / (z + eps sign(z)); R_body = z_body s, R_short = z_short s
-        s, zero = safe_divide(R, z + eps)
+        s, own = divide(R, z, None, self.epsilon, out=z)
         R_body, R_short = z_body * s, z_short * s
-        own = step_ledger(s, None, eps, zero, R)
         R_in = self.body._explain(R_body, assignment, method, records)
         if self.shortcut is None:
             return R_in + R_short, own
