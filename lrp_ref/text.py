@@ -39,14 +39,17 @@ def embedding_gradient(net: Sequential, ids: Any, target: int | Sequence[int] | 
     """
     if not (isinstance(net, Sequential) and net.layers and isinstance(net[0], Embedding)):
         raise TypeError(f"expected a Sequential that starts with an Embedding, got {net!r}")
-    output = net.forward(ids)
+    embeddings = net[0].forward(ids)                  # e, (B, T, D)
+    output = embeddings
+    for layer in net.layers[1:]:
+        output = layer.forward(output)
     target = select_targets(output, target)
     seed = np.zeros_like(output)
     seed[np.arange(len(target)), target] = 1
     grad = seed
     for layer in reversed(net.layers[1:]):
         grad = layer.backward(grad)
-    return net[1]._input, grad, target
+    return embeddings, grad, target
 
 
 def gradient_x_input(net: Sequential, ids: Any,

@@ -1,5 +1,8 @@
 """Sequential networks: Gradient x Input, gradients, rule forms, records, dtypes."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -176,3 +179,19 @@ def test_output_relevance_needs_no_2d_output_nor_target():
     np.testing.assert_array_equal(e.relevance, R)
     with pytest.raises(ValueError, match=r"must be \(B, classes\) to pick a target"):
         net.explain(x, rule=lrp.Zero())
+
+
+def test_relu_keeps_its_output_not_its_input():
+    """Backward needs only where ``a > 0``, which is where ``max(0, a) > 0``: the ReLU
+    keeps its output (held by the next layer anyway) and lets its input, the previous
+    layer's output, go. Gradient and relevance are unchanged."""
+    relu = lrp.ReLU()
+    a = np.array([[-1.0, 0.0, 2.0]])
+    released = weakref.ref(a)
+    out = relu.forward(a)
+    del a
+    gc.collect()
+    assert released() is None
+    np.testing.assert_array_equal(out, [[0.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(relu.backward(np.array([[5.0, 6.0, 7.0]])), [[0.0, 0.0, 7.0]])
+    np.testing.assert_array_equal(relu.relevance(np.array([[1.0, 2.0, 3.0]])), [[1.0, 2.0, 3.0]])

@@ -30,6 +30,19 @@ def test_gradient_x_input_equals_lrp0_on_a_linear_model():
                                rtol=1e-13)
 
 
+def test_embedding_gradient_returns_the_embeddings_when_a_relu_follows():
+    """The embeddings are the Embedding's output, also when the next layer (a ReLU)
+    keeps its own output rather than its input."""
+    rng = np.random.default_rng(1)
+    E = rng.standard_normal((5, 2))
+    net = lrp.Sequential([lrp.Embedding(E), lrp.ReLU(), lrp.Flatten(),
+                          lrp.Dense(rng.standard_normal((6, 2)))])
+    ids = np.array([[1, 4, 0]])
+    e, grad, _ = text.embedding_gradient(net, ids, 1)
+    np.testing.assert_array_equal(e, E[ids])
+    assert (E[ids] < 0).any()                   # a ReLU's output would differ
+
+
 def test_sensitivity_is_the_squared_gradient_norm():
     net, W = linear_text_model()
     ids = np.array([[1, 4, 0]])

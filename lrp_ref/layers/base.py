@@ -212,9 +212,17 @@ class Layer:
         """
         a = self._check_input(a)
         z = self._forward(a)
-        self._input = a
+        self._input = self._kept_input(a, z)
         self._output_shape = z.shape
         return z
+
+    def _kept_input(self, a: Array, z: Array) -> Array:
+        """What forward keeps as ``_input`` for backward and relevance: the input ``a``.
+
+        A layer whose steps need less may keep another array of the shape and dtype
+        of ``a`` that serves them as well (ReLU keeps its output).
+        """
+        return a
 
     def _check_output_array(self, x: Any, name: str) -> Array:
         if self._input is None:
