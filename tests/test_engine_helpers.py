@@ -109,6 +109,7 @@ def test_divide_writes_into_out_and_never_into_a_read_only_z():
     z.flags.writeable = False
     s, _ = divide(np.ones((1, 2)), z, None, 0.0)
     assert not np.shares_memory(s, z)
+    np.testing.assert_array_equal(s, [[1.0, 0.5]])
     w = np.array([[1.0, 2.0]])
     s, _ = divide(np.ones((1, 2)), w, None, 0.0, out=w)
     assert s is w
