@@ -181,7 +181,6 @@ def test_padding_is_no_input():
                                    rtol=1e-15)
 
 
-
 @pytest.mark.parametrize("channels", [(2, 3), (3, 2)], ids=["widening", "narrowing"])
 def test_relevance_is_a_contiguous_array_of_its_own(channels):
     """Both transposed convolutions (fold, flipped kernel) hand on a new C-contiguous R_in."""

@@ -156,3 +156,11 @@ def test_output_blocks_cover_axis_one_once_within_the_size(shape, itemsize, bloc
     for _, k in blocks:
         width = len(range(shape[1])[k])
         assert width == 1 or width * per_entry <= block_bytes
+
+
+def test_divide_with_no_outputs_books_nothing():
+    """No outputs (axis 1 of size 0) means no blocks: nothing moves, nothing is booked."""
+    s, ledger = divide(np.zeros((2, 0)), np.zeros((2, 0)), np.zeros(0), 0.1)
+    assert s.shape == (2, 0)
+    for term in (ledger.absorbed_bias, ledger.absorbed_stabilizer, ledger.dropped):
+        np.testing.assert_array_equal(term, [0.0, 0.0])

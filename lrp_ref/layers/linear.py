@@ -138,7 +138,7 @@ def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: flo
     """
     s = np.empty(z.shape, np.result_type(R, z)) if out is None else out
     b = None if b is None else np.broadcast_to(b, z.shape)
-    ledger = None
+    ledger = Ledger.zeros(s.shape[0], s.dtype)
     for block in output_blocks(z.shape, s.itemsize):
         d = s[block]
         if b is not None:                       # d_j = z_j + b_j
@@ -151,8 +151,7 @@ def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: flo
             d += eps
         R_share = R[block] if coefficient == 1 else coefficient * R[block]
         _, zero = safe_divide(R_share, d, in_place=True)
-        part = step_ledger(d, None if b is None else b[block], eps, zero, R_share)
-        ledger = part if ledger is None else ledger + part
+        ledger = ledger + step_ledger(d, None if b is None else b[block], eps, zero, R_share)
     return s, ledger
 
 
