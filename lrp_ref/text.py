@@ -39,16 +39,16 @@ def embedding_gradient(net: Sequential, ids: Any, target: int | Sequence[int] | 
     """
     if not (isinstance(net, Sequential) and net.layers and isinstance(net[0], Embedding)):
         raise TypeError(f"expected a Sequential that starts with an Embedding, got {net!r}")
-    embeddings = net[0].forward(ids)                  # e, (B, T, D)
-    output = embeddings
-    for layer in net.layers[1:]:
-        output = layer.forward(output)
+    output = net.forward(ids)
     target = select_targets(output, target)
     seed = np.zeros_like(output)
     seed[np.arange(len(target)), target] = 1
     grad = seed
     for layer in reversed(net.layers[1:]):
         grad = layer.backward(grad)
+    # e (B, T, D): the Embedding's lookup of the ids it kept, not layer 1's kept input
+    # (a ReLU keeps its output)
+    embeddings = net[0]._forward(net[0]._input)
     return embeddings, grad, target
 
 

@@ -75,3 +75,11 @@ def test_plot_tokens_colours_by_sign():
     with pytest.raises(ValueError, match=r"relevance must have shape \(3,\)"):
         text.plot_tokens(ax, ["a", "b", "c"], np.zeros(2))
     plt.close(fig)
+
+
+def test_embedding_gradient_leaves_the_network_ready_for_backward():
+    """Like ``net.forward``, it leaves the network (not only its layers) at the new batch."""
+    net, _ = linear_text_model()
+    ids = np.array([[1, 4, 0], [2, 2, 3]])
+    text.gradient_x_input(net, ids, [0, 1])
+    assert net.backward(np.ones((2, 2))).shape == ids.shape     # the ids carry no gradient
