@@ -89,3 +89,53 @@ def test_fold_of_products_is_the_fold_of_their_columns(case, boolean):
     folded = window.fold_products(list(factors), s, x.shape[2:])
     np.testing.assert_array_equal(folded, window.fold(np.moveaxis(factors * s, 0, 2),
                                                       x.shape[2:]))
+
+
+@st.composite
+def tilings(draw):
+    """Windows that tile the input (stride = kernel, no padding), and an input they fit;
+    its last rows or columns may lie in no window."""
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    size = [draw(st.integers(k, 7)) for k in kernel]
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((draw(st.integers(1, 2)), draw(st.integers(1, 3)), *size))
+    return Window(kernel, kernel), x, rng
+
+
+def test_tiles_only_when_stride_is_kernel_without_padding():
+    assert Window((2, 3), (2, 3)).tiles
+    assert not Window((2, 3), (2, 2)).tiles
+    assert not Window((2, 2), (2, 2), (1, 0)).tiles
+
+
+@given(case=tilings())
+def test_tiled_windows_are_the_columns(case):
+    """``tiled`` is ``columns`` with the window axes rearranged; ``window_sums`` sums each
+    window; ``spread`` puts an output value at each of its window's entries (all exact:
+    copies, and sums of at most 9 entries in the order of a numpy sum over the window
+    compared with the same entries summed by numpy in another order, so 1e-15)."""
+    window, x, rng = case
+    cols = window.columns(x)                                # (B, C, kh*kw, Ho, Wo)
+    B, C, _, Ho, Wo = cols.shape
+    (kh, kw) = window.kernel
+    t = window.tiled(x, (Ho, Wo))
+    assert t.shape == (B, C, Ho, kh, Wo * kw)
+    as_columns = t.reshape(B, C, Ho, kh, Wo, kw).transpose(0, 1, 3, 5, 2, 4)
+    np.testing.assert_array_equal(as_columns.reshape(cols.shape), cols)
+    np.testing.assert_allclose(window.window_sums(t, x.dtype), cols.sum(axis=2),
+                               rtol=0, atol=1e-15 * np.abs(cols).sum(axis=2).max())
+    y = rng.standard_normal((B, C, Ho, Wo))
+    spread = np.broadcast_to(window.spread(y), t.shape).reshape(B, C, Ho, kh, Wo, kw)
+    np.testing.assert_array_equal(spread, y[:, :, :, None, :, None] + 0 * spread)
+
+
+@given(case=tilings())
+def test_untile_is_the_fold_of_the_tiled_windows(case):
+    """Each input lies in at most one window: ``untile`` places, ``fold`` adds onto 0 (exact)."""
+    window, x, rng = case
+    (kh, kw), (Ho, Wo) = window.kernel, window.output_size(x.shape[2:], "test")
+    t = rng.standard_normal((x.shape[0], x.shape[1], Ho, kh, Wo * kw))
+    cols = t.reshape(*t.shape[:3], kh, Wo, kw).transpose(0, 1, 3, 5, 2, 4)
+    np.testing.assert_array_equal(window.untile(t, x.shape[2:]),
+                                  window.fold(cols.reshape(*t.shape[:2], kh * kw, Ho, Wo),
+                                              x.shape[2:]))

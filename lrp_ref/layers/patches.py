@@ -30,6 +30,12 @@ where ``x_pad`` is ``x`` surrounded by ``ph`` rows and ``pw`` columns of zeros.
   folds ``cols[:, :, k] = factors[k] * s`` without forming ``cols``.
   Max-pooling works this way: a window's maximum and its shares are
   element-wise operations across the ``kh*kw`` views.
+* When the windows tile the input (:attr:`Window.tiles`: stride = kernel, no
+  padding, as in VGG-16's pools) each input lies in at most one window, and
+  :meth:`Window.tiled` cuts the windows out by a reshape, a view
+  ``(B, C, Ho, kh, Wo*kw)`` whose operations run on contiguous memory;
+  :meth:`Window.spread`, :meth:`Window.window_sums` and :meth:`Window.untile`
+  go with it. Max-pooling's relevance takes this route where it can.
 
 Padded positions hold 0 in every array passed through :meth:`columns`, including
 the modified inputs of the rules (``1`` for Flat, the bounds of ZBox): that is
@@ -174,6 +180,51 @@ class Window:
             else:
                 np.multiply(factor, s, out=x_pad[where])
         return self.crop(x_pad)
+
+    @property
+    def tiles(self) -> bool:
+        """Whether the windows tile the input: stride = kernel, no padding.
+
+        Each input then lies in at most one window, and the windows can be cut
+        out of the input by a reshape (:meth:`tiled`) instead of strided views.
+        """
+        return self.stride == self.kernel and self.padding == (0, 0)
+
+    def tiled(self, x: Array, output_size: tuple[int, int]) -> Array:
+        """For tiling windows: ``x`` (B, C, H, W) cut into its windows, a view.
+
+        ``tiled(x)[b, c, p, u, q*kw + v] = x[b, c, p*kh + u, q*kw + v]``, shape
+        ``(B, C, Ho, kh, Wo*kw)``: window ``(p, q)`` is ``[b, c, p, :, q*kw:(q+1)*kw]``.
+        Rows and columns beyond the last whole window are in no window: left out.
+        """
+        (Ho, Wo), (kh, kw) = output_size, self.kernel
+        return x[:, :, :Ho * kh, :Wo * kw].reshape(*x.shape[:2], Ho, kh, Wo * kw)
+
+    def spread(self, y: Array) -> Array:
+        """For tiling windows: ``y[b, c, p, q]`` at every entry of window ``(p, q)``.
+
+        Shape ``(B, C, Ho, 1, Wo*kw)``, which broadcasts against :meth:`tiled`.
+        """
+        return np.repeat(y, self.kernel[1], axis=3)[:, :, :, None, :]
+
+    def window_sums(self, t: Array, dtype: np.dtype) -> Array:
+        """For tiling windows: each window's sum of a :meth:`tiled` array, ``(B, C, Ho, Wo)``."""
+        kw = self.kernel[1]
+        rows = t.sum(axis=3, dtype=dtype)               # over u: (B, C, Ho, Wo*kw)
+        total = rows[..., ::kw].copy()
+        for v in range(1, kw):                          # over v: every kw-th column
+            total += rows[..., v::kw]
+        return total
+
+    def untile(self, t: Array, size: tuple[int, int]) -> Array:
+        """The adjoint of :meth:`tiled`: ``(B, C, *size)``, 0 at inputs in no window."""
+        B, C, Ho, kh, n = t.shape
+        x = t.reshape(B, C, Ho * kh, n)
+        if x.shape[2:] == tuple(size):
+            return x
+        out = np.zeros((B, C, *size), dtype=t.dtype)
+        out[:, :, :Ho * kh, :n] = x
+        return out
 
     def _offset_slices(self, output_size: tuple[int, int]) -> list[tuple[Any, ...]]:
         """For each kernel element ``(u, v)``, the index of ``x_pad[:, :, p*sh + u, q*sw + v]``."""

@@ -159,6 +159,8 @@ class MaxPool2d(PoolingWindow, Layer):
     """
 
     MODES = ("winner", "proportional")
+    #: The last forward's output ``z_j = max_i a_i``.
+    _z: Array | None = None
 
     def __init__(self, kernel_size: Any, stride: Any = None, mode: str = "winner") -> None:
         super().__init__(kernel_size, stride)
@@ -170,7 +172,10 @@ class MaxPool2d(PoolingWindow, Layer):
         return {**super().hyperparameters(), "mode": self.mode}
 
     def _forward(self, a: Array) -> Array:
-        return window_max(self._offsets(a))
+        # z is kept for the winners [a_i = z_j] of relevance, as ReLU keeps its output
+        # (the next layer keeps it as its input anyway): not recomputed there
+        self._z = window_max(self._offsets(a))
+        return self._z
 
     def _backward(self, grad_z: Array) -> Array:
         windows = self._windows(self._input)
@@ -181,25 +186,34 @@ class MaxPool2d(PoolingWindow, Layer):
         return self.window.fold(cols, self._input.shape[2:])
 
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
-        """Both ``method`` values compute the shares per window element literally.
+        """Both ``method`` values compute the shares literally, for all windows at once.
 
-        Window element by window element (``a_i`` for one ``(u, v)`` of every
-        window at once, see ``Window.offsets``): no copy of the windows is made,
-        and the shares go straight into ``R_in`` (``Window.fold_products``).
+        ``weight_ij`` is ``[a_i = z_j]`` (winner) or ``a_i`` (proportional);
+        ``s_j = R_j / sum_i weight_ij``; ``R_i = sum_j weight_ij s_j``. No copy of
+        the windows is made.
         """
         self.check_rule(rule)
-        a = self._input
-        elements = self._offsets(a)                             # a_i, one array per (u, v)
-        if self.mode == "winner":
-            z = window_max(elements)
-            weights = [a_i == z for a_i in elements]            # [a_i = z_j]
+        a, window = self._input, self.window
+        winner = self.mode == "winner"
+        if window.tiles:
+            # Each input lies in one window (stride = kernel, as in VGG-16): the
+            # windows are a reshape of a, and each step is one whole-array
+            # operation (several times faster than the strided views below).
+            a_i = window.tiled(a, R.shape[2:])
+            weight = a_i == window.spread(self._z) if winner else a_i
+            total = window.window_sums(weight, a.dtype)     # n_j (>= 1 for winner) or sum a_i
+            s, zero = safe_divide(R, total, in_place=True)  # s_j = R_j / total_j
+            R_in = window.untile(weight * window.spread(s), a.shape[2:])
         else:
-            weights = elements                                  # a_i
-        total = np.zeros(R.shape, a.dtype)     # n_j = sum_i [a_i = z_j] >= 1 (nothing drops)
-        for weight in weights:                  # or sum_i a_i
-            total += weight
-        s, zero = safe_divide(R, total, in_place=True)         # s_j = R_j / total_j
-        R_in = self.window.fold_products(weights, s, a.shape[2:])   # R_i = sum_j weight_ij s_j
+            # Window element by window element (one strided view of a per (u, v),
+            # see Window.offsets); overlapping windows add up in fold_products.
+            elements = self._offsets(a)
+            weights = [a_i == self._z for a_i in elements] if winner else elements
+            total = np.zeros(R.shape, a.dtype)
+            for weight in weights:
+                total += weight
+            s, zero = safe_divide(R, total, in_place=True)
+            R_in = window.fold_products(weights, s, a.shape[2:])
         no_absorption = np.zeros(a.shape[0], dtype=a.dtype)
         return R_in, Ledger(no_absorption, no_absorption, dropped_relevance(zero, R))
 
