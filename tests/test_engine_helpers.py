@@ -104,6 +104,23 @@ def test_divide_on_hand_computed_values():
     np.testing.assert_array_equal(ledger.absorbed_stabilizer, [0.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_divide_drops_zero_denominators_only_where_epsilon_cannot_reach(dtype):
+    """With eps > 0 no denominator is 0 (|d_j| >= eps); an epsilon that is 0 in the
+    dtype (1e-50 in float32) stabilizes nothing, and a zero d_j drops its R_j."""
+    z, b, R = (np.array([[0.0, 2.0]], dtype) for _ in range(3))
+    R[0] = [3.0, 4.0]
+    with np.errstate(all="raise"):
+        s, ledger = divide(R, z, None, 1e-50)
+    if dtype == np.float32:                       # float32(1e-50) == 0
+        np.testing.assert_array_equal(s, [[0.0, 2.0]])
+        np.testing.assert_array_equal(ledger.dropped, [3.0])
+    else:                                         # d_0 = 1e-50: s_0 = 3e50, nothing drops
+        np.testing.assert_array_equal(s, [[dtype(3.0) / dtype(1e-50), 2.0]])
+        np.testing.assert_array_equal(ledger.dropped, [0.0])
+    assert s.dtype == dtype
+
+
 def test_divide_writes_into_out_and_never_into_a_read_only_z():
     z = np.array([[1.0, 2.0]])
     z.flags.writeable = False

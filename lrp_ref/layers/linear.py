@@ -98,18 +98,20 @@ def per_sample_dot(s: Array, b: Array) -> Array:
     return per_sample_sum(s.sum(axis=constant, keepdims=True) * b)
 
 
-def step_ledger(s: Array, b: Array | None, eps: Array | None, zero: Array,
+def step_ledger(s: Array, b: Array | None, eps: Array | None, zero: Array | None,
                 R_share: Array) -> Ledger:
     """The ledger of ``s_j = R_j / (z_j + b_j + eps_j)``: bias and stabilizer take
     ``b_j s_j`` and ``eps_j s_j``; zero denominators drop.
 
-    ``b`` (broadcastable to ``s``) or ``eps`` is None where the step has none.
+    ``b`` (broadcastable to ``s``) or ``eps`` is None where the step has none,
+    ``zero`` (the mask ``d_j = 0``) where no denominator can be 0.
     ``eps`` is overwritten: the step has no further use for it.
     """
     none = np.zeros(s.shape[0], s.dtype)
     bias = none if b is None else per_sample_dot(s, b)
     stabilized = none if eps is None else per_sample_sum(np.multiply(eps, s, out=eps))
-    return Ledger(bias, stabilized, dropped_relevance(zero, R_share))
+    dropped = none if zero is None else dropped_relevance(zero, R_share)
+    return Ledger(bias, stabilized, dropped)
 
 
 def output_blocks(shape: tuple[int, ...], itemsize: int) -> list[tuple[slice, slice]]:
@@ -150,7 +152,13 @@ def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: flo
             eps = stabilizer(d, epsilon)
             d += eps
         R_share = R[block] if coefficient == 1 else coefficient * R[block]
-        _, zero = safe_divide(R_share, d, in_place=True)
+        if eps is not None and eps.dtype.type(epsilon) > 0:
+            # |d_j| >= eps > 0 (d_j + eps >= eps where d_j >= 0, as rounding is
+            # monotone; likewise below 0): no denominator is 0, nothing to mask
+            np.divide(R_share, d, out=d)
+            zero = None
+        else:
+            _, zero = safe_divide(R_share, d, in_place=True)
         ledger = ledger + step_ledger(d, None if b is None else b[block], eps, zero, R_share)
     return s, ledger
 
@@ -214,9 +222,11 @@ class LinearLayer(Layer):
     def _fast_part(self, a: Array, R: Array, part: Part) -> tuple[Array, Ledger]:
         """One part by the four steps z, s, c, R (Montavon et al. 2019)."""
         factors = [(t.sign, t.input(a), t.weight(self.weight)) for t in part.terms]
-        # A term whose modified input is 0 everywhere adds nothing to z_j nor to R_i: skip
-        # its two products (after a ReLU, alpha-beta's a- terms; this halves their cost).
-        factors = [f for f in factors if f[1].any()] or factors[:1]
+        # Of two or more terms, one whose modified input is 0 everywhere adds nothing to
+        # z_j nor to R_i: skip its two products (after a ReLU, alpha-beta's a- terms;
+        # this halves their cost).
+        if len(factors) > 1:
+            factors = [f for f in factors if f[1].any()] or factors[:1]
         # step 1: z_j = sum_t sign_t sum_i input_t(a)_i weight_t(w)_ij
         z = signed_sum((sign, self._product(x, w)) for sign, x, w in factors)
         b = None if part.bias is None else self._expand_bias(part.bias(self.bias))
