@@ -56,8 +56,9 @@ def rounding_scale(layer, a, R, rule) -> float:
 
 @given(case=conv_cases(), band_bytes=st.sampled_from([lrp.Conv2d.BAND_BYTES, 1, 200]))
 def test_forward_and_gradients_match_naive_loops(case, band_bytes):
-    """Also with tiny im2col blocks, where every band holds one or a few output rows
-    (VGG-sized layers run in bands of ~16 MB): the results must not notice."""
+    """Also with tiny im2col blocks, where every band holds one or a few output rows and
+    every fold group of the transposed convolution one or a few channels (VGG-sized
+    layers run in blocks of ~16 MB): the results must not notice."""
     layer, a, g = case
     layer.BAND_BYTES = band_bytes
     stride, padding = layer.window.stride, layer.window.padding
@@ -181,13 +182,15 @@ def test_padding_is_no_input():
                                    rtol=1e-15)
 
 
-@pytest.mark.parametrize("channels", [(2, 3), (3, 2)], ids=["widening", "narrowing"])
-def test_relevance_is_a_contiguous_array_of_its_own(channels):
-    """Both transposed convolutions (fold, flipped kernel) hand on a new C-contiguous R_in."""
+@pytest.mark.parametrize("channels, size", [((2, 3), 5), ((3, 2), 5), ((3, 2), 2)],
+                         ids=["widening", "narrowing", "few-positions"])
+def test_relevance_is_a_contiguous_array_of_its_own(channels, size):
+    """Both transposed convolutions (fold: widening, or fewer than 2 C_in output positions;
+    flipped kernel otherwise) hand on a new C-contiguous R_in."""
     rng = np.random.default_rng(0)
     n_in, n_out = channels
     layer = lrp.Conv2d(rng.normal(size=(n_out, n_in, 3, 3)), padding=1)
-    a = rng.normal(size=(2, n_in, 5, 5))
+    a = rng.normal(size=(2, n_in, size, size))
     R = rng.normal(size=layer.forward(a).shape)
     R_in = layer.relevance(R, lrp.Epsilon(0.1))
     assert R_in.flags.c_contiguous

@@ -116,7 +116,9 @@ class Conv2d(LinearLayer):
         # c_i = sum_j w_ij s_j: the transposed convolution, without np.add.at.
         (kh, kw), (ph, pw) = self.window.kernel, self.window.padding
         n_out, n_in = w.shape[:2]
-        if self.window.stride == (1, 1) and ph < kh and pw < kw and n_out <= n_in:
+        positions = s.shape[2] * s.shape[3]
+        if (self.window.stride == (1, 1) and ph < kh and pw < kw and n_out <= n_in
+                and positions >= 2 * n_in):
             # With stride 1 it is itself a convolution: of s zero-padded by
             # (kh-1-ph, kw-1-pw), with the kernel flipped in space and its channel axes
             # swapped (substitute u' = kh-1-u in c[c, y, x] = sum w[o, c, u, v]
@@ -125,7 +127,11 @@ class Conv2d(LinearLayer):
             #                                   * s_pad[b, o, y + u', x + v']
             # One im2col GEMM with K = C_out kh kw and no fold. Its column matrix has
             # C_out kh kw rows where the fold's has C_in kh kw: taken when C_out <= C_in
-            # (VGG-16's first layer, 3 -> 64 channels, folds 6x faster).
+            # (VGG-16's first layer, 3 -> 64 channels, folds 6x faster). It also needs a
+            # copy of the flipped kernel, C_in C_out kh kw entries in a slow strided
+            # order, where the fold adds C_in kh kw entries per position: taken when
+            # there are at least 2 C_in positions (VGG-16's 512-channel layers at 28x28
+            # and 14x14 fold faster).
             flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
             return self._convolve(s, flipped, Window((kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw)))
         return self._fold_transposed(s, w)
@@ -136,18 +142,18 @@ class Conv2d(LinearLayer):
         For a group of input channels c, the window entries
         ``cols[b, (c, u, v), p] = sum_o w[o, c, u, v] s[b, o, p]`` are one GEMM
         (rows of ``w^T``: a slice, no copy), and fold adds them onto those
-        channels of the padded result. Groups of ``ceil(C_in / (kh kw))``
-        channels keep each block about the size of the input, ``1/(kh kw)`` of
-        the whole column matrix, at the speed of one large GEMM; all groups
-        share one block buffer and one padded result (fresh memory is slow to
-        touch for the first time).
+        channels of the padded result. Groups are as many channels as keep the
+        block below :attr:`BAND_BYTES`, the budget of the im2col bands (each
+        GEMM reads all of ``s``: fewer, larger groups read it fewer times); all
+        groups share one block buffer and one padded result (fresh memory is
+        slow to touch for the first time).
         """
         B, n_out, Ho, Wo = s.shape
         C, K = w.shape[1], w.shape[2] * w.shape[3]
         w_t = w.reshape(n_out, C * K).T
         s_p = s.reshape(B, n_out, Ho * Wo)
         c_pad = self.window.zeros_padded(B, C, self._input.shape[2:], s.dtype)
-        group = -(-C // K)
+        group = max(1, min(C, self.BAND_BYTES // (B * K * Ho * Wo * s.itemsize)))
         block = np.empty((B, group * K, Ho * Wo), dtype=s.dtype)
         for c0 in range(0, C, group):
             c1 = min(c0 + group, C)
