@@ -278,6 +278,10 @@ def test_float32_network_stays_float32():
     ({"weight": np.ones((2, 1, 3, 3)), "stride": (1, 2, 3)}, TypeError, "pair of ints"),
     ({"weight": np.ones((2, 1, 3, 3)), "padding": 1.5}, TypeError, "pair of ints"),
     ({"weight": np.full((2, 1, 3, 3), np.nan)}, ValueError, "NaN"),
+    ({"weight": np.ones((2, 0, 3, 3))}, ValueError, "at least 1 output channel, 1 input "
+                                                    "channel and a 1x1 kernel, got (2, 0, 3, 3)"),
+    ({"weight": np.ones((0, 2, 3, 3))}, ValueError, "got (0, 2, 3, 3)"),
+    ({"weight": np.ones((2, 2, 3, 0))}, ValueError, "got (2, 2, 3, 0)"),
 ])
 def test_bad_construction(kwargs, error, message):
     with pytest.raises(error, match=re.escape(message)):

@@ -61,6 +61,9 @@ class Conv2d(LinearLayer):
         if self.weight.ndim != 4:
             raise ValueError("Conv2d: weight must have shape (C_out, C_in, kh, kw), "
                              f"got {self.weight.shape}")
+        if 0 in self.weight.shape:
+            raise ValueError("Conv2d: weight must have at least 1 output channel, 1 input "
+                             f"channel and a 1x1 kernel, got {self.weight.shape}")
         n_out = self.weight.shape[0]
         self.bias = (np.zeros(n_out, dtype) if bias is None
                      else as_float_array(bias, dtype, "Conv2d"))
