@@ -145,18 +145,19 @@ class Conv2d(LinearLayer):
         For a group of input channels c, the window entries
         ``cols[b, (c, u, v), p] = sum_o w[o, c, u, v] s[b, o, p]`` are one GEMM
         (rows of ``w^T``: a slice, no copy), and fold adds them onto those
-        channels of the padded result. Groups are as many channels as keep the
-        block below :attr:`BAND_BYTES`, the budget of the im2col bands (each
-        GEMM reads all of ``s``: fewer, larger groups read it fewer times); all
-        groups share one block buffer and one padded result (fresh memory is
-        slow to touch for the first time).
+        channels of the padded result. Each GEMM reads all of ``s``, so groups
+        are large: as many channels as keep the block below :attr:`BAND_BYTES`
+        (the budget of the im2col bands), and at least ``ceil(C_in / (kh kw))``
+        (a block the size of the input, so ``s`` is read at most ``kh kw``
+        times, also at batch 8). All groups share one block buffer and one
+        padded result (fresh memory is slow to touch for the first time).
         """
         B, n_out, Ho, Wo = s.shape
         C, K = w.shape[1], w.shape[2] * w.shape[3]
         w_t = w.reshape(n_out, C * K).T
         s_p = s.reshape(B, n_out, Ho * Wo)
         c_pad = self.window.zeros_padded(B, C, self._input.shape[2:], s.dtype)
-        group = max(1, min(C, self.BAND_BYTES // (B * K * Ho * Wo * s.itemsize)))
+        group = min(C, max(-(-C // K), self.BAND_BYTES // (B * K * Ho * Wo * s.itemsize)))
         block = np.empty((B, group * K, Ho * Wo), dtype=s.dtype)
         for c0 in range(0, C, group):
             c1 = min(c0 + group, C)
