@@ -209,6 +209,13 @@ class Layer:
         -------
         ndarray
             The output ``z``, batch first.
+
+        Notes
+        -----
+        What is remembered is the arrays themselves, not copies: the input
+        (ReLU keeps its output instead, MaxPool2d its output as well). Changing
+        one in place before ``relevance`` or ``backward`` changes their result;
+        copy an output before modifying it in place.
         """
         a = self._check_input(a)
         z = self._forward(a)
