@@ -32,8 +32,9 @@ class Conv2d(LinearLayer):
     The explicit path materialises ``z_ij`` per output position ``p`` and
     receptive-field element ``k = (c, u, v)``; the fast path is the four steps
     of the engine (``lrp_ref.layers.linear``) with ``_linear`` an im2col GEMM
-    and ``_linear_T`` the transposed convolution: with stride 1 a convolution
-    with the flipped kernel, otherwise GEMMs and a fold.
+    and ``_linear_T`` the transposed convolution: for stride-1 layers that do
+    not widen and have at least ``2 C_in`` output positions a convolution with
+    the flipped kernel, otherwise GEMMs and a fold (the same values either way).
 
     Parameters
     ----------
