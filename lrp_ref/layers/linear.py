@@ -140,6 +140,9 @@ def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: flo
     """
     s = np.empty(z.shape, np.result_type(R, z)) if out is None else out
     b = None if b is None else np.broadcast_to(b, z.shape)
+    # |d_j| >= eps > 0 where eps is not 0 in the dtype (d_j + eps >= eps where
+    # d_j >= 0, as rounding is monotone; likewise below 0): no d_j is 0, nothing to mask
+    never_zero = s.dtype.type(epsilon) > 0
     ledger = Ledger.zeros(s.shape[0], s.dtype)
     for block in output_blocks(z.shape, s.itemsize):
         d = s[block]
@@ -152,9 +155,7 @@ def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: flo
             eps = stabilizer(d, epsilon)
             d += eps
         R_share = R[block] if coefficient == 1 else coefficient * R[block]
-        if eps is not None and eps.dtype.type(epsilon) > 0:
-            # |d_j| >= eps > 0 (d_j + eps >= eps where d_j >= 0, as rounding is
-            # monotone; likewise below 0): no denominator is 0, nothing to mask
+        if never_zero:
             np.divide(R_share, d, out=d)
             zero = None
         else:
