@@ -44,15 +44,15 @@ from pathlib import Path
 import numpy as np
 
 import lrp_ref as lrp
-from lrp_ref import composites as composite_module
-from lrp_ref import models
 from lrp_ref import rules as rule_module
-from lrp_ref.evaluate import (
+from lrp_ref.evaluation import (
     aopc,
     pixel_flipping,
     relevance_mass_accuracy,
     relevance_rank_accuracy,
 )
+from lrp_ref.rules import composites as composite_module
+from lrp_ref.zoo import models
 
 Array = np.ndarray
 Method = Callable[[lrp.Sequential, Array, Array], Array]

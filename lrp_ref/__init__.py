@@ -1,6 +1,11 @@
-"""lrp_ref: a pure-NumPy reference implementation of Layer-wise Relevance Propagation."""
+"""lrp_ref: a pure-NumPy reference implementation of Layer-wise Relevance Propagation.
 
-from . import canonize, composites
+The package tree and what each subpackage is for: docs/architecture.md.
+"""
+
+import sys
+
+from ._moved import MovedModules
 from .audit import LayerRecord, Ledger
 from .io import load, save
 from .layers import (
@@ -20,9 +25,25 @@ from .layers import (
     Residual,
 )
 from .network import Explanation, Sequential
-from .rules import AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, WSquare, ZBox, Zero, ZPlus
+from .rules import (
+    AlphaBeta,
+    Epsilon,
+    Flat,
+    Gamma,
+    Pass,
+    Rule,
+    WSquare,
+    ZBox,
+    Zero,
+    ZPlus,
+    canonize,
+    composites,
+)
 
 __version__ = "0.1.0"
+
+if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
+    sys.meta_path.append(MovedModules())
 
 __all__ = [
     "LSTM",

@@ -18,7 +18,7 @@ import numpy as np
 from .io import load
 from .network import Explanation, Sequential
 from .rules import AlphaBeta, Epsilon, Zero
-from .rulespec import SYNTAX, parse_rule
+from .rules.spec import SYNTAX, parse_rule
 
 Array = np.ndarray
 
@@ -47,7 +47,7 @@ class Parser(argparse.ArgumentParser):
 
 def demo(args: argparse.Namespace) -> int:
     """Explain shipped test digits with the shipped CNN under three rules; print ledgers."""
-    from . import models
+    from .zoo import models
 
     net = models.load("digits_cnn")
     x, y = models.data("digits_cnn", "test")
@@ -77,7 +77,7 @@ def demo(args: argparse.Namespace) -> int:
 def write_demo_figures(out: Path, x: Array, y: Array,
                        explanations: dict[str, Explanation]) -> list[Path]:
     """One heatmap PNG per rule, a side-by-side comparison, and a ledger chart."""
-    from . import plot
+    from .viz import plot
 
     out.mkdir(parents=True, exist_ok=True)
     targets = next(iter(explanations.values())).target
@@ -222,7 +222,7 @@ def save_array(path: Path, array: Array) -> None:
 
 def save_heatmap(path: Path, x: Array, e: Explanation, title: str) -> None:
     """Images: input and heatmap per sample; features: bars (mean over the batch)."""
-    from . import plot
+    from .viz import plot
 
     if x.ndim == 4:
         fig = plot.grid({title: e.relevance}, x, cell=2.4,
@@ -246,7 +246,7 @@ def save_heatmap(path: Path, x: Array, e: Explanation, title: str) -> None:
 
 def figures(args: argparse.Namespace) -> int:
     """Regenerate the PNG figures of the README and the docs."""
-    from .figures import FIGURES, make
+    from .viz.figures import FIGURES, make
 
     unknown = sorted(set(args.only or ()) - set(FIGURES))
     if unknown:

@@ -1,4 +1,4 @@
-"""Build ``lrp_ref/data/digits.npz`` from scikit-learn's copy of the UCI digits.
+"""Build ``lrp_ref/zoo/data/digits.npz`` from scikit-learn's copy of the UCI digits.
 
 Run once, in a throwaway environment that has scikit-learn (it is *not* a dependency of
 ``lrp_ref``)::
@@ -28,7 +28,7 @@ from sklearn.datasets import load_digits
 
 SPLIT_SEED = 0
 N_TEST = 450
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "lrp_ref" / "data" / "digits.npz"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "lrp_ref" / "zoo" / "data" / "digits.npz"
 
 
 def stratified_split(labels: np.ndarray, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

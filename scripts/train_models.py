@@ -1,4 +1,4 @@
-"""Train the shipped models and write ``lrp_ref/data/<name>.npz``.
+"""Train the shipped models and write ``lrp_ref/zoo/data/<name>.npz``.
 
 Usage (from the repository root; about two minutes on 2 cores)::
 
@@ -34,11 +34,11 @@ from pathlib import Path
 import numpy as np
 
 import lrp_ref as lrp
-from lrp_ref import models
 from lrp_ref.layers.base import Layer
-from lrp_ref.train import accuracy, fit
+from lrp_ref.zoo import models
+from lrp_ref.zoo.train import accuracy, fit
 
-OUT = Path(__file__).resolve().parent.parent / "lrp_ref" / "data"
+OUT = Path(__file__).resolve().parent.parent / "lrp_ref" / "zoo" / "data"
 BN_EPS = 1e-5
 
 

@@ -4,8 +4,8 @@
 seed=0)`` with lrp_ref's own forward and backpropagation through time, Adam
 and softmax cross-entropy (``lrp_ref.train``), everything seeded. Sentences
 are batched by length (no padding), so every sentence is seen exactly as it
-will be explained. Writes ``lrp_ref/data/sentiment_lstm.npz`` and
-``lrp_ref/data/sentiment_vocab.json`` and prints the accuracy on the held-out
+will be explained. Writes ``lrp_ref/zoo/data/sentiment_lstm.npz`` and
+``lrp_ref/zoo/data/sentiment_vocab.json`` and prints the accuracy on the held-out
 ``make_sentiment(1000, seed=1)``, to be copied into
 ``lrp_ref.sentiment.TEST_ACCURACY``. Takes about 25 seconds on 2 cores and is
 bit-for-bit reproducible (same NumPy).
@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 import lrp_ref as lrp
-from lrp_ref.sentiment import Vocabulary, make_sentiment
-from lrp_ref.train import Adam, softmax_cross_entropy
+from lrp_ref.zoo.sentiment import Vocabulary, make_sentiment
+from lrp_ref.zoo.train import Adam, softmax_cross_entropy
 
-DATA = Path(__file__).resolve().parent.parent / "lrp_ref" / "data"
+DATA = Path(__file__).resolve().parent.parent / "lrp_ref" / "zoo" / "data"
 EMBED, HIDDEN, EPOCHS, BATCH, LR = 16, 24, 8, 32, 5e-3
 
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lrp_ref as lrp
-from lrp_ref.canonize import UnfoldedBatchNormWarning, merge_batchnorm
+from lrp_ref.rules.canonize import UnfoldedBatchNormWarning, merge_batchnorm
 
 RULES = [
     lrp.Zero(), lrp.Epsilon(1e-6), lrp.Epsilon(0.5), lrp.Epsilon(0.25, bias=False),

@@ -103,7 +103,7 @@ def test_explain_png_input(files, capsys):
                       "--rule", "epsilon_gamma_box:0,1", "--out", files / "R.npy"], capsys)
     assert code == 0
     grey = imread(files / "digit.png")[..., :3].mean(axis=2)     # what the PNG holds
-    from lrp_ref.composites import epsilon_gamma_box
+    from lrp_ref.rules.composites import epsilon_gamma_box
     expected = lrp.load(files / "cnn.npz").explain(grey[None, None],
                                                    rule=epsilon_gamma_box(0, 1))
     np.testing.assert_allclose(np.load(files / "R.npy"), expected.relevance[0], rtol=1e-12,

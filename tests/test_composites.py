@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import lrp_ref as lrp
-from lrp_ref import composites as C
 from lrp_ref.layers.base import LAYER_TYPES
+from lrp_ref.rules import composites as C
 
 import naive
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import lrp_ref as lrp
 from lrp_ref.audit import per_sample_sum
-from lrp_ref.contrastive import clrp, negated_network, others_seed
+from lrp_ref.extensions.contrastive import clrp, negated_network, others_seed
 
 from strategies import RULES, relu_networks
 

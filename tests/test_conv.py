@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import lrp_ref as lrp
 from lrp_ref.audit import per_sample_sum
-from lrp_ref.layers.linear import EXPLICIT_MAX_BYTES
+from lrp_ref.engine.linear import EXPLICIT_MAX_BYTES
 
 import naive
 from naive import (

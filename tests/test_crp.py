@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import lrp_ref as lrp
 from lrp_ref.audit import per_sample_sum
-from lrp_ref.crp import top_channels
+from lrp_ref.extensions.crp import top_channels
 
 from strategies import RULES, relu_networks
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrp_ref.datasets import (
+from lrp_ref.zoo.datasets import (
     CREDIT_FEATURES,
     SHAPE_CLASSES,
     load_digits,

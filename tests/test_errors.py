@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import lrp_ref as lrp
-from lrp_ref.layers import linear
+from lrp_ref.engine import linear
 
 
 def net() -> lrp.Sequential:

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lrp_ref as lrp
-from lrp_ref import evaluate
-from lrp_ref.evaluate import (
+from lrp_ref.evaluation import (
     aopc,
+    perturbation,
     pixel_flipping,
     relevance_mass_accuracy,
     relevance_rank_accuracy,
@@ -70,7 +70,7 @@ def test_constant_model_gives_a_flat_curve():
     rng = np.random.default_rng(0)
     x = rng.random((3, 2, 4, 4))
     net = linear_model(np.zeros((2, 4, 4)), bias=1.5)
-    for fill in evaluate.FILLS:
+    for fill in perturbation.FILLS:
         curve = pixel_flipping(net, x, rng.standard_normal(x.shape), 0, fill=fill, seed=1)
         np.testing.assert_array_equal(curve, np.full((3, 17), 1.5))
         np.testing.assert_array_equal(aopc(curve), np.zeros(3))
@@ -139,7 +139,7 @@ def linear_closed_form(w, x, R, order):
 
 
 @given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 3), channels=st.integers(1, 2),
-       size=st.integers(1, 4), order=st.sampled_from(evaluate.ORDERS))
+       size=st.integers(1, 4), order=st.sampled_from(perturbation.ORDERS))
 def test_linear_model_matches_the_closed_form(seed, batch, channels, size, order):
     """Single-pixel flipping of a linear model with zero fill: f(x_k) = f(x_0) - the
     k first contributions in ranking order. Both sides sum the same terms in a
@@ -170,7 +170,7 @@ def test_batch_equals_one_by_one_and_chunking_changes_nothing(monkeypatch):
     for b in range(3):
         one = pixel_flipping(net, x[b:b + 1], R[b:b + 1], int(target[b]), patch=2, fill="mean")
         np.testing.assert_allclose(batched[b:b + 1], one, rtol=1e-13, atol=0)
-    monkeypatch.setattr(evaluate, "FLIP_CHUNK_ELEMENTS", 1)      # one step per model call
+    monkeypatch.setattr(perturbation, "FLIP_CHUNK_ELEMENTS", 1)      # one step per model call
     np.testing.assert_allclose(pixel_flipping(net, x, R, target, patch=2, fill="mean"), batched,
                                rtol=1e-13, atol=0)
     # target=None follows the argmax at step 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrp_ref import composites
+from lrp_ref.rules import composites
 
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "explanation_quality.py"
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import lrp_ref as lrp
-from lrp_ref import models
-from lrp_ref.train import accuracy
+from lrp_ref.zoo import models
+from lrp_ref.zoo.train import accuracy
 
 NAMES = sorted(models.CARDS)
 

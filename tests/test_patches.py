@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrp_ref.layers.patches import Window
+from lrp_ref.engine.patches import Window
 
 from naive import connections
 

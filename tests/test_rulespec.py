@@ -2,9 +2,19 @@
 
 import pytest
 
-from lrp_ref import composites
-from lrp_ref.rules import AlphaBeta, Epsilon, Flat, Gamma, Pass, WSquare, ZBox, Zero, ZPlus
-from lrp_ref.rulespec import SPECS, parse_rule
+from lrp_ref.rules import (
+    AlphaBeta,
+    Epsilon,
+    Flat,
+    Gamma,
+    Pass,
+    WSquare,
+    ZBox,
+    Zero,
+    ZPlus,
+    composites,
+)
+from lrp_ref.rules.spec import SPECS, parse_rule
 
 
 @pytest.mark.parametrize("text, rule", [

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import lrp_ref as lrp
-from lrp_ref import sentiment, text
-from lrp_ref.evaluate import relevance_mass_accuracy
+from lrp_ref.evaluation import relevance_mass_accuracy
+from lrp_ref.extensions import text
+from lrp_ref.zoo import sentiment
 
 
 def rule_label(tokens):

@@ -130,7 +130,7 @@ def test_strategy_options(data):
 
 
 def test_inputs_for_finds_the_image_size_and_refuses_unknown_rule_names():
-    from lrp_ref.strategies import input_shape, rules
+    from lrp_ref.testing.strategies import input_shape, rules
 
     rng = np.random.default_rng(0)
     net = lrp.Sequential([lrp.MaxPool2d(2), lrp.Conv2d(rng.standard_normal((2, 3, 3, 3))),

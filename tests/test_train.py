@@ -3,7 +3,7 @@
 import numpy as np
 
 import lrp_ref as lrp
-from lrp_ref.train import Adam, accuracy, fit, predict, softmax_cross_entropy, trainable
+from lrp_ref.zoo.train import Adam, accuracy, fit, predict, softmax_cross_entropy, trainable
 
 
 def test_cross_entropy_value_and_gradient():

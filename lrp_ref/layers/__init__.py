@@ -1,5 +1,6 @@
 """Layers: one file per layer family, each with forward, backward and relevance."""
 
+from ..engine.linear import EXPLICIT_MAX_BYTES
 from .base import LAYER_TYPES, Container, Layer
 from .batchnorm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .bidirectional import Bidirectional
@@ -7,7 +8,7 @@ from .conv import Conv2d
 from .dense import Dense
 from .elementwise import Flatten, Identity, ReLU
 from .embedding import Embedding
-from .linear import EXPLICIT_MAX_BYTES, LinearLayer
+from .linear import LinearLayer
 from .lstm import LSTM
 from .pooling import AvgPool2d, MaxPool2d
 from .residual import Residual

@@ -105,6 +105,11 @@ class Layer:
     # -- identity and description ---------------------------------------------------------
 
     @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        """The shape of the last forward's output (None before a forward)."""
+        return self._output_shape
+
+    @property
     def where(self) -> str:
         """``layer '3' (Dense)``: how error messages name this layer."""
         return f"layer '{self.path}' ({type(self).__name__})" if self.path else type(self).__name__

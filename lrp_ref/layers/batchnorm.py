@@ -134,28 +134,28 @@ class BatchNorm(LinearLayer):
     # element-wise; the explicit path treats every element as its own output
     # position (P = C*H*W) with one input (K = 1) and one output (J = 1).
 
-    def _linear(self, x: Array, w: Array) -> Array:
+    def linear(self, x: Array, w: Array) -> Array:
         return x * self._per_channel(w)
 
-    def _linear_T(self, s: Array, w: Array) -> Array:
+    def linear_T(self, s: Array, w: Array) -> Array:
         return s * self._per_channel(w)
 
-    def _expand_bias(self, b: Array) -> Array:
+    def expand_bias(self, b: Array) -> Array:
         return self._per_channel(b)
 
-    def _patches(self, x: Array) -> Array:
+    def patches(self, x: Array) -> Array:
         return x.reshape(x.shape[0], -1, 1)
 
-    def _fold(self, cols: Array) -> Array:
+    def fold(self, cols: Array) -> Array:
         return cols.reshape((cols.shape[0],) + self._input.shape[1:])
 
-    def _weight_pkj(self, w: Array) -> Array:
+    def weight_pkj(self, w: Array) -> Array:
         return np.broadcast_to(self._per_channel(w), self._input.shape[1:]).reshape(-1, 1, 1)
 
-    def _output_pj(self, z: Array) -> Array:
+    def output_pj(self, z: Array) -> Array:
         return z.reshape(z.shape[0], -1, 1)
 
-    def _output_from_pj(self, z_pj: Array) -> Array:
+    def output_from_pj(self, z_pj: Array) -> Array:
         return z_pj.reshape((z_pj.shape[0],) + self._input.shape[1:])
 
 

@@ -52,28 +52,28 @@ class Dense(LinearLayer):
 
     # -- the maps of the linear-rule engine --------------------------------------------
 
-    def _linear(self, a: Array, w: Array) -> Array:
+    def linear(self, a: Array, w: Array) -> Array:
         return a @ w
 
-    def _linear_T(self, s: Array, w: Array) -> Array:
+    def linear_T(self, s: Array, w: Array) -> Array:
         return s @ w.T
 
-    def _expand_bias(self, b: Array) -> Array:
+    def expand_bias(self, b: Array) -> Array:
         return b
 
     # one output position (P = 1); its receptive field is the whole input (K = in)
 
-    def _patches(self, x: Array) -> Array:
+    def patches(self, x: Array) -> Array:
         return x[:, None, :]
 
-    def _fold(self, cols: Array) -> Array:
+    def fold(self, cols: Array) -> Array:
         return cols[:, 0, :]
 
-    def _weight_pkj(self, w: Array) -> Array:
+    def weight_pkj(self, w: Array) -> Array:
         return w[None]
 
-    def _output_pj(self, z: Array) -> Array:
+    def output_pj(self, z: Array) -> Array:
         return z[:, None, :]
 
-    def _output_from_pj(self, z_pj: Array) -> Array:
+    def output_from_pj(self, z_pj: Array) -> Array:
         return z_pj[:, 0, :]

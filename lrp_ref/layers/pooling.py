@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 
 from ..audit import Ledger, dropped_relevance
+from ..engine import kernels
+from ..engine.patches import Window
 from ..rules import Rule
 from .base import Layer
-from .linear import LinearLayer, safe_divide
-from .patches import Window
+from .linear import LinearLayer
 
 Array = np.ndarray
 
@@ -85,35 +86,35 @@ class AvgPool2d(PoolingWindow, LinearLayer):
 
     # -- the maps of the linear-rule engine --------------------------------------------
 
-    def _linear(self, a: Array, w: Array) -> Array:
+    def linear(self, a: Array, w: Array) -> Array:
         return np.einsum("bckpq,k->bcpq", self._windows(a), w.ravel())
 
-    def _linear_T(self, s: Array, w: Array) -> Array:
+    def linear_T(self, s: Array, w: Array) -> Array:
         # every window element k = (u, v) of output (c, p, q) receives w[u, v] s[b, c, p, q]
         cols = w.reshape(1, 1, -1, 1, 1) * s[:, :, None]
         return self.window.fold(cols, self._input.shape[2:])
 
-    def _expand_bias(self, b: Array) -> Array:
+    def expand_bias(self, b: Array) -> Array:
         return b
 
     # explicit path: P = C*Ho*Wo (channel, position), K = kh*kw, J = 1
 
-    def _patches(self, x: Array) -> Array:
+    def patches(self, x: Array) -> Array:
         windows = self._windows(x)
         return windows.transpose(0, 1, 3, 4, 2).reshape(x.shape[0], -1, windows.shape[2])
 
-    def _fold(self, cols: Array) -> Array:
+    def fold(self, cols: Array) -> Array:
         _, C, Ho, Wo = self._output_shape
         windows = cols.reshape(-1, C, Ho, Wo, cols.shape[2]).transpose(0, 1, 4, 2, 3)
         return self.window.fold(windows, self._input.shape[2:])
 
-    def _weight_pkj(self, w: Array) -> Array:
+    def weight_pkj(self, w: Array) -> Array:
         return w.reshape(1, -1, 1)
 
-    def _output_pj(self, z: Array) -> Array:
+    def output_pj(self, z: Array) -> Array:
         return z.reshape(z.shape[0], -1, 1)
 
-    def _output_from_pj(self, z_pj: Array) -> Array:
+    def output_from_pj(self, z_pj: Array) -> Array:
         return z_pj.reshape(z_pj.shape[0], *self._output_shape[1:])
 
 
@@ -174,7 +175,7 @@ class MaxPool2d(PoolingWindow, Layer):
     def _forward(self, a: Array) -> Array:
         # z is kept for the winners [a_i = z_j] of relevance, as ReLU keeps its output
         # (the next layer keeps it as its input anyway): not recomputed there
-        self._z = window_max(self._offsets(a))
+        self._z = kernels.window_max(self._offsets(a))
         return self._z
 
     def _backward(self, grad_z: Array) -> Array:
@@ -189,38 +190,11 @@ class MaxPool2d(PoolingWindow, Layer):
         """Both ``method`` values compute the shares literally, for all windows at once.
 
         ``weight_ij`` is ``[a_i = z_j]`` (winner) or ``a_i`` (proportional);
-        ``s_j = R_j / sum_i weight_ij``; ``R_i = sum_j weight_ij s_j``. No copy of
-        the windows is made.
+        ``s_j = R_j / sum_i weight_ij``; ``R_i = sum_j weight_ij s_j``
+        (``kernels.window_shares``; no copy of the windows is made).
         """
         self.check_rule(rule)
-        a, window = self._input, self.window
-        winner = self.mode == "winner"
-        if window.tiles:
-            # Each input lies in one window (stride = kernel, as in VGG-16): the
-            # windows are a reshape of a, and each step is one whole-array
-            # operation (several times faster than the strided views below).
-            a_i = window.tiled(a, R.shape[2:])
-            weight = a_i == window.spread(self._z) if winner else a_i
-            total = window.window_sums(weight, a.dtype)     # n_j (>= 1 for winner) or sum a_i
-            s, zero = safe_divide(R, total, in_place=True)  # s_j = R_j / total_j
-            R_in = window.untile(weight * window.spread(s), a.shape[2:])
-        else:
-            # Window element by window element (one strided view of a per (u, v),
-            # see Window.offsets); overlapping windows add up in fold_products.
-            elements = self._offsets(a)
-            weights = [a_i == self._z for a_i in elements] if winner else elements
-            total = np.zeros(R.shape, a.dtype)
-            for weight in weights:
-                total += weight
-            s, zero = safe_divide(R, total, in_place=True)
-            R_in = window.fold_products(weights, s, a.shape[2:])
+        a = self._input
+        R_in, zero = kernels.window_shares(a, self._z, R, self.window, self.mode == "winner")
         no_absorption = np.zeros(a.shape[0], dtype=a.dtype)
         return R_in, Ledger(no_absorption, no_absorption, dropped_relevance(zero, R))
-
-
-def window_max(elements: list[Array]) -> Array:
-    """``z_j = max_i a_i`` over a window given element by element (``Window.offsets``)."""
-    z = elements[0].copy()
-    for a_i in elements[1:]:
-        np.maximum(z, a_i, out=z)
-    return z

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from ..audit import LayerRecord, Ledger
+from ..engine.kernels import divide
 from ..rules import Rule
 from .base import Container, Layer, array_key, build
-from .linear import divide
 
 Array = np.ndarray
 

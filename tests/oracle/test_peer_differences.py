@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import lrp_ref as lrp
-from lrp_ref.canonize import merge_batchnorm
 from lrp_ref.interop.torch import from_torch
+from lrp_ref.rules.canonize import merge_batchnorm
 from lrp_ref.testing import assert_relevance_close, max_relative_difference
 
 try:

@@ -37,8 +37,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lrp_ref as lrp
-from lrp_ref.canonize import merge_batchnorm
 from lrp_ref.interop.torch import from_torch
+from lrp_ref.rules.canonize import merge_batchnorm
 from lrp_ref.testing import assert_relevance_close
 
 try:

@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import lrp_ref as lrp
-from lrp_ref import plot
+from lrp_ref.viz import plot
 
 
 def exact(values):

@@ -28,7 +28,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import lrp_ref as lrp
-from lrp_ref import models, plot
+from lrp_ref.viz import plot
+from lrp_ref.zoo import models
 
 np.set_printoptions(precision=3, suppress=True)
 

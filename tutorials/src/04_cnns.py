@@ -23,7 +23,9 @@ import time
 import numpy as np
 
 import lrp_ref as lrp
-from lrp_ref import canonize, models, plot
+from lrp_ref.rules import canonize
+from lrp_ref.viz import plot
+from lrp_ref.zoo import models
 
 np.set_printoptions(precision=3, suppress=True)
 
@@ -172,7 +174,7 @@ print(f"fast {timings['fast']:.3f} s, explicit {timings['explicit']:.3f} s")
 # %% [markdown]
 # They agree to float64 rounding (about $10^{-16}$); the explicit path is an order of
 # magnitude slower and refuses inputs whose $z_{ij}$ would exceed
-# `lrp_ref.layers.linear.EXPLICIT_MAX_BYTES` (256 MiB). Use it to *check*, the fast path
+# `lrp_ref.engine.linear.EXPLICIT_MAX_BYTES` (256 MiB). Use it to *check*, the fast path
 # to *work*.
 #
 # ## 5. LRP-0 = Gradient x Input — with winner pooling

@@ -22,7 +22,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import lrp_ref as lrp
-from lrp_ref import canonize, models, plot
+from lrp_ref.rules import canonize
+from lrp_ref.viz import plot
+from lrp_ref.zoo import models
 
 np.set_printoptions(precision=4, suppress=True)
 

@@ -27,7 +27,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import lrp_ref as lrp
-from lrp_ref import composites, evaluate, models, plot
+from lrp_ref import evaluation
+from lrp_ref.rules import composites
+from lrp_ref.viz import plot
+from lrp_ref.zoo import models
 
 np.set_printoptions(precision=3, suppress=True)
 
@@ -113,8 +116,8 @@ plot.grid(shown, x[:3], row_labels=[classes[k] for k in labels[:3]], colorbar=Fa
 # Both are 1 for a perfect map; a random map scores about the mask's share of the image.
 
 # %%
-mass = {name: evaluate.relevance_mass_accuracy(R, masks) for name, R in relevance.items()}
-rank = {name: evaluate.relevance_rank_accuracy(R, masks) for name, R in relevance.items()}
+mass = {name: evaluation.relevance_mass_accuracy(R, masks) for name, R in relevance.items()}
+rank = {name: evaluation.relevance_rank_accuracy(R, masks) for name, R in relevance.items()}
 print(f"mask share of the image: {masks.mean():.3f}")
 print(f"{'method':18s} {'mass accuracy':>14s} {'rank accuracy':>14s}")
 for name in relevance:
@@ -133,7 +136,7 @@ for name in relevance:
 
 # %%
 flipped = ["LRP-ε 0.1", "LRP-αβ (1, 0)", "epsilon_gamma_box", "Gradient", "random"]
-curves = {name: evaluate.pixel_flipping(net, x[:24], relevance[name][:24], target=labels[:24],
+curves = {name: evaluation.pixel_flipping(net, x[:24], relevance[name][:24], target=labels[:24],
                                         patch=2, steps=32)
           for name in flipped}
 fig = Figure(figsize=(11, 3.4), layout="constrained")
@@ -145,7 +148,7 @@ left.set_xlabel("% of patches flipped (most relevant first)")
 left.set_ylabel("mean target logit")
 left.set_xlim(0, 50)
 left.legend(fontsize="small")
-scores = {name: evaluate.aopc(curve) for name, curve in curves.items()}
+scores = {name: evaluation.aopc(curve) for name, curve in curves.items()}
 right.barh(flipped, [scores[k].mean() for k in flipped], color="tab:red")
 right.invert_yaxis()
 right.set_xlabel("AOPC (MoRF), larger is better")

@@ -23,10 +23,10 @@ from importlib.metadata import version
 import numpy as np
 
 import lrp_ref as lrp
-from lrp_ref import models
 from lrp_ref.interop import peers
 from lrp_ref.interop.torch import from_torch  # imports torch only when called
 from lrp_ref.testing import assert_relevance_close, max_relative_difference
+from lrp_ref.zoo import models
 
 np.set_printoptions(precision=4, suppress=True)
 

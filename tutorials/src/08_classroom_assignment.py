@@ -32,8 +32,8 @@
 # > assignments need one changed line: `rule=lrp.AlphaBeta(2, 1)`, `rule=lrp.Gamma(0.25)`,
 # > or `layer="conv"` (the function then also takes `stride` and `padding`; see
 # > `help(grade)`). Keep your reference solution out of the students' copy. The library's
-# > own implementation (`lrp_ref/layers/linear.py`) is public: say in the assignment
-# > whether reading it is allowed.
+# > own implementation (`lrp_ref/rules/equations.py`, `lrp_ref/engine/linear.py`) is
+# > public: say in the assignment whether reading it is allowed.
 
 # %%
 import numpy as np

@@ -23,8 +23,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import lrp_ref as lrp
-from lrp_ref import sentiment, text
-from lrp_ref.evaluate import relevance_mass_accuracy
+from lrp_ref.evaluation import relevance_mass_accuracy
+from lrp_ref.extensions import text
+from lrp_ref.zoo import sentiment
 
 np.set_printoptions(precision=3, suppress=True)
 

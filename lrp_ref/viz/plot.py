@@ -23,9 +23,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .audit import per_sample_sum
-from .network import Explanation
-from .rules import Rule, describe
+from ..audit import per_sample_sum
+from ..network import Explanation
+from ..rules import Rule, describe
 
 Array = np.ndarray
 

@@ -44,7 +44,7 @@ def load_digits(split: Literal["train", "test", "all"] = "train") -> tuple[np.nd
 
     The train/test split is fixed: stratified by class, 1,347 train / 450 test images,
     drawn once with ``np.random.default_rng(0)`` by ``scripts/build_digits.py`` and stored
-    as index arrays in ``lrp_ref/data/digits.npz``, so it never changes.
+    as index arrays in ``lrp_ref/zoo/data/digits.npz``, so it never changes.
 
     Parameters
     ----------
@@ -74,7 +74,7 @@ def load_digits(split: Literal["train", "test", "all"] = "train") -> tuple[np.nd
     """
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-    resource = files("lrp_ref") / "data" / _DIGITS_FILE
+    resource = files("lrp_ref.zoo") / "data" / _DIGITS_FILE
     with resource.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:
         images = archive["images"]
         labels = archive["labels"]

@@ -1,32 +1,11 @@
-"""Measuring explanations: pixel flipping / AOPC, relevance mass and rank accuracy.
+"""Perturbation measures: pixel flipping and AOPC (Samek et al. 2017).
 
-Two families of measures, both per sample and vectorised over the batch:
-
-* **Perturbation** (Samek et al. 2017, "Evaluating the visualization of what a
-  deep neural network has learned", IEEE TNNLS 28(11)): remove the input
-  regions an explanation calls most relevant first ("MoRF") and watch the
-  target logit fall. :func:`pixel_flipping` returns the curve
-  ``f(x_0), f(x_1), ..., f(x_L)``; :func:`aopc` its area,
-  ``AOPC = 1/(L+1) sum_{k=0..L} (f(x_0) - f(x_k))``. A steeper fall (a larger
-  MoRF AOPC) means the explanation found what the model uses.
-* **Ground truth** (Arras et al. 2022, "CLEVR-XAI: a benchmark dataset for the
-  ground truth evaluation of neural network explanations", Information Fusion
-  81): with a mask of the pixels that decide the class,
-  :func:`relevance_mass_accuracy` is the share of positive relevance inside
-  the mask and :func:`relevance_rank_accuracy` the share of the mask among the
-  ``K = |mask|`` most relevant pixels.
-
-Conventions (the choice points, fixed here so results are reproducible):
-
-* Relevance is pooled over the channel axis by summation; ground-truth
-  measures then use its positive part ``max(0, sum_c R_c)``.
-* Rankings are stable: among equal scores the lower row-major index
-  (pixel ``(y, x)``, or patch ``(py, px)``) comes first, in both flipping
-  orders. So a map without positive relevance ranks pixels in reading order.
-* After flipping step ``k`` of ``L`` the ``floor(k n / L + 1/2)`` highest-ranked
-  of the ``n`` patches are replaced (rounding half up, so the count never
-  decreases); step 0 is the unperturbed input, step ``L`` has all ``n``
-  replaced.
+Remove the input regions an explanation calls most relevant first ("MoRF")
+and watch the target logit fall. :func:`pixel_flipping` returns the curve
+``f(x_0), f(x_1), ..., f(x_L)``; :func:`aopc` its area,
+``AOPC = 1/(L+1) sum_{k=0..L} (f(x_0) - f(x_k))``. A steeper fall (a larger
+MoRF AOPC) means the explanation found what the model uses. The conventions
+(pooling, ranking, rounding of the step sizes) are in ``lrp_ref.evaluation``.
 """
 
 from __future__ import annotations
@@ -36,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .network import select_targets
+from ..network import select_targets
 
 Array = np.ndarray
 
@@ -48,7 +27,8 @@ FILLS = ("zeros", "mean", "noise")
 FLIP_CHUNK_ELEMENTS = 2**18
 
 
-# -- perturbation --------------------------------------------------------------------------
+
+
 
 
 def pixel_flipping(net: Any, x: Array, relevance: Array,
@@ -101,7 +81,7 @@ def pixel_flipping(net: Any, x: Array, relevance: Array,
         ``curve[b, k] = f_target(x_k)[b]``; column 0 is the unperturbed input.
     """
     forward = _model(net)
-    x = _float_array(x, "x")
+    x = float_array(x, "x")
     if x.ndim != 4:
         raise ValueError(f"pixel_flipping: x must be (B, C, H, W), got shape {x.shape}")
     _check_choice("order", order, ORDERS)
@@ -159,77 +139,14 @@ def aopc(curve: Array) -> Array:
     -------
     ndarray, shape (...)
     """
-    curve = _float_array(curve, "curve")
+    curve = float_array(curve, "curve")
     if curve.ndim < 1 or curve.shape[-1] < 1:
         raise ValueError(f"aopc: curve must have at least one step on its last axis, "
                          f"got shape {curve.shape}")
     return (curve[..., :1] - curve).mean(axis=-1)
 
 
-# -- ground truth --------------------------------------------------------------------------
-
-
-def relevance_mass_accuracy(relevance: Array, mask: Array) -> Array:
-    """The share of positive relevance inside the ground-truth mask (Arras et al. 2022).
-
-    With ``P = max(0, sum_c R_c)`` the channel-pooled positive relevance::
-
-        mass accuracy = sum_{p in mask} P_p / sum_p P_p        (0 when sum_p P_p = 0)
-
-    Parameters
-    ----------
-    relevance : ndarray, shape (B, C, H, W) or (B, H, W)
-    mask : ndarray
-        Ground truth, ``(B, H, W)``, ``(B, 1, H, W)`` or the relevance's shape
-        (then the same in every channel); bool, or numbers that are 0 or 1.
-
-    Returns
-    -------
-    ndarray, shape (B,)
-        In ``[0, 1]``.
-    """
-    P, inside = _positive_map(relevance), _pixel_mask(mask, np.shape(relevance))
-    total = P.sum(axis=(1, 2))
-    within = np.where(inside, P, 0).sum(axis=(1, 2))
-    return np.where(total > 0, within / np.where(total > 0, total, 1), 0.0)
-
-
-def relevance_rank_accuracy(relevance: Array, mask: Array) -> Array:
-    """The share of the mask among the ``K = |mask|`` most relevant pixels (Arras et al. 2022).
-
-    Pixels are ranked by ``P = max(0, sum_c R_c)``, decreasing, ties broken by
-    the lower row-major index; with ``T_K`` the first ``K`` pixels of that
-    ranking::
-
-        rank accuracy = |T_K ∩ mask| / K,          K = |mask|
-
-    Parameters
-    ----------
-    relevance : ndarray, shape (B, C, H, W) or (B, H, W)
-    mask : ndarray
-        As in :func:`relevance_mass_accuracy`; every sample's mask must hold at
-        least one pixel (``K = 0`` has no rank accuracy).
-
-    Returns
-    -------
-    ndarray, shape (B,)
-        In ``[0, 1]``.
-    """
-    P, inside = _positive_map(relevance), _pixel_mask(mask, np.shape(relevance))
-    batch = P.shape[0]
-    inside = inside.reshape(batch, -1)
-    K = inside.sum(axis=1)
-    if np.any(K == 0):
-        raise ValueError("relevance_rank_accuracy: the mask of sample(s) "
-                         f"{np.flatnonzero(K == 0).tolist()} is empty; rank accuracy needs "
-                         "K = |mask| >= 1")
-    ranking = np.argsort(-P.reshape(batch, -1), axis=1, kind="stable")
-    top_K = np.arange(ranking.shape[1])[None, :] < K[:, None]
-    hits = np.take_along_axis(inside, ranking, axis=1) & top_K
-    return hits.sum(axis=1) / K
-
-
-# -- helpers -------------------------------------------------------------------------------
+# -- helpers --------------------------------------------------------------------------------
 
 
 def _model(net: Any) -> Callable[[Array], Array]:
@@ -260,7 +177,7 @@ def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
-def _float_array(x: Any, name: str) -> Array:
+def float_array(x: Any, name: str) -> Array:
     """``x`` as a finite float array (integers and bools are converted to float64)."""
     array = np.asarray(x)
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
@@ -274,7 +191,7 @@ def _float_array(x: Any, name: str) -> Array:
 
 def _channel_sum(relevance: Array, shape: tuple[int, ...]) -> Array:
     """``sum_c R_c`` of a relevance shaped ``(B, C, H, W)``, ``(B, 1, H, W)`` or ``(B, H, W)``."""
-    R = _float_array(relevance, "relevance")
+    R = float_array(relevance, "relevance")
     batch, channels, height, width = shape
     allowed = {(batch, channels, height, width), (batch, 1, height, width), (batch, height, width)}
     if R.shape not in allowed:
@@ -291,43 +208,3 @@ def _fill_values(x: Array, fill: str, seed: int | None) -> Array:
         return x.mean(axis=(2, 3), keepdims=True)
     low, high = x.min(axis=(2, 3), keepdims=True), x.max(axis=(2, 3), keepdims=True)
     return (low + (high - low) * np.random.default_rng(seed).random(x.shape)).astype(x.dtype)
-
-
-def _positive_map(relevance: Array) -> Array:
-    """``max(0, sum_c R_c)``, shape ``(B, H, W)``."""
-    R = _float_array(relevance, "relevance")
-    if R.ndim not in (3, 4):
-        raise ValueError(f"relevance must be (B, C, H, W) or (B, H, W), got shape {R.shape}")
-    return np.maximum(R if R.ndim == 3 else R.sum(axis=1), 0)
-
-
-def _pixel_mask(mask: Array, shape: tuple[int, ...]) -> Array:
-    """A ``(B, H, W)`` bool mask from ``(B, H, W)``, ``(B, 1, H, W)`` or the relevance's shape."""
-    m = np.asarray(mask)
-    if m.dtype != bool:
-        numeric = np.issubdtype(m.dtype, np.number) and not np.iscomplexobj(m)
-        if not numeric or np.any((m != 0) & (m != 1)):
-            raise ValueError("mask must be bool or hold only the numbers 0 and 1")
-        m = m == 1
-    batch, height, width = shape[0], shape[-2], shape[-1]
-    allowed = {(batch, height, width), (batch, 1, height, width), tuple(shape)}
-    if m.shape not in allowed:
-        raise ValueError(f"mask must have shape {(batch, height, width)}, "
-                         f"{(batch, 1, height, width)} or the relevance's {tuple(shape)}, "
-                         f"got {m.shape}")
-    if m.ndim == 3:
-        return m
-    if np.any(m != m[:, :1]):
-        raise ValueError("a mask with a channel axis must be the same in every channel")
-    return m[:, 0]
-
-
-__all__ = [
-    "FILLS",
-    "FLIP_CHUNK_ELEMENTS",
-    "ORDERS",
-    "aopc",
-    "pixel_flipping",
-    "relevance_mass_accuracy",
-    "relevance_rank_accuracy",
-]

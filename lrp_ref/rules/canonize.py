@@ -10,9 +10,9 @@ import warnings
 
 import numpy as np
 
-from .layers import BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Layer, Residual
-from .layers.base import build
-from .network import Sequential
+from ..layers import BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Layer, Residual
+from ..layers.base import build
+from ..network import Sequential
 
 Array = np.ndarray
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .conditions import layer_path
+from ..conditions import layer_path
 
 Array = np.ndarray
 

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import models, plot
-from .canonize import merge_batchnorm
-from .composites import epsilon_gamma_box, epsilon_plus_flat
-from .evaluate import relevance_mass_accuracy
-from .layers import BatchNorm
-from .network import Sequential
-from .rules import AlphaBeta, Epsilon, Pass, Rule, Zero
+from ..evaluation import relevance_mass_accuracy
+from ..layers import BatchNorm
+from ..network import Sequential
+from ..rules import AlphaBeta, Epsilon, Pass, Rule, Zero
+from ..rules.canonize import merge_batchnorm
+from ..rules.composites import epsilon_gamma_box, epsilon_plus_flat
+from ..zoo import models
+from . import plot
 
 Array = np.ndarray
 

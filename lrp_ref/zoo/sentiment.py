@@ -25,7 +25,7 @@ The *deciding tokens* of a sentence are the adjective and the negation (if
 any) of its last clause.
 Labels: 0 negative, 1 positive (:data:`CLASSES`).
 
-The shipped model ``lrp_ref/data/sentiment_lstm.npz`` (vocabulary in
+The shipped model ``lrp_ref/zoo/data/sentiment_lstm.npz`` (vocabulary in
 ``sentiment_vocab.json``) is ``Embedding(V, 16) -> LSTM(16, 24) -> Dense(24, 2)``,
 trained by ``scripts/train_sentiment.py`` with lrp_ref's own BPTT
 (Adam, seeded) on ``make_sentiment(4000, seed=0)``. Its accuracy on the held-out
@@ -34,7 +34,7 @@ trained by ``scripts/train_sentiment.py`` with lrp_ref's own BPTT
 
 Usage::
 
-    from lrp_ref import sentiment
+    from lrp_ref.zoo import sentiment
     net, vocab = sentiment.load_model()
     ids = vocab.encode(["This movie was brilliant."])       # (1, 5) token ids
     e = net.explain(ids, rule=lrp_ref.Epsilon(1e-3))         # e.relevance: (1, 5)
@@ -50,8 +50,8 @@ from importlib.resources import files
 
 import numpy as np
 
-from .io import load
-from .layers.base import Layer
+from ..io import load
+from ..layers.base import Layer
 
 __all__ = [
     "CLASSES",
@@ -204,7 +204,7 @@ class Vocabulary:
 
 def load_model() -> tuple[Layer, Vocabulary]:
     """The shipped LSTM classifier and its vocabulary (module docstring)."""
-    data = files("lrp_ref") / "data"
+    data = files("lrp_ref.zoo") / "data"
     with (data / _VOCAB_FILE).open("r", encoding="utf-8") as f:
         vocab = Vocabulary(json.load(f)["tokens"])
     with (data / _MODEL_FILE).open("rb") as f:

@@ -46,10 +46,10 @@ from typing import Any
 
 import numpy as np
 
+from ..layers import Conv2d, Dense, Flatten, LinearLayer
+from ..network import Sequential
+from ..rules import AlphaBeta, LinearRule, describe
 from .compare import max_relative_difference
-from .layers import Conv2d, Dense, Flatten, LinearLayer
-from .network import Sequential
-from .rules import AlphaBeta, LinearRule, describe
 
 Array = np.ndarray
 StudentFn = Callable[..., Any]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers.base import Layer
+from ..layers.base import Layer
 
 Array = np.ndarray
 

@@ -50,8 +50,8 @@ from typing import Any
 
 import numpy as np
 
-from .layers.dense import Dense
-from .network import Explanation, Sequential
+from ..layers.dense import Dense
+from ..network import Explanation, Sequential
 
 Array = np.ndarray
 

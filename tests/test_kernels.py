@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrp_ref.layers import linear
-from lrp_ref.layers.linear import (
+from lrp_ref.engine import kernels
+from lrp_ref.engine.kernels import (
     divide,
     output_blocks,
     per_sample_dot,
@@ -146,7 +146,7 @@ def test_divide_in_blocks_is_the_definition(seed, shape, epsilon, block_bytes):
     b = rng.normal(size=shape[1:2] + (1,) * (len(shape) - 2))
     z[0, 0] = -b[0]                     # a zero denominator (dropped without epsilon)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(linear, "BLOCK_BYTES", block_bytes)
+        patch.setattr(kernels, "BLOCK_BYTES", block_bytes)
         s, ledger = divide(R, z, b, epsilon, coefficient=0.5)
     d = z + b + stabilizer(z + b, epsilon)
     expected = np.zeros(shape)
@@ -165,7 +165,7 @@ def test_divide_in_blocks_is_the_definition(seed, shape, epsilon, block_bytes):
        itemsize=st.sampled_from([4, 8]), block_bytes=st.integers(1, 2000))
 def test_output_blocks_cover_axis_one_once_within_the_size(shape, itemsize, block_bytes):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(linear, "BLOCK_BYTES", block_bytes)
+        patch.setattr(kernels, "BLOCK_BYTES", block_bytes)
         blocks = output_blocks(tuple(shape), itemsize)
     covered = np.concatenate([np.arange(shape[1])[k] for _, k in blocks])
     np.testing.assert_array_equal(covered, np.arange(shape[1]))

@@ -43,8 +43,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .layers.base import Layer
-from .rules import AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, ZBox, Zero, short_repr
+from ..layers.base import Layer
+from . import AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, ZBox, Zero, short_repr
 
 #: Layer type name -> the kind a composite dispatches on (matched along the MRO,
 #: so subclasses of these layers are recognised; no import of their modules).

@@ -2,7 +2,7 @@
 
 Four small networks, trained by ``scripts/train_models.py`` with lrp_ref's own
 forward and backward (``lrp_ref.train``: Adam, softmax cross-entropy, seeded)
-and saved with :func:`lrp_ref.save` in ``lrp_ref/data/<name>.npz``:
+and saved with :func:`lrp_ref.save` in ``lrp_ref/zoo/data/<name>.npz``:
 
 ==============  ================================================  ================
 name            architecture                                      test accuracy
@@ -31,7 +31,7 @@ are inference-mode affine maps with statistics fitted on the training set
 Usage::
 
     import lrp_ref
-    from lrp_ref import models
+    from lrp_ref.zoo import models
     net = models.load("digits_cnn")
     x, y = models.data("digits_cnn", "test")       # (450, 1, 8, 8), (450,)
     e = net.explain(x[:4], rule=lrp_ref.Epsilon(0.1))
@@ -46,9 +46,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..io import load as load_network
+from ..layers.base import Layer, build
 from .datasets import SHAPE_CLASSES, ShapesData, load_digits, make_credit, make_shapes
-from .io import load as load_network
-from .layers.base import Layer, build
 
 Array = np.ndarray
 Split = Literal["train", "test"]
@@ -120,9 +120,9 @@ def _check_name(name: str) -> ModelCard:
 
 
 def path(name: str) -> Any:
-    """The package resource of model ``name`` (``lrp_ref/data/<name>.npz``)."""
+    """The package resource of model ``name`` (``lrp_ref/zoo/data/<name>.npz``)."""
     _check_name(name)
-    return files("lrp_ref") / "data" / f"{name}.npz"
+    return files("lrp_ref.zoo") / "data" / f"{name}.npz"
 
 
 def load(name: str, maxpool_mode: str | None = None) -> Layer:

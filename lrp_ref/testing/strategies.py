@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from .layers import AvgPool2d, Conv2d, Dense, Flatten, Layer, MaxPool2d, ReLU
-from .network import Sequential
-from .rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, WSquare, ZBox, Zero, ZPlus
+from ..layers import AvgPool2d, Conv2d, Dense, Flatten, Layer, MaxPool2d, ReLU
+from ..network import Sequential
+from ..rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, WSquare, ZBox, Zero, ZPlus
 
 #: The spatial sizes :func:`inputs_for` tries for an image network (square inputs).
 IMAGE_SIZES = range(1, 33)

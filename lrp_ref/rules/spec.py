@@ -33,8 +33,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from . import composites
-from .rules import AlphaBeta, Epsilon, Flat, Gamma, Pass, WSquare, ZBox, Zero, ZPlus
+from . import AlphaBeta, Epsilon, Flat, Gamma, Pass, WSquare, ZBox, Zero, ZPlus, composites
 
 #: name -> (constructor, smallest and largest number of parameters, usage)
 SPECS: dict[str, tuple[Callable[..., Any], int, int, str]] = {

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .layers.embedding import Embedding
-from .network import Sequential, select_targets
+from ..layers.embedding import Embedding
+from ..network import Sequential, select_targets
 
 Array = np.ndarray
 

@@ -1,0 +1,303 @@
+"""The engine's tuning: how the four steps are computed fast, kept apart from what they compute.
+
+:mod:`lrp_ref.engine.linear` states the four steps ``z, s, c, R``; everything
+here computes one of them faster or in less memory and returns the same
+numbers (the tests compare each against its plain definition). Each
+optimisation is explained once, where it is made:
+
+* :func:`divide` (step 2) works through the output in blocks of at most
+  :data:`BLOCK_BYTES`, writes ``s`` in place and skips the zero mask where a
+  stabilizer makes a zero denominator impossible;
+* :func:`contributing` drops a term whose modified input is 0 everywhere
+  (alpha-beta's ``a-`` terms after a ReLU) before any product is formed;
+* :func:`input_times_c` (step 4) multiplies into ``c``'s own memory;
+* :func:`convolve` and :func:`transposed_convolution` (steps 1 and 3 of a
+  Conv2d) build the im2col matrix in bands and choose between a convolution
+  with the flipped kernel and a fold;
+* :func:`window_shares` (max-pooling's relevance) works on a reshape of the
+  input where the windows tile it.
+
+The benchmark in ``benchmarks/vgg16.py`` measures what these buy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from ..audit import Ledger, dropped_relevance, per_sample_sum
+from .patches import Window
+
+Array = np.ndarray
+
+#: :func:`divide` works through the output in blocks of at most this many bytes.
+BLOCK_BYTES = 2**20
+
+
+def stabilizer(z: Array, epsilon: float) -> Array:
+    """``epsilon * sign(z)`` with ``sign(0) := +1`` (seed eq. (6)), in the dtype of ``z``."""
+    # computed as 2 eps [z >= 0] - eps (exact): np.where with two scalars is ~5x slower
+    e = z.dtype.type(epsilon)
+    eps = np.multiply(z >= 0, 2 * e, dtype=z.dtype)
+    eps -= e
+    return eps
+
+
+def safe_divide(numerator: Array, d: Array, in_place: bool = False) -> tuple[Array, Array]:
+    """``numerator / d`` where ``d != 0``, else 0; also returns the mask ``d == 0``.
+
+    ``in_place`` writes the quotient into ``d`` (which must have the result's
+    shape and dtype) instead of a new array.
+    """
+    zero = d == 0
+    # where d = 0 the output must hold 0: d itself already does
+    out = d if in_place else None
+    if not zero.any():                  # the usual case: a plain division
+        return np.divide(numerator, d, out=out), zero
+    if out is None:
+        out = np.zeros(np.broadcast_shapes(numerator.shape, d.shape), np.result_type(numerator, d))
+    # divide only where d != 0 (no inf or NaN is ever formed); the rest keeps its 0
+    return np.divide(numerator, d, out=out, where=~zero), zero
+
+
+def signed_sum(terms: Iterable[tuple[float, Array]]) -> Array:
+    """``sum_t sign_t x_t``; a single term with sign +1 is ``x_t`` itself, not a copy."""
+    (sign, total), *rest = terms
+    if sign != 1 or rest:
+        total = sign * total
+    for sign, x in rest:
+        total += sign * x
+    return total
+
+
+def per_sample_dot(s: Array, b: Array) -> Array:
+    """``sum_j s[n, j] b[n, j]`` per sample ``n``, for ``b`` broadcastable to ``s``.
+
+    ``s`` is first summed over the axes along which ``b`` is constant (a
+    convolution's bias is one number per channel), so no array of the size of
+    ``s`` is formed.
+    """
+    b = b.reshape((1,) * (s.ndim - b.ndim) + b.shape)
+    constant = tuple(k for k in range(1, s.ndim) if b.shape[k] == 1)
+    return per_sample_sum(s.sum(axis=constant, keepdims=True) * b)
+
+
+def step_ledger(s: Array, b: Array | None, eps: Array | None, zero: Array | None,
+                R_share: Array) -> Ledger:
+    """The ledger of ``s_j = R_j / (z_j + b_j + eps_j)``: bias and stabilizer take
+    ``b_j s_j`` and ``eps_j s_j``; zero denominators drop.
+
+    ``b`` (broadcastable to ``s``) or ``eps`` is None where the step has none,
+    ``zero`` (the mask ``d_j = 0``) where no denominator can be 0.
+    ``eps`` is overwritten: the step has no further use for it.
+    """
+    none = np.zeros(s.shape[0], s.dtype)
+    bias = none if b is None else per_sample_dot(s, b)
+    stabilized = none if eps is None else per_sample_sum(np.multiply(eps, s, out=eps))
+    dropped = none if zero is None else dropped_relevance(zero, R_share)
+    return Ledger(bias, stabilized, dropped)
+
+
+def output_blocks(shape: tuple[int, ...], itemsize: int) -> list[tuple[slice, slice]]:
+    """Index blocks ``[:, k0:k1]`` along axis 1 covering an array, each at most
+    :data:`BLOCK_BYTES` (but at least one entry of axis 1)."""
+    per_entry = itemsize * int(np.prod(shape)) // max(shape[1], 1)
+    step = max(1, BLOCK_BYTES // max(per_entry, 1))
+    return [(slice(None), slice(k, k + step)) for k in range(0, shape[1], step)]
+
+
+def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: float = 1.0,
+           out: Array | None = None) -> tuple[Array, Ledger]:
+    """Step 2 of a rule: ``s_j = coefficient R_j / d_j``, 0 where ``d_j = 0``, and its ledger.
+
+    ``d_j = z_j + b_j + eps_j`` with ``eps_j = epsilon sign(z_j + b_j)``
+    (:func:`stabilizer`; none when ``epsilon`` is 0) and ``b`` broadcastable
+    to ``z`` or None. ``s`` is written into ``out`` (which may be ``z`` itself),
+    a new array when None.
+
+    It runs block by block over axis 1 (output channels or units), blocks of
+    at most :data:`BLOCK_BYTES`: the stabilizer and the masks are then block-sized
+    temporaries that stay in cache and that the allocator serves again, where
+    output-sized ones would be fresh pages from the OS every time (arrays above
+    32 MB, e.g. at batch 8 on VGG-16), whose first touch costs more than the
+    arithmetic on them.
+    """
+    s = np.empty(z.shape, np.result_type(R, z)) if out is None else out
+    b = None if b is None else np.broadcast_to(b, z.shape)
+    # |d_j| >= eps > 0 where eps is not 0 in the dtype (d_j + eps >= eps where
+    # d_j >= 0, as rounding is monotone; likewise below 0): no d_j is 0, nothing to mask
+    never_zero = s.dtype.type(epsilon) > 0
+    ledger = Ledger.zeros(s.shape[0], s.dtype)
+    for block in output_blocks(z.shape, s.itemsize):
+        d = s[block]
+        if b is not None:                       # d_j = z_j + b_j
+            np.add(z[block], b[block], out=d)
+        elif s is not z:
+            d[...] = z[block]
+        eps = None
+        if epsilon:                             # d_j += eps sign(d_j)
+            eps = stabilizer(d, epsilon)
+            d += eps
+        R_share = R[block] if coefficient == 1 else coefficient * R[block]
+        if never_zero:
+            np.divide(R_share, d, out=d)
+            zero = None
+        else:
+            _, zero = safe_divide(R_share, d, in_place=True)
+        ledger = ledger + step_ledger(d, None if b is None else b[block], eps, zero, R_share)
+    return s, ledger
+
+
+# -- steps 1, 3 and 4 of the fast path ----------------------------------------------------
+
+
+def contributing(factors: list[tuple[float, Array, Array]]) -> list[tuple[float, Array, Array]]:
+    """The terms ``(sign, input_t(a), weight_t(w))`` of a part that can contribute.
+
+    Of two or more terms, one whose modified input is 0 everywhere adds nothing
+    to ``z_j`` nor to ``R_i``: it is dropped before its two products are formed
+    (after a ReLU, alpha-beta's ``a-`` terms; this halves their cost). A single
+    term is kept, and at least one term always is.
+    """
+    if len(factors) < 2:
+        return factors
+    return [f for f in factors if f[1].any()] or factors[:1]
+
+
+def input_times_c(x: Array, c: Array) -> Array:
+    """Step 4, ``x_i c_i``, written into ``c``'s memory (``c`` is a new array of step 3).
+
+    A ``c`` that is not contiguous (a view into a padded buffer) gives a new
+    contiguous array instead: relevance is handed on and returned contiguous.
+    """
+    if not c.flags.c_contiguous:
+        return x * c
+    c *= x
+    return c
+
+
+# -- convolution: steps 1 and 3 of Conv2d --------------------------------------------------
+
+#: The largest im2col block built at once, in bytes. Small blocks are served again from
+#: the allocator's heap (arrays above 32 MB are fresh pages from the OS on every call,
+#: whose first touch costs as much as the GEMM at batch 8) and stay in cache while the
+#: GEMM reads them.
+BAND_BYTES = 16 * 2**20
+
+
+def convolve(x: Array, w: Array, window: Window, band_bytes: int = BAND_BYTES) -> Array:
+    """``z[b, o, p, q] = sum_{c, u, v} x_pad[b, c, p*sh + u, q*sw + v] w[o, c, u, v]``.
+
+    A GEMM ``(C_out, K) @ (K, P)`` per sample on the im2col matrix, built and
+    multiplied in bands of output rows whose block stays below ``band_bytes``
+    (a loop over bands, never over single positions).
+    """
+    Ho, Wo = window.output_size(x.shape[2:], "Conv2d")
+    B, n_out = x.shape[0], w.shape[0]
+    w_mat = w.reshape(n_out, -1)
+    z = np.empty((B, n_out, Ho * Wo), dtype=np.result_type(x, w))
+    rows = max(1, band_bytes // (B * w_mat.shape[1] * Wo * z.itemsize))
+    for p0 in range(0, Ho, rows):
+        band = range(p0, min(p0 + rows, Ho))
+        cols = window.columns(x, band).reshape(B, w_mat.shape[1], -1)
+        # matmul broadcasts the weight over the batch; the rows land in NCHW order
+        np.matmul(w_mat, cols, out=z[:, :, band.start * Wo:band.stop * Wo])
+    return z.reshape(B, n_out, Ho, Wo)
+
+
+def transposed_convolution(s: Array, w: Array, window: Window, size: tuple[int, int],
+                           band_bytes: int = BAND_BYTES) -> Array:
+    """``c_i = sum_j w_ij s_j`` of a convolution: ``c`` of spatial ``size``, without np.add.at.
+
+    With stride 1 the transposed convolution is itself a convolution: of ``s``
+    zero-padded by ``(kh-1-ph, kw-1-pw)``, with the kernel flipped in space and
+    its channel axes swapped (substitute ``u' = kh-1-u`` in
+    ``c[c, y, x] = sum w[o, c, u, v] s[o, y + ph - u, x + pw - v]``)::
+
+        c[b, c, y, x] = sum_{o, u', v'} w[o, c, kh-1-u', kw-1-v'] s_pad[b, o, y + u', x + v']
+
+    One im2col GEMM with ``K = C_out kh kw`` and no fold. Its column matrix
+    has ``C_out kh kw`` rows where the fold's has ``C_in kh kw``: taken when
+    ``C_out <= C_in`` (VGG-16's first layer, 3 -> 64 channels, folds 6x
+    faster). It also needs a copy of the flipped kernel, ``C_in C_out kh kw``
+    entries in a slow strided order, where the fold adds ``C_in kh kw``
+    entries per position: taken when there are at least ``2 C_in`` positions
+    (VGG-16's 512-channel layers at 28x28 and 14x14 fold faster). Otherwise
+    (and for any stride) :func:`fold_transposed`.
+    """
+    (kh, kw), (ph, pw) = window.kernel, window.padding
+    n_out, n_in = w.shape[:2]
+    positions = s.shape[2] * s.shape[3]
+    if (window.stride == (1, 1) and ph < kh and pw < kw and n_out <= n_in
+            and positions >= 2 * n_in):
+        flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        return convolve(s, flipped, Window((kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw)),
+                        band_bytes)
+    return fold_transposed(s, w, window, size, band_bytes)
+
+
+def fold_transposed(s: Array, w: Array, window: Window, size: tuple[int, int],
+                    band_bytes: int = BAND_BYTES) -> Array:
+    """The transposed convolution for any stride: GEMMs, then fold.
+
+    For a group of input channels c, the window entries
+    ``cols[b, (c, u, v), p] = sum_o w[o, c, u, v] s[b, o, p]`` are one GEMM
+    (rows of ``w^T``: a slice, no copy), and fold adds them onto those
+    channels of the padded result. Each GEMM reads all of ``s``, so groups
+    are large: as many channels as keep the block below ``band_bytes``
+    (the budget of the im2col bands), and at least ``ceil(C_in / (kh kw))``
+    (a block the size of the input, so ``s`` is read at most ``kh kw``
+    times, also at batch 8). All groups share one block buffer and one
+    padded result (fresh memory is slow to touch for the first time).
+    """
+    B, n_out, Ho, Wo = s.shape
+    C, K = w.shape[1], w.shape[2] * w.shape[3]
+    w_t = w.reshape(n_out, C * K).T
+    s_p = s.reshape(B, n_out, Ho * Wo)
+    c_pad = window.zeros_padded(B, C, size, s.dtype)
+    group = min(C, max(-(-C // K), band_bytes // (B * K * Ho * Wo * s.itemsize)))
+    block = np.empty((B, group * K, Ho * Wo), dtype=s.dtype)
+    for c0 in range(0, C, group):
+        c1 = min(c0 + group, C)
+        cols = np.matmul(w_t[c0 * K:c1 * K], s_p, out=block[:, :(c1 - c0) * K])
+        window.add_windows(c_pad[:, c0:c1], cols.reshape(B, c1 - c0, K, Ho, Wo))
+    return window.crop(c_pad)
+
+
+# -- max-pooling's relevance ----------------------------------------------------------------
+
+
+def window_max(elements: list[Array]) -> Array:
+    """``z_j = max_i a_i`` over a window given element by element (``Window.offsets``)."""
+    z = elements[0].copy()
+    for a_i in elements[1:]:
+        np.maximum(z, a_i, out=z)
+    return z
+
+
+def window_shares(a: Array, z: Array, R: Array, window: Window,
+                  winner: bool) -> tuple[Array, Array]:
+    """``R_i = sum_j weight_ij R_j / sum_i' weight_i'j`` of a max-pool, and the mask of
+    windows whose sum is 0.
+
+    ``weight_ij`` is ``[a_i = z_j]`` (``winner``) or ``a_i``. Where the windows
+    tile the input (stride = kernel, as in VGG-16) they are a reshape of ``a``
+    and each step is one whole-array operation (several times faster);
+    otherwise the windows are walked element by element, one strided view of
+    ``a`` per (u, v) (see ``Window.offsets``), overlapping windows adding up
+    in ``fold_products``. Neither copies the windows.
+    """
+    if window.tiles:
+        a_i = window.tiled(a, R.shape[2:])
+        weight = a_i == window.spread(z) if winner else a_i
+        total = window.window_sums(weight, a.dtype)     # n_j (>= 1 for winner) or sum a_i
+        s, zero = safe_divide(R, total, in_place=True)  # s_j = R_j / total_j
+        return window.untile(weight * window.spread(s), a.shape[2:]), zero
+    elements = window.offsets(a)
+    weights = [a_i == z for a_i in elements] if winner else elements
+    total = np.zeros(R.shape, a.dtype)
+    for weight in weights:
+        total += weight
+    s, zero = safe_divide(R, total, in_place=True)
+    return window.fold_products(weights, s, a.shape[2:]), zero
