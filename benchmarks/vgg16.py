@@ -136,9 +136,12 @@ def blas_threads() -> int:
 
 
 def import_zennit() -> Any:
-    """zennit via lrp_ref's torchvision workaround; None when the oracle extra is missing."""
+    """zennit via the oracle tests' torchvision workaround (tests/oracle/peer_imports.py);
+    None when the oracle extra is missing."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                    "oracle"))
     try:
-        from lrp_ref.interop.peers import import_zennit as load
+        from peer_imports import import_zennit as load
         return load()
     except ImportError as error:
         print(f"Zennit comparison skipped: {error}")

@@ -100,9 +100,15 @@ def read_source(source: Path) -> nbformat.NotebookNode:
 
 
 def kernel_environment() -> dict[str, str]:
-    """The environment of the kernel: this one, with the checkout first on PYTHONPATH."""
+    """The environment of the kernel: this one, with the checkout first on PYTHONPATH.
+
+    ``tests/oracle/kernel_site`` comes next: its ``sitecustomize`` lets ``import zennit``
+    work on a machine whose torchvision wheel does not load beside torch (this one).
+    """
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    site = ROOT / "tests" / "oracle" / "kernel_site"
+    env["PYTHONPATH"] = os.pathsep.join(
+        str(p) for p in (ROOT, site, env.get("PYTHONPATH")) if p)
     return env
 
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lrp_ref.interop import peers
+import peer_imports as peers
 
 
 @pytest.fixture(scope="session")

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 
 import lrp_ref as lrp
-from lrp_ref.interop import peers
 from lrp_ref.interop.torch import BranchSum
 from lrp_ref.testing import max_relative_difference
+
+import peer_imports as peers
 
 torch = peers.import_torch()
 zennit = peers.import_zennit()

@@ -1,11 +1,11 @@
-"""The oracle libraries import through lrp_ref.interop.peers and give known LRP values."""
+"""The oracle libraries import through tests/oracle/peer_imports.py and give known LRP values."""
 
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from lrp_ref.interop import peers
+import peer_imports as peers
 
 
 def epsilon_lrp(x, weight, bias, relevance_out, eps):

@@ -23,7 +23,6 @@ from importlib.metadata import version
 import numpy as np
 
 import lrp_ref as lrp
-from lrp_ref.interop import peers
 from lrp_ref.interop.torch import from_torch  # imports torch only when called
 from lrp_ref.testing import assert_relevance_close, max_relative_difference
 from lrp_ref.zoo import models
@@ -162,7 +161,8 @@ print("fixed: every target and epsilon passes at rtol=1e-9")
 
 # %%
 try:
-    torch, zennit = peers.import_torch(), peers.import_zennit()
+    import torch
+    import zennit
     print(f"torch {version('torch')} and zennit {version('zennit')} are installed: comparing")
 except ImportError as missing:
     torch = zennit = None
