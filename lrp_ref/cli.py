@@ -22,7 +22,7 @@ from .rules.spec import SYNTAX, parse_rule
 
 Array = np.ndarray
 
-#: The three rules of the seed's equations (5)-(7), as the demo shows them.
+#: The three rules of eqs. (5)-(7) of docs/theory.md, as the demo shows them.
 #: slug -> (short name, long name, rule)
 DEMO_RULES = {
     "lrp0": ("LRP-0", "LRP-0 (eq. 5)", Zero()),
@@ -261,7 +261,7 @@ def figures(args: argparse.Namespace) -> int:
 
 EXPLAIN_EPILOG = f"""\
 rules (--rule): {SYNTAX}
-  e.g. zero = LRP-0, seed eq. (5); eps:1e-6 = LRP-epsilon, eq. (6); alphabeta:2,1 =
+  e.g. zero = LRP-0, eq. (5) of docs/theory.md; eps:1e-6 = LRP-epsilon, eq. (6); alphabeta:2,1 =
   LRP-alpha-beta with alpha - beta = 1, eq. (7); the epsilon_* names are composites
   that give each layer type its own rule (see lrp_ref.composites).
 

@@ -169,7 +169,7 @@ def test_help_texts_teach_the_rule_syntax_and_give_examples(capsys):
     code, out, _ = run(["explain", "--help"], capsys)
     assert code == 0
     for text in ("eps[:E]", "alphabeta[:A,B]", "zbox:L,H", "epsilon_gamma_box:L,H[,G]",
-                 "seed eq. (5)", "examples:", "lrp-ref explain --model"):
+                 "eq. (5) of docs/theory.md", "examples:", "lrp-ref explain --model"):
         assert text in out
     code, out, _ = run(["--help"], capsys)
     assert code == 0 and all(c in out for c in ("demo", "explain", "figures"))

@@ -145,7 +145,7 @@ def test_inputs_for_finds_the_image_size_and_refuses_unknown_rule_names():
 
 
 def epsilon_student(a, w, b, R, epsilon=0.1, sign=True, bias=True):
-    """LRP-epsilon written from the equation (seed eq. (6)), independent of lrp_ref."""
+    """LRP-epsilon written from the equation (eq. (6) of docs/theory.md), independent of lrp_ref."""
     z = a @ w + (b if bias else 0.0)
     d = z + (np.where(z >= 0, epsilon, -epsilon) if sign else epsilon)
     return a * ((R / d) @ w.T)

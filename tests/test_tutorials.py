@@ -213,8 +213,8 @@ def check_08(out: str, nb) -> None:
 
 
 def check_09(out: str, nb) -> None:
-    """The seed's sentence: 'brilliant' carries the positive decision; LRP about twice
-    Gradient x Input on the deciding tokens, its top token deciding ~9 in 10."""
+    """The sentence of docs/theory.md (section 5): 'brilliant' carries the positive decision;
+    LRP about twice Gradient x Input on the deciding tokens, its top token deciding ~9 in 10."""
     assert "brilliant +" in out and "-> positive" in out
     scores = {m.group(1).strip(): (float(m.group(2)), float(m.group(3)))
               for m in re.finditer(r"^(LRP-0|LRP-ε \(1e-3\)|Grad x Input|sensitivity)\s+"

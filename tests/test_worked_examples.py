@@ -13,7 +13,7 @@ EXACT = {"rtol": 1e-14, "atol": 1e-14}
 
 
 def test_seed_example_contribution():
-    """Seed text, section 2: x_i = 0.9 and w_ij = 2.0 give z_ij = 1.8.
+    """docs/theory.md, section 4: x_i = 0.9 and w_ij = 2.0 give z_ij = 1.8.
 
     With a single input the whole relevance of j flows to i under eq. (5):
     R_i = z_ij / z_j * R_j = 1.8 / 1.8 * R_j.

@@ -36,7 +36,8 @@ BLOCK_BYTES = 2**20
 
 
 def stabilizer(z: Array, epsilon: float) -> Array:
-    """``epsilon * sign(z)`` with ``sign(0) := +1`` (seed eq. (6)), in the dtype of ``z``."""
+    """``epsilon * sign(z)`` with ``sign(0) := +1`` (eq. (6) of docs/theory.md), in the dtype
+    of ``z``."""
     # computed as 2 eps [z >= 0] - eps (exact): np.where with two scalars is ~5x slower
     e = z.dtype.type(epsilon)
     eps = np.multiply(z >= 0, 2 * e, dtype=z.dtype)

@@ -9,7 +9,7 @@ With the running statistics frozen, ``BatchNorm`` computes (PyTorch's
 
 per channel. For LRP this is a linear layer in which every input element
 ``x_i`` feeds exactly one output ``y_j`` (``i = j``) with weight ``a`` and bias
-``c``, so ``z_ij = a x_i`` and ``z_j = a x_i + c``. The seed text (section 3)
+``c``, so ``z_ij = a x_i`` and ``z_j = a x_i + c``. docs/theory.md (section 6)
 names BatchNorm as a case where plain LRP breaks; there are three treatments:
 
 affine rule (any linear rule, e.g. ``Epsilon``)

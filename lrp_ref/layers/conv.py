@@ -26,7 +26,7 @@ class Conv2d(LinearLayer):
     the inputs ``i = (c, y, x)`` of its window, with ``w_ij = w[o, c, u, v]``
     where ``y = p*sh + u - ph`` and ``x = q*sw + v - pw``; so ``z_ij = a_i w_ij``
     and ``z_j = sum_i z_ij + b_j`` as for Dense, and every linear rule applies
-    (seed eqs. (5)-(7); the rule zoo of Montavon et al. 2019). Padded positions
+    (eqs. (5)-(7) of docs/theory.md; the rule zoo of Montavon et al. 2019). Padded positions
     are not inputs: they hold 0 in ``a`` and in every modified input, so they add
     nothing to any ``z_j``, count for no ``n_j`` in Flat and take no relevance.
 

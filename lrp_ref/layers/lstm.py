@@ -29,7 +29,7 @@ reference for bidirectional LSTMs), stepping back from ``t = T`` to 1:
 3. The candidate ``g_t = tanh(a_g)`` hands ``R(g_t)`` to ``a_g``, the linear
    map ``a_g = [x_t, h_{t-1}] @ w + b`` with ``w = [W_ih[g]; W_hh[g]]^T`` and
    ``b = b_ih[g] + b_hh[g]``, which the layer's rule (``Zero()`` or
-   ``Epsilon(eps)``, seed eqs. (5), (6)) redistributes onto ``x_t`` and
+   ``Epsilon(eps)``, eqs. (5), (6) of docs/theory.md) redistributes onto ``x_t`` and
    ``h_{t-1}``; ``R(h_{t-1})`` joins step 1 of the previous step.
 
 Steps 2 and 3 are evaluated by the shared linear-rule engine

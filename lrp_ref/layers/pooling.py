@@ -121,7 +121,7 @@ class AvgPool2d(PoolingWindow, LinearLayer):
 class MaxPool2d(PoolingWindow, Layer):
     """Max pooling, ``z[b, c, p, q] = max_{u, v} a[b, c, p*sh + u, q*sw + v]`` (no padding).
 
-    Why max-pooling is a hard case (seed, section 3): the forward pass keeps
+    Why max-pooling is a hard case (docs/theory.md, section 6): the forward pass keeps
     only the maximum of each window and discards the other inputs, so there are
     no contributions ``z_ij`` whose sum is ``z_j`` and no linear rule applies.
     Sending all relevance to the maximum is the usual choice, but it is a

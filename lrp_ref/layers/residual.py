@@ -1,6 +1,6 @@
 """Residual block ``y = body(x) + shortcut(x)`` and its relevance split.
 
-The seed text (section 3) names residual connections as a hard case: the sum
+docs/theory.md (section 6) names residual connections as a hard case: the sum
 ``y`` has two inputs, and relevance must be split between them instead of being
 copied into both (copying doubles it — Captum issue 546, Zennit issue 236).
 The split is the epsilon rule applied to the addition, whose two

@@ -23,7 +23,7 @@ PLAIN = (Term(identity, identity),)
 
 @dataclass(frozen=True)
 class Zero(LinearRule):
-    """LRP-0, seed eq. (5) (Bach et al. 2015, eq. 56)::
+    """LRP-0, eq. (5) of docs/theory.md (Bach et al. 2015, eq. 56)::
 
         R_i = sum_j  z_ij / z_j * R_j
 
@@ -49,7 +49,7 @@ class Zero(LinearRule):
 
 @dataclass(frozen=True)
 class Epsilon(LinearRule):
-    """LRP-epsilon, seed eq. (6) (Bach et al. 2015, eq. 58)::
+    """LRP-epsilon, eq. (6) of docs/theory.md (Bach et al. 2015, eq. 58)::
 
         R_i = sum_j  z_ij / (z_j + epsilon * sign(z_j)) * R_j,   sign(0) := +1
 
@@ -81,7 +81,7 @@ Z_MINUS = (Term(positive, negative), Term(negative, positive))
 _CONVENTIONS = (
     "lrp_ref uses the convention of the later LRP literature, Zennit and iNNvestigate: "
     "R_i = sum_j (alpha z+_ij/z+_j - beta z-_ij/z-_j) R_j with alpha - beta = 1 and "
-    "beta >= 0, e.g. AlphaBeta(1, 0) or AlphaBeta(2, 1). The seed's eq. (7) (Bach et al. "
+    "beta >= 0, e.g. AlphaBeta(1, 0) or AlphaBeta(2, 1). Eq. (7) of docs/theory.md (Bach et al. "
     "2015 eq. 60, the LRP Toolbox) writes alpha' z+/z+ + beta' z-/z- with "
     "alpha' + beta' = 1; use AlphaBeta.from_eq7(alpha', beta') for that form "
     "(alpha = alpha', beta = -beta')."
@@ -90,7 +90,7 @@ _CONVENTIONS = (
 
 @dataclass(frozen=True)
 class AlphaBeta(LinearRule):
-    """LRP-alpha-beta, seed eq. (7) in the convention ``alpha - beta = 1``::
+    """LRP-alpha-beta, eq. (7) of docs/theory.md in the convention ``alpha - beta = 1``::
 
         R_i = sum_j ( alpha * z+_ij / z+_j  -  beta * z-_ij / z-_j ) * R_j
 
@@ -104,7 +104,7 @@ class AlphaBeta(LinearRule):
     denominator: ``alpha R_j`` goes down, ``-beta R_j`` is booked as
     ``dropped`` (negative: the rule created relevance).
 
-    The seed writes eq. (7) as ``alpha' z+/z+ + beta' z-/z-`` with
+    docs/theory.md writes eq. (7) as ``alpha' z+/z+ + beta' z-/z-`` with
     ``alpha' + beta' = 1`` (Bach et al. 2015 eq. 60, LRP Toolbox): the same
     family with ``alpha = alpha'``, ``beta = -beta'``; build it with
     :meth:`from_eq7`. Equal to Zennit's ``AlphaBeta`` and iNNvestigate's
@@ -129,7 +129,7 @@ class AlphaBeta(LinearRule):
 
     @classmethod
     def from_eq7(cls, alpha: float, beta: float, bias: bool = True) -> AlphaBeta:
-        """Build the rule from the seed's eq. (7) form, ``alpha' + beta' = 1``.
+        """Build the rule from eq. (7) as docs/theory.md writes it, ``alpha' + beta' = 1``.
 
         ``R_i = sum_j (alpha' z+_ij/z+_j + beta' z-_ij/z-_j) R_j`` is
         ``AlphaBeta(alpha', -beta')``; e.g. ``from_eq7(2, -1) == AlphaBeta(2, 1)``.

@@ -7,8 +7,8 @@ Omitted numbers take the constructor's defaults.
 =====================================  ===========================================
 string                                 rule or composite
 =====================================  ===========================================
-``zero``                               ``Zero()``, LRP-0, seed eq. (5)
-``eps`` / ``eps:E``                    ``Epsilon(E)`` (default 1e-6), seed eq. (6)
+``zero``                               ``Zero()``, LRP-0, eq. (5) of docs/theory.md
+``eps`` / ``eps:E``                    ``Epsilon(E)`` (default 1e-6), eq. (6) of docs/theory.md
 ``alphabeta`` / ``alphabeta:A,B``      ``AlphaBeta(A, B)`` (default 2, 1), eq. (7)
 ``zplus``                              ``ZPlus()``
 ``gamma`` / ``gamma:G``                ``Gamma(G)`` (default 0.25)

@@ -45,7 +45,8 @@ def first_of_each_class(name: str, n: int) -> tuple[Array, Array]:
 
 
 def rule_comparison(n: int = 4) -> Figure:
-    """Rule dependence (the seed's drawback): one digit per row, one rule per column."""
+    """Rule dependence (the drawback docs/theory.md names, section 7): one digit per row,
+    one rule per column."""
     net = models.load("digits_cnn")
     x, y = first_of_each_class("digits_cnn", n)
     rules = {"LRP-0": Zero(), "LRP-ε 0.1": Epsilon(0.1), "LRP-α2β1": AlphaBeta(2, 1),

@@ -1,6 +1,6 @@
 """A synthetic sentiment data set with known deciding tokens, and a small shipped LSTM.
 
-The seed text's recurrent example asks why "This movie was brilliant." is
+The recurrent example of docs/theory.md (section 5) asks why "This movie was brilliant." is
 classified positive; Arras et al. (2017, "Explaining recurrent neural network
 predictions in sentiment analysis", WASSA@EMNLP) answer such questions with LRP
 on an LSTM. Here the sentences come from one template whose label is decided

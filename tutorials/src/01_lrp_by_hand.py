@@ -15,7 +15,7 @@
 # ReLU neurons, 1 output — with numbers you can check by hand. We compute each step with
 # NumPy as a calculator, then let `lrp_ref` do it (its **explicit** path, which applies
 # the equations literally) and read its **ledger**, the book-keeping of where every unit
-# of relevance went. The equations are (5), (6) and (7) of the seed text.
+# of relevance went. The equations are (5), (6) and (7) of docs/theory.md.
 
 # %%
 # %matplotlib inline
@@ -235,7 +235,7 @@ print(e_eps.ledger())
 # Split every contribution by sign, $z^+_{ij} = \max(0, z_{ij})$ and
 # $z^-_{ij} = \min(0, z_{ij})$ (each with its half of the bias:
 # $z^+_j = \sum_i z^+_{ij} + \max(0, b_j)$), and redistribute the two halves separately.
-# The seed writes it
+# docs/theory.md writes it
 #
 # $$R_{i \leftarrow j} = \left(\alpha' \frac{z^+_{ij}}{z^+_j}
 #   + \beta' \frac{z^-_{ij}}{z^-_j}\right) R_j \qquad\text{(7)}, \qquad
@@ -243,8 +243,8 @@ print(e_eps.ledger())
 #
 # `lrp_ref`, like Zennit, iNNvestigate and the later LRP papers, writes the same family
 # with the negative half *subtracted*, $\alpha \frac{z^+_{ij}}{z^+_j} - \beta
-# \frac{z^-_{ij}}{z^-_j}$ with $\alpha - \beta = 1$: `AlphaBeta(2, 1)` is the seed's
-# $\alpha' = 2, \beta' = -1$ (`AlphaBeta.from_eq7(2, -1)` builds it from the seed's form).
+# \frac{z^-_{ij}}{z^-_j}$ with $\alpha - \beta = 1$: `AlphaBeta(2, 1)` is the
+# $\alpha' = 2, \beta' = -1$ (`AlphaBeta.from_eq7(2, -1)` builds it from that form).
 #
 # **$\alpha = 1, \beta = 0$** keeps only the supporting evidence. By hand:
 #
@@ -280,7 +280,7 @@ assert lrp.AlphaBeta.from_eq7(2, -1) == lrp.AlphaBeta(2, 1)
 # ## 9. Four rules, one network
 #
 # The same input, the same network, four answers. Each is "correct" for its rule: the
-# choice of rule is part of the explanation (the seed calls this LRP's biggest drawback).
+# choice of rule is part of the explanation (docs/theory.md calls this LRP's biggest drawback).
 
 # %%
 explanations = {"LRP-0": e, "LRP-ε (ε = 1)": e_eps, "LRP-αβ (1, 0)": e_ab10,

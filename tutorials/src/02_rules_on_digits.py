@@ -5,7 +5,7 @@
 # %% [markdown]
 # # Tutorial 2 — Rules side by side on handwritten digits
 #
-# The seed text calls **rule dependence** LRP's biggest drawback: "depending on which
+# docs/theory.md (section 7) calls **rule dependence** LRP's biggest drawback: "depending on which
 # rule (ε-LRP, αβ-LRP) and which hyperparameters ($\epsilon, \alpha, \beta$) are used,
 # the explanation (heatmap) changes. There is no single correct explanation." This
 # notebook makes that visible on a real (small) model: the shipped digits MLP, trained on
@@ -78,9 +78,9 @@ plot.compare_rules(net, sample, rules)
 #
 # ## 3. How much relevance reaches the pixels?
 #
-# The seed's conservation principle says $\sum_i R_i \approx f(x)$. Over the whole test
-# set, the median ratio $\sum_i R_i / f_{\text{target}}(x)$ and the share of negative
-# pixels:
+# The conservation principle (docs/theory.md, section 2) says $\sum_i R_i \approx f(x)$.
+# Over the whole test set, the median ratio $\sum_i R_i / f_{\text{target}}(x)$ and the
+# share of negative pixels:
 
 # %%
 logit = net.forward(x)[np.arange(len(x)), predicted]
@@ -140,7 +140,7 @@ print("top-10 overlap, LRP-0 vs LRP-ε 0.1:   ", round(overlap[0, 1], 2))
 # %% [markdown]
 # LRP-0 and LRP-ε agree closely, LRP-αβ (2, 1) roughly; **LRP-αβ (1, 0) shares only
 # about 6 of its 10 most relevant pixels with LRP-0**. Asked "which pixels made the
-# network say 7?", the rules give visibly different answers — the drawback the seed
+# network say 7?", the rules give visibly different answers — the drawback docs/theory.md
 # warns about.
 #
 # ## 5. One knob: ε

@@ -5,9 +5,9 @@
 # %% [markdown]
 # # Tutorial 3 — Tabular data: explaining a credit-scoring model
 #
-# The seed's MLP example: *"Why was applicant A rated a high credit risk?"* LRP answers
-# with one relevance value per input feature — income, loan amount, years employed, ... —
-# summing (up to the biases) to the model's output.
+# The MLP example of docs/theory.md (section 5): *"Why was applicant A rated a high credit
+# risk?"* LRP answers with one relevance value per input feature — income, loan amount,
+# years employed, ... — summing (up to the biases) to the model's output.
 #
 # Real credit data never tells us which features truly matter. So we use a **synthetic**
 # set, `lrp_ref.datasets.make_credit`, whose labels are drawn from a *known* logistic

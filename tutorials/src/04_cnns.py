@@ -5,13 +5,14 @@
 # %% [markdown]
 # # Tutorial 4 — Convolutional networks: convolution, max-pooling, two paths
 #
-# The seed text: LRP is at its best on CNNs ("which pixels made the network say *dog*?").
+# The theory (docs/theory.md, section 5): LRP is at its best on CNNs ("which pixels made
+# the network say *dog*?").
 # A CNN adds two layer types to tutorial 1's Dense and ReLU:
 #
 # * **convolution** — still a linear layer, so equations (5)-(7) apply unchanged, once we
 #   say which inputs $i$ feed which output $j$;
-# * **max-pooling** — *not* linear: the seed calls the usual winner-take-all treatment "a
-#   heuristic, not the only correct one". `lrp_ref` offers two modes.
+# * **max-pooling** — *not* linear: docs/theory.md (section 6) calls the usual
+#   winner-take-all treatment "a heuristic, not the only correct one". `lrp_ref` offers two modes.
 #
 # We work both by hand, then explain the shipped digits CNN, check that the explicit
 # and fast paths agree, and see when LRP-0 equals Gradient x Input.

@@ -5,7 +5,7 @@
 # %% [markdown]
 # # Tutorial 5 — The hard cases: BatchNorm and residual connections
 #
-# The seed text names two parts of modern networks where plain LRP is not enough:
+# docs/theory.md (section 6) names two parts of modern networks where plain LRP is not enough:
 #
 # * **batch normalization** "depends on the mean and variance of the whole batch", so it
 #   must be treated as a linear map or folded away;

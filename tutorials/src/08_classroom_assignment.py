@@ -47,7 +47,7 @@ np.set_printoptions(precision=4, suppress=True)
 # ## The rule
 #
 # A Dense layer computes $z_j = \sum_i a_i w_{ij} + b_j$ from its input $a$. Given the
-# relevance $R_j$ of its outputs, the ε-rule — equation (6) of the seed text — hands each
+# relevance $R_j$ of its outputs, the ε-rule — equation (6) of docs/theory.md — hands each
 # input
 #
 # $$R_i = \sum_j \frac{a_i w_{ij}}{z_j + \epsilon \cdot \mathrm{sign}(z_j)} R_j,

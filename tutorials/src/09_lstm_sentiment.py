@@ -3,7 +3,7 @@
 # %% [markdown]
 # # Tutorial 9 — Explaining an LSTM word by word
 #
-# The seed text lists recurrent networks among the places where LRP applies:
+# docs/theory.md (section 5) lists recurrent networks among the places where LRP applies:
 # *"This movie was brilliant." is classified positive — why?* Unrolled over time,
 # LRP should show that the word **brilliant** carries the decision.
 #
@@ -79,14 +79,14 @@ print(f"vocabulary: {len(vocab)} tokens; documented test accuracy: {sentiment.TE
 #   $R(c_{t-1}) = \frac{f_t c_{t-1}}{c_t + \epsilon\,\mathrm{sign}(c_t)} R(c_t)$,
 #   $R(g_t) = \frac{i_t g_t}{c_t + \epsilon\,\mathrm{sign}(c_t)} R(c_t)$.
 # * the **candidate** $g_t$ is a linear map of $[x_t, h_{t-1}]$: the usual LRP-0 / LRP-ε
-#   rule (seed eqs. 5, 6) shares $R(g_t)$ between the word $x_t$ and the previous state
-#   $h_{t-1}$, whose relevance joins the previous step.
+#   rule (eqs. (5), (6) of docs/theory.md) shares $R(g_t)$ between the word $x_t$ and the
+#   previous state $h_{t-1}$, whose relevance joins the previous step.
 #
 # In `lrp_ref` the two linear maps go through the same engine as `Dense`, so the bias and
 # the stabilizer are booked in the ledger. Only `Zero()` and `Epsilon(eps)` are accepted.
 # The embedding hands each token the sum of its vector's relevance.
 #
-# Now the seed's sentence:
+# Now the sentence of docs/theory.md:
 
 # %%
 sentence = "This movie was brilliant."
@@ -103,7 +103,7 @@ plt.show()
 
 # %% [markdown]
 # Red is evidence **for** the predicted class, blue against it. *brilliant* carries most
-# of the relevance, as the seed text says.
+# of the relevance, as docs/theory.md says.
 #
 # ### Where did the rest of the logit go? The ledger
 #
