@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..layers.embedding import Embedding
-from ..network import Sequential, select_targets
+from ..network import Sequential, one_hot, select_targets
 
 Array = np.ndarray
 
@@ -41,9 +41,7 @@ def embedding_gradient(net: Sequential, ids: Any, target: int | Sequence[int] | 
         raise TypeError(f"expected a Sequential that starts with an Embedding, got {net!r}")
     output = net.forward(ids)
     target = select_targets(output, target)
-    seed = np.zeros_like(output)
-    seed[np.arange(len(target)), target] = 1
-    grad = seed
+    grad = one_hot(output, target)
     for layer in reversed(net.layers[1:]):
         grad = layer.backward(grad)
     # e (B, T, D): the Embedding's lookup of the ids it kept, not layer 1's kept input
