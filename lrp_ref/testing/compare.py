@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..audit import per_sample_sum
+from ..table import format_table
 
 Array = np.ndarray
 
@@ -147,8 +148,7 @@ def _report(a: Array, e: Array, diff: Array, scale: Array, tolerance: Array, out
          f"{sum_a[s] - sum_e[s]:+.3g}")
         for s in shown
     ]
-    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
-    lines += ["  " + "  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines += ["  " + line for line in format_table(rows, ">" * len(header))]
     if len(scale) > len(shown):
         lines.append(f"  ... {len(scale) - len(shown)} more sample(s) not shown")
     lines.append("a non-zero 'sum diff' means relevance was absorbed or created differently "
