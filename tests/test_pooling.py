@@ -23,6 +23,8 @@ from lrp_ref.audit import per_sample_sum
 
 import naive
 from naive import (
+    assert_equals_unrolled_dense,
+    assert_explicit_equals_fast,
     example_rules,
     keeps_absent_weights_absent,
     ledger_scale,
@@ -69,27 +71,13 @@ def test_avgpool_forward_and_gradient_match_naive(case):
 @pytest.mark.parametrize("rule", RULES, ids=rule_id)
 @given(case=avgpool_cases())
 def test_avgpool_explicit_equals_fast(rule, case):
-    layer, a, R = case
-    layer.forward(a)
-    fast = layer.relevance(R, rule, method="fast")
-    explicit = layer.relevance(R, rule, method="explicit")
-    scale = naive.rounding_scale(*unrolled(layer, a.shape[1:]), a, R, rule)
-    assert fast.shape == a.shape and np.all(np.isfinite(fast))
-    np.testing.assert_allclose(fast, explicit, rtol=0, atol=1e-12 * scale + 1e-300)
+    assert_explicit_equals_fast(*case, rule)
 
 
 @given(case=avgpool_cases(),
        rule=st.sampled_from([r for r in RULES if keeps_absent_weights_absent(r)]))
 def test_avgpool_equals_the_unrolled_dense_layer(case, rule):
-    layer, a, R = case
-    W, M, b = unrolled(layer, a.shape[1:])
-    B = len(a)
-    dense = lrp.Dense(W, b)
-    dense.forward(a.reshape(B, -1))
-    layer.forward(a)
-    np.testing.assert_allclose(layer.relevance(R, rule),
-                               dense.relevance(R.reshape(B, -1), rule).reshape(a.shape), rtol=0,
-                               atol=1e-12 * naive.rounding_scale(W, M, b, a, R, rule) + 1e-300)
+    assert_equals_unrolled_dense(*case, rule)
 
 
 @given(case=avgpool_cases(), rule=st.sampled_from(RULES),
