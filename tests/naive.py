@@ -224,6 +224,15 @@ def ledger_scale(record) -> np.ndarray:
         + np.abs(record.dropped) + 1e-300)
 
 
+def assert_ledger_balances(layer, a, R, rule, method):
+    """``layer`` alone, explained from ``R``, balances its ledger to 1e-10 times
+    :func:`ledger_scale`; returns its record."""
+    e = lrp.Sequential([layer]).explain(a, rule=rule, method=method, output_relevance=R)
+    record = e.layer("0")
+    np.testing.assert_allclose(record.imbalance(), 0, atol=1e-10 * ledger_scale(record).max())
+    return record
+
+
 # -- rules ---------------------------------------------------------------------------------
 
 #: Constructor arguments of the examples of each linear rule of lrp_ref.rules.

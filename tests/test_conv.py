@@ -33,11 +33,11 @@ import naive
 from naive import (
     assert_equals_unrolled_dense,
     assert_explicit_equals_fast,
+    assert_ledger_balances,
     conv_cases,
     example_rules,
     keeps_absent_weights_absent,
     layer_rounding_scale,
-    ledger_scale,
     unrolled,
 )
 
@@ -124,10 +124,7 @@ def test_equals_the_unrolled_dense_layer(case, rule):
        method=st.sampled_from(["fast", "explicit"]))
 def test_ledger_balances(case, rule, method):
     """sum R_out = sum R_in + absorbed_bias + absorbed_stabilizer + dropped (the ledger)."""
-    layer, a, R = case
-    e = lrp.Sequential([layer]).explain(a, rule=rule, method=method, output_relevance=R)
-    record = e.layer("0")
-    np.testing.assert_allclose(record.imbalance(), 0, atol=1e-10 * ledger_scale(record).max())
+    assert_ledger_balances(*case, rule, method)
 
 
 @given(case=conv_cases(), rule=st.sampled_from([lrp.Zero(), lrp.AlphaBeta(1, 0),
