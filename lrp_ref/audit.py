@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .table import format_table
+
 Array = np.ndarray
 
 
@@ -148,9 +150,6 @@ def format_ledger(records: list[LayerRecord], sample: int = 0) -> str:
                    r.conditioned[sample], r.imbalance()[sample])
         rule = describe(r.rule) if not r.container else "(container)"
         rows.append((r.path, r.layer, rule, *(f"{v:+.6g}" for v in numbers)))
-    widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if k < 3 else cell.rjust(w)
-                       for k, (cell, w) in enumerate(zip(row, widths)))
-             for row in rows]
+    lines = format_table(rows, "<<<" + ">" * (len(header) - 3))
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import is_int
 from .layers.base import Layer
 
 Array = np.ndarray
@@ -42,7 +43,7 @@ def layer_path(network: Layer, layer: int | str) -> str:
         If no such layer exists (the message lists the paths).
     """
     top = [name for name, _ in network.children()]
-    if isinstance(layer, (int, np.integer)) and not isinstance(layer, (bool, np.bool_)):
+    if is_int(layer):
         if not -len(top) <= layer < len(top):
             raise ValueError(f"conditions: layer index {layer} is out of range for a network "
                              f"of {len(top)} top-level layers")
@@ -104,9 +105,7 @@ def _channel_form(path: str, channels: Any) -> Sequence[int] | Array:
                              f"(batch, channels), got shape {channels.shape}")
         return channels
     values = np.atleast_1d(np.asarray(channels, dtype=object))
-    if values.ndim != 1 or not all(
-        isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)) for c in values
-    ):
+    if values.ndim != 1 or not all(map(is_int, values)):
         raise TypeError(f"conditions: channels for layer '{path}' must be an int, a sequence "
                         f"of ints or a (batch, channels) boolean array, got {channels!r}")
     ints = tuple(int(c) for c in values)

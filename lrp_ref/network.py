@@ -35,6 +35,18 @@ def select_targets(output: Array, target: Any) -> Array:
     return t.astype(np.int64)
 
 
+def one_hot(output: Array, target: Array, logit: bool = False) -> Array:
+    """``onehot(target)`` shaped like ``output`` ``(B, classes)``: 1 at ``(b, target_b)``, else 0.
+
+    With ``logit``, the target's logit instead of 1: ``R_L = onehot(target) * f(x)``,
+    the output relevance that ``explain`` starts from.
+    """
+    samples = np.arange(len(target))
+    seed = np.zeros_like(output)
+    seed[samples, target] = output[samples, target] if logit else 1
+    return seed
+
+
 @dataclass(frozen=True)
 class Explanation:
     """The result of :meth:`Sequential.explain`.
@@ -219,8 +231,7 @@ class Sequential(Container):
         assignment.conditions = condition_masks(self, parsed, output.shape[0])
         if output_relevance is None:
             target = select_targets(output, target)
-            R = np.zeros_like(output)
-            R[np.arange(len(target)), target] = output[np.arange(len(target)), target]
+            R = one_hot(output, target, logit=True)
         else:  # the seed is given: a target is only a label, and optional
             R = self._check_output_array(output_relevance, "output_relevance")
             target = None if target is None else select_targets(output, target)
@@ -247,9 +258,7 @@ class Sequential(Container):
                             "respect to the embedding vectors")
         output = self.forward(x)
         target = select_targets(output, target)
-        seed = np.zeros_like(output)
-        seed[np.arange(len(target)), target] = 1
-        return self.backward(seed)
+        return self.backward(one_hot(output, target))
 
     def gradient_x_input(self, x: Array,
                          target: int | Sequence[int] | Array | None = None) -> Array:

@@ -137,7 +137,10 @@ def unrolled(layer, in_shape):
 
     ``i`` and ``j`` index the flattened input ``(C, H, W)`` and output
     ``(C_out, Ho, Wo)``; built from the layer's parameters and geometry by loops.
+    A Dense layer is its own matrix, every input connected.
     """
+    if isinstance(layer, lrp.Dense):
+        return layer.weight, np.ones_like(layer.weight), layer.bias
     C, H, W = in_shape
     if isinstance(layer, lrp.Conv2d):
         w, stride, padding = layer.weight, layer.window.stride, layer.window.padding
@@ -185,11 +188,49 @@ def rounding_scale(W, M, b, a, R, rule) -> float:
     return scale
 
 
+def layer_rounding_scale(layer, a, R, rule) -> float:
+    """:func:`rounding_scale` of a Dense, Conv2d or AvgPool2d layer on input ``a``."""
+    return rounding_scale(*unrolled(layer, a.shape[1:]), a, R, rule)
+
+
+def assert_explicit_equals_fast(layer, a, R, rule) -> None:
+    """Both paths of ``rule`` give finite relevance shaped like ``a``, equal to 1e-12 times
+    :func:`layer_rounding_scale` (the tolerance the test modules explain)."""
+    layer.forward(a)
+    fast = layer.relevance(R, rule, method="fast")
+    explicit = layer.relevance(R, rule, method="explicit")
+    assert fast.shape == a.shape and np.all(np.isfinite(fast))
+    np.testing.assert_allclose(fast, explicit, rtol=0,
+                               atol=1e-12 * layer_rounding_scale(layer, a, R, rule) + 1e-300)
+
+
+def assert_equals_unrolled_dense(layer, a, R, rule) -> None:
+    """A window layer computes (forward) and explains (``rule``) like the Dense layer of its
+    :func:`unrolled` matrix: a Dense layer with shared weights and zeros off the window."""
+    W, M, b = unrolled(layer, a.shape[1:])
+    dense = lrp.Dense(W, b)
+    B = len(a)
+    np.testing.assert_allclose(dense.forward(a.reshape(B, -1)), layer.forward(a).reshape(B, -1),
+                               rtol=0, atol=1e-12 * (np.abs(a).sum() * np.abs(W).max() + 1))
+    expected = dense.relevance(R.reshape(B, -1), rule).reshape(a.shape)
+    np.testing.assert_allclose(layer.relevance(R, rule), expected, rtol=0,
+                               atol=1e-12 * rounding_scale(W, M, b, a, R, rule) + 1e-300)
+
+
 def ledger_scale(record) -> np.ndarray:
     """sum |R_out| + sum |R_in| + |each ledger term|, per sample: what the balance rounds on."""
     return (per_sample_sum(np.abs(record.relevance_out)) + per_sample_sum(np.abs(
         record.relevance_in)) + np.abs(record.absorbed_bias) + np.abs(record.absorbed_stabilizer)
         + np.abs(record.dropped) + 1e-300)
+
+
+def assert_ledger_balances(layer, a, R, rule, method):
+    """``layer`` alone, explained from ``R``, balances its ledger to 1e-10 times
+    :func:`ledger_scale`; returns its record."""
+    e = lrp.Sequential([layer]).explain(a, rule=rule, method=method, output_relevance=R)
+    record = e.layer("0")
+    np.testing.assert_allclose(record.imbalance(), 0, atol=1e-10 * ledger_scale(record).max())
+    return record
 
 
 # -- rules ---------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""Hypothesis strategies shared by the core tests: random dense layers and networks.
+"""Hypothesis strategies shared by the core tests, beyond those of ``lrp_ref.testing``.
 
+Single Dense layers with their input and output relevance, and the rule list
+the tests parametrize over; networks come from the package's strategies.
 Weights are drawn from NumPy generators seeded by hypothesis (so shrinking
 works on the seed and shapes) with optional exact zeros, which make the zero
 denominators the rules must book as ``dropped``.
@@ -11,6 +13,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import lrp_ref as lrp
+from lrp_ref.testing.strategies import dense_networks, inputs_for
 
 RULES = [
     lrp.Zero(),
@@ -31,8 +34,6 @@ def sparse_normal(rng: np.random.Generator, shape: tuple, zeros: float) -> np.nd
 
 
 SOME_ZEROS = st.sampled_from([0.0, 0.0, 0.3])
-DEPTHS = st.integers(1, 4)
-BIAS_SCALES = st.sampled_from([0.0, 0.1, 1.0])
 
 
 @st.composite
@@ -48,15 +49,10 @@ def dense_cases(draw, zeros=SOME_ZEROS):
 
 
 @st.composite
-def relu_networks(draw, depth=DEPTHS, bias_scale=BIAS_SCALES):
-    """A Dense/ReLU network (last layer linear) and an input batch."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    widths = [draw(st.integers(1, 6)) for _ in range(draw(depth) + 1)]
-    scale = draw(bias_scale)
-    layers = []
-    for n_in, n_out in zip(widths[:-1], widths[1:]):
-        layers += [lrp.Dense(rng.standard_normal((n_in, n_out)) / np.sqrt(n_in),
-                             scale * rng.standard_normal(n_out)), lrp.ReLU()]
-    net = lrp.Sequential(layers[:-1])
-    x = rng.standard_normal((draw(st.integers(1, 3)), widths[0]))
-    return net, x
+def relu_networks(draw):
+    """A Dense/ReLU network of 1-4 Dense layers (last layer linear) and an input batch.
+
+    The package's strategies (``lrp_ref.testing``) drawn as the pair the tests take.
+    """
+    net = draw(dense_networks(max_depth=4))
+    return net, draw(inputs_for(net))

@@ -182,7 +182,7 @@ def test_unknown_command_is_a_one_line_error(capsys):
 
 def test_figures_command_writes_the_requested_figure(tmp_path, capsys):
     code, out, _ = run(["figures", "--out", tmp_path, "--only", "ledger_chart.png"], capsys)
-    assert code == 0
+    assert code == 0 and "wrote" in out
     assert [p.name for p in tmp_path.iterdir()] == ["ledger_chart.png"]
     assert_valid_png(tmp_path / "ledger_chart.png")
     code, _, err = run(["figures", "--out", tmp_path, "--only", "nope.png"], capsys)

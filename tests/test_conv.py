@@ -31,10 +31,13 @@ from lrp_ref.engine.linear import EXPLICIT_MAX_BYTES
 
 import naive
 from naive import (
+    assert_equals_unrolled_dense,
+    assert_explicit_equals_fast,
+    assert_ledger_balances,
     conv_cases,
     example_rules,
     keeps_absent_weights_absent,
-    ledger_scale,
+    layer_rounding_scale,
     unrolled,
 )
 
@@ -45,10 +48,6 @@ DENSE_EQUIVALENT = [rule for rule in RULES if keeps_absent_weights_absent(rule)]
 
 def rule_id(rule) -> str:
     return lrp.rules.describe(rule)
-
-
-def rounding_scale(layer, a, R, rule) -> float:
-    return naive.rounding_scale(*unrolled(layer, a.shape[1:]), a, R, rule)
 
 
 # -- forward and backward ------------------------------------------------------------------
@@ -112,37 +111,20 @@ def test_matches_torch_layout_by_hand():
 @pytest.mark.parametrize("rule", RULES, ids=rule_id)
 @given(case=conv_cases())
 def test_explicit_equals_fast(rule, case):
-    layer, a, R = case
-    layer.forward(a)
-    fast = layer.relevance(R, rule, method="fast")
-    explicit = layer.relevance(R, rule, method="explicit")
-    assert fast.shape == a.shape and np.all(np.isfinite(fast))
-    np.testing.assert_allclose(fast, explicit, rtol=0,
-                               atol=1e-12 * rounding_scale(layer, a, R, rule) + 1e-300)
+    assert_explicit_equals_fast(*case, rule)
 
 
 @given(case=conv_cases(), rule=st.sampled_from(DENSE_EQUIVALENT))
 def test_equals_the_unrolled_dense_layer(case, rule):
     """A convolution is a Dense layer with shared weights and zeros off the window."""
-    layer, a, R = case
-    W, M, b = unrolled(layer, a.shape[1:])
-    dense = lrp.Dense(W, b)
-    B = len(a)
-    np.testing.assert_allclose(dense.forward(a.reshape(B, -1)), layer.forward(a).reshape(B, -1),
-                               rtol=0, atol=1e-12 * (np.abs(a).sum() * np.abs(W).max() + 1))
-    expected = dense.relevance(R.reshape(B, -1), rule).reshape(a.shape)
-    np.testing.assert_allclose(layer.relevance(R, rule), expected, rtol=0,
-                               atol=1e-12 * naive.rounding_scale(W, M, b, a, R, rule) + 1e-300)
+    assert_equals_unrolled_dense(*case, rule)
 
 
 @given(case=conv_cases(), rule=st.sampled_from(RULES),
        method=st.sampled_from(["fast", "explicit"]))
 def test_ledger_balances(case, rule, method):
     """sum R_out = sum R_in + absorbed_bias + absorbed_stabilizer + dropped (the ledger)."""
-    layer, a, R = case
-    e = lrp.Sequential([layer]).explain(a, rule=rule, method=method, output_relevance=R)
-    record = e.layer("0")
-    np.testing.assert_allclose(record.imbalance(), 0, atol=1e-10 * ledger_scale(record).max())
+    assert_ledger_balances(*case, rule, method)
 
 
 @given(case=conv_cases(), rule=st.sampled_from([lrp.Zero(), lrp.AlphaBeta(1, 0),
@@ -164,7 +146,7 @@ def test_conservation_without_bias(case, rule):
     layer.forward(a)
     R_in = layer.relevance(R, rule)
     np.testing.assert_allclose(per_sample_sum(R_in), per_sample_sum(R) - dropped, rtol=0,
-                               atol=1e-10 * rounding_scale(layer, a, R, rule) + 1e-300)
+                               atol=1e-10 * layer_rounding_scale(layer, a, R, rule) + 1e-300)
 
 
 def test_padding_is_no_input():

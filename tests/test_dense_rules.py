@@ -5,7 +5,7 @@ Tolerances (float64, unit roundoff u = 1.1e-16):
 * explicit vs fast: both paths sum the same products in a different order, so
   they differ by a few u times the size of the terms, amplified by the
   conditioning of the denominators. The tests compare against that scale
-  (``rounding_scale``) with a factor 1e-12, about 1000x above the bound
+  (``naive.rounding_scale``) with a factor 1e-12, about 1000x above the bound
   (n + 2) u for the n <= 6 inputs used here.
 * conservation / ledger: every term is a sum of at most 30 products of
   O(1) numbers over a denominator; 1e-10 relative to the largest term leaves
@@ -20,35 +20,14 @@ from hypothesis import strategies as st
 import lrp_ref as lrp
 from lrp_ref.audit import per_sample_sum
 
+from naive import assert_explicit_equals_fast, layer_rounding_scale
 from strategies import RULES, dense_cases
-
-
-def rounding_scale(layer: lrp.Dense, a: np.ndarray, R: np.ndarray, rule) -> float:
-    """sum_j |z'_ij / d_j R_j| (1 + cond_j), maximised over i: the size rounding acts on."""
-    scale = 0.0
-    for part in rule.parts():
-        z_ij = sum(t.sign * t.input(a)[:, :, None] * t.weight(layer.weight)[None]
-                   for t in part.terms)
-        b = part.bias(layer.bias) if part.bias is not None else 0 * layer.bias
-        z = z_ij.sum(axis=1) + b
-        d = z + np.where(z >= 0, part.epsilon, -part.epsilon)
-        safe = np.where(d == 0, np.inf, d)
-        cond = (np.abs(z_ij).sum(axis=1) + np.abs(b) + part.epsilon) / np.abs(safe)
-        terms = np.abs(z_ij / safe[:, None, :] * R[:, None, :]) * (1 + cond[:, None, :])
-        scale = max(scale, float(terms.sum(axis=2).max(initial=0.0)))
-    return scale
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lrp.rules.describe)
 @given(case=dense_cases())
 def test_explicit_equals_fast(rule, case):
-    layer, a, R = case
-    layer.forward(a)
-    fast = layer.relevance(R, rule, method="fast")
-    explicit = layer.relevance(R, rule, method="explicit")
-    assert fast.shape == a.shape
-    np.testing.assert_allclose(fast, explicit, rtol=0,
-                               atol=1e-12 * rounding_scale(layer, a, R, rule) + 1e-300)
+    assert_explicit_equals_fast(*case, rule)
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lrp.rules.describe)
@@ -61,7 +40,7 @@ def test_ledger_balances(rule, method, case):
     e = net.explain(a, rule=rule, output_relevance=R, method=method)
     record = e.layer("0")
     assert np.all(np.isfinite(e.relevance))
-    scale = rounding_scale(layer, a, R, rule) + np.abs(R).sum(axis=1).max() + 1e-300
+    scale = layer_rounding_scale(layer, a, R, rule) + np.abs(R).sum(axis=1).max() + 1e-300
     np.testing.assert_allclose(record.imbalance(), 0, atol=1e-10 * scale)
 
 
@@ -77,7 +56,7 @@ def test_conservation_without_bias(rule, case):
     layer.forward(a)
     R_in = layer.relevance(R, rule)
     np.testing.assert_allclose(per_sample_sum(R_in), per_sample_sum(R), rtol=0,
-                               atol=1e-10 * rounding_scale(layer, a, R, rule))
+                               atol=1e-10 * layer_rounding_scale(layer, a, R, rule))
 
 
 @given(case=dense_cases(zeros=st.just(0.0)))

@@ -21,12 +21,6 @@ def test_every_figure_is_written_as_a_valid_png(tmp_path):
         assert height > 200 and width > 300
 
 
-def test_module_entry_point_writes_the_chosen_figure(tmp_path, capsys):
-    figures.main(["--out", str(tmp_path), "--only", "maxpool_modes.png"])
-    assert [p.name for p in tmp_path.iterdir()] == ["maxpool_modes.png"]
-    assert "wrote" in capsys.readouterr().out
-
-
 def test_unknown_figure_names_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown figure"):
         figures.make(tmp_path, ["nope.png"])

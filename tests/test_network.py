@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import lrp_ref as lrp
 from lrp_ref.audit import per_sample_sum
+from lrp_ref.network import one_hot
 
 from naive import finite_difference
 from strategies import RULES, relu_networks
@@ -195,3 +196,13 @@ def test_relu_keeps_its_output_not_its_input():
     np.testing.assert_array_equal(out, [[0.0, 0.0, 2.0]])
     np.testing.assert_array_equal(relu.backward(np.array([[5.0, 6.0, 7.0]])), [[0.0, 0.0, 7.0]])
     np.testing.assert_array_equal(relu.relevance(np.array([[1.0, 2.0, 3.0]])), [[1.0, 2.0, 3.0]])
+
+
+def test_one_hot_seeds_the_target_with_one_or_with_its_logit():
+    output = np.array([[0.5, -2.0, 3.0], [1.5, 4.0, -1.0]], dtype=np.float32)
+    target = np.array([1, 0])
+    np.testing.assert_array_equal(one_hot(output, target), [[0, 1, 0], [1, 0, 0]])
+    # R_L = onehot(target) * f(x): the target's logit, 0 elsewhere
+    seed = one_hot(output, target, logit=True)
+    np.testing.assert_array_equal(seed, [[0, -2.0, 0], [1.5, 0, 0]])
+    assert seed.dtype == np.float32 and output[0, 1] == -2.0     # output is not written

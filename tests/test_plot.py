@@ -175,7 +175,24 @@ def test_figures_can_be_saved_as_png(tmp_path):
 
 
 def test_the_core_does_not_import_matplotlib():
-    code = "import sys, lrp_ref; print('matplotlib' in sys.modules)"
+    """Nor do the text helpers: relevance-coloured tokens are drawn by plot.plot_tokens."""
+    code = "import sys, lrp_ref, lrp_ref.extensions.text; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_plot_tokens_colours_by_sign():
+    fig = Figure(figsize=(6, 0.6))
+    ax = fig.subplots()
+    assert plot.plot_tokens(ax, ["not", "good", "."], np.array([2.0, -1.0, 0.0]),
+                            title="LRP") is fig
+    labels = [t for t in ax.texts if t.get_text() != "LRP"]
+    assert [t.get_text() for t in labels] == ["not", "good", "."]
+    red, blue, white = (t.get_bbox_patch().get_facecolor() for t in labels)
+    assert red[0] > red[2] and blue[2] > blue[0] and np.allclose(white[:3], 1, atol=0.01)
+    starts = [t.get_position()[0] for t in labels]
+    assert starts[0] >= 0.18 and starts[0] < starts[1] < starts[2]   # in a row, after the title
+    with pytest.raises(ValueError, match=r"relevance must have shape \(3,\)"):
+        plot.plot_tokens(ax, ["a", "b", "c"], np.zeros(2))
+

@@ -23,9 +23,11 @@ from lrp_ref.audit import per_sample_sum
 
 import naive
 from naive import (
+    assert_equals_unrolled_dense,
+    assert_explicit_equals_fast,
+    assert_ledger_balances,
     example_rules,
     keeps_absent_weights_absent,
-    ledger_scale,
     maxpool_backward,
     maxpool_forward,
     maxpool_relevance,
@@ -69,36 +71,19 @@ def test_avgpool_forward_and_gradient_match_naive(case):
 @pytest.mark.parametrize("rule", RULES, ids=rule_id)
 @given(case=avgpool_cases())
 def test_avgpool_explicit_equals_fast(rule, case):
-    layer, a, R = case
-    layer.forward(a)
-    fast = layer.relevance(R, rule, method="fast")
-    explicit = layer.relevance(R, rule, method="explicit")
-    scale = naive.rounding_scale(*unrolled(layer, a.shape[1:]), a, R, rule)
-    assert fast.shape == a.shape and np.all(np.isfinite(fast))
-    np.testing.assert_allclose(fast, explicit, rtol=0, atol=1e-12 * scale + 1e-300)
+    assert_explicit_equals_fast(*case, rule)
 
 
 @given(case=avgpool_cases(),
        rule=st.sampled_from([r for r in RULES if keeps_absent_weights_absent(r)]))
 def test_avgpool_equals_the_unrolled_dense_layer(case, rule):
-    layer, a, R = case
-    W, M, b = unrolled(layer, a.shape[1:])
-    B = len(a)
-    dense = lrp.Dense(W, b)
-    dense.forward(a.reshape(B, -1))
-    layer.forward(a)
-    np.testing.assert_allclose(layer.relevance(R, rule),
-                               dense.relevance(R.reshape(B, -1), rule).reshape(a.shape), rtol=0,
-                               atol=1e-12 * naive.rounding_scale(W, M, b, a, R, rule) + 1e-300)
+    assert_equals_unrolled_dense(*case, rule)
 
 
 @given(case=avgpool_cases(), rule=st.sampled_from(RULES),
        method=st.sampled_from(["fast", "explicit"]))
 def test_avgpool_ledger_balances_without_bias_term(case, rule, method):
-    layer, a, R = case
-    e = lrp.Sequential([layer]).explain(a, rule=rule, method=method, output_relevance=R)
-    record = e.layer("0")
-    np.testing.assert_allclose(record.imbalance(), 0, atol=1e-10 * ledger_scale(record).max())
+    record = assert_ledger_balances(*case, rule, method)
     np.testing.assert_array_equal(record.absorbed_bias, 0)           # b_j = 0
 
 

@@ -1,15 +1,10 @@
-"""Token-level Gradient x Input and sensitivity, and relevance-coloured text."""
+"""Token-level Gradient x Input and sensitivity (the coloured tokens: tests/test_plot.py)."""
 
-import matplotlib
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import lrp_ref as lrp  # noqa: E402
-from lrp_ref import text  # noqa: E402
+import lrp_ref as lrp
+from lrp_ref import text
 
 
 def linear_text_model():
@@ -63,18 +58,6 @@ def test_network_gradients_refuse_token_ids():
 def test_gradient_methods_need_an_embedding_first():
     with pytest.raises(TypeError, match="starts with an Embedding"):
         text.gradient_x_input(lrp.Sequential([lrp.Dense(np.ones((2, 2)))]), np.ones((1, 2)))
-
-
-def test_plot_tokens_colours_by_sign():
-    fig, ax = plt.subplots(figsize=(6, 0.6))
-    text.plot_tokens(ax, ["not", "good", "."], np.array([2.0, -1.0, 0.0]), title="LRP")
-    labels = [t for t in ax.texts if t.get_text() != "LRP"]
-    assert [t.get_text() for t in labels] == ["not", "good", "."]
-    red, blue, white = (t.get_bbox_patch().get_facecolor() for t in labels)
-    assert red[0] > red[2] and blue[2] > blue[0] and np.allclose(white[:3], 1, atol=0.01)
-    with pytest.raises(ValueError, match=r"relevance must have shape \(3,\)"):
-        text.plot_tokens(ax, ["a", "b", "c"], np.zeros(2))
-    plt.close(fig)
 
 
 def test_embedding_gradient_leaves_the_network_ready_for_backward():

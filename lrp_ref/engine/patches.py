@@ -50,6 +50,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..checks import is_int
+
 Array = np.ndarray
 
 
@@ -61,9 +63,6 @@ def as_pair(value: Any, name: str, where: str, minimum: int) -> tuple[int, int]:
     TypeError, ValueError
         When ``value`` is not an int or a pair of ints, or is below ``minimum``.
     """
-    def is_int(v: Any) -> bool:
-        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
     pair = (value, value) if is_int(value) else value
     if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(map(is_int, pair))):
         raise TypeError(f"{where}: {name} must be an int or a pair of ints, got {value!r}")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import float_dtype, is_int
 from ..network import select_targets
 
 Array = np.ndarray
@@ -88,13 +89,13 @@ def pixel_flipping(net: Any, x: Array, relevance: Array,
     _check_choice("fill", fill, FILLS)
     batch, channels, height, width = x.shape
     R = _channel_sum(relevance, x.shape)
-    if not (_is_int(patch) and patch >= 1 and height % patch == 0 and width % patch == 0):
+    if not (is_int(patch) and patch >= 1 and height % patch == 0 and width % patch == 0):
         raise ValueError(f"pixel_flipping: patch must be an int >= 1 dividing H={height} and "
                          f"W={width}, got {patch!r}")
     rows, cols = height // patch, width // patch
     n = rows * cols
     steps = n if steps is None else steps
-    if not (_is_int(steps) and steps >= 1):
+    if not (is_int(steps) and steps >= 1):
         raise ValueError(f"pixel_flipping: steps must be None or an int >= 1, got {steps!r}")
     filler = _fill_values(x, fill, seed)
 
@@ -168,10 +169,6 @@ def _model(net: Any) -> Callable[[Array], Array]:
     return checked
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
@@ -182,8 +179,7 @@ def float_array(x: Any, name: str) -> Array:
     array = np.asarray(x)
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
         raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
-    if not np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float64)
+    array = array.astype(float_dtype(array), copy=False)
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or inf")
     return array

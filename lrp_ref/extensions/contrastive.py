@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from ..layers.dense import Dense
-from ..network import Explanation, Sequential
+from ..network import Explanation, Sequential, one_hot
 
 Array = np.ndarray
 
@@ -141,10 +141,7 @@ def others_seed(output: Array, target: Array) -> Array:
 
 def target_seed(output: Array, target: Array) -> Array:
     """``onehot(j) * y_j``: the score of the target class at the target, 0 elsewhere."""
-    samples = np.arange(output.shape[0])
-    seed = np.zeros_like(output)
-    seed[samples, target] = output[samples, target]
-    return seed
+    return one_hot(output, target, logit=True)
 
 
 def negated_network(net: Sequential) -> Sequential:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import is_int
 from ..conditions import layer_path
 
 Array = np.ndarray
@@ -72,7 +73,7 @@ def top_channels(net: Any, x: Array, layer: int | str, k: int,
     ConceptHeatmaps
     """
     path = layer_path(net, layer)
-    if not (isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1):
+    if not (is_int(k) and k >= 1):
         raise ValueError(f"top_channels: k must be an int >= 1, got {k!r}")
     explanation = net.explain(x, target=target, rule=rule, method=method)
     R = explanation.layer(path).relevance_out

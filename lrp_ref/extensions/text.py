@@ -1,4 +1,4 @@
-"""Explaining token sequences: gradient baselines per token, and relevance-coloured text.
+"""Explaining token sequences: gradient baselines per token.
 
 For a :class:`~lrp_ref.Sequential` whose first layer is an
 :class:`~lrp_ref.Embedding`, LRP already returns one relevance per token
@@ -9,7 +9,8 @@ at the embedding vectors ``e_t`` (token ids are discrete), as in Arras et al.
 * Gradient x Input:  ``R_t = sum_d e_{t,d} * df/de_{t,d}``
 * sensitivity:       ``R_t = sum_d (df/de_{t,d})^2``  (the squared gradient norm)
 
-with ``f`` the target logit.
+with ``f`` the target logit. ``lrp_ref.viz.plot.plot_tokens`` draws the tokens
+coloured by their relevance.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..layers.embedding import Embedding
-from ..network import Sequential, select_targets
+from ..network import Sequential, one_hot, select_targets
 
 Array = np.ndarray
 
@@ -41,9 +42,7 @@ def embedding_gradient(net: Sequential, ids: Any, target: int | Sequence[int] | 
         raise TypeError(f"expected a Sequential that starts with an Embedding, got {net!r}")
     output = net.forward(ids)
     target = select_targets(output, target)
-    seed = np.zeros_like(output)
-    seed[np.arange(len(target)), target] = 1
-    grad = seed
+    grad = one_hot(output, target)
     for layer in reversed(net.layers[1:]):
         grad = layer.backward(grad)
     # e (B, T, D): the Embedding's lookup of the ids it kept, not layer 1's kept input
@@ -64,47 +63,3 @@ def sensitivity(net: Sequential, ids: Any, target: int | Sequence[int] | None = 
     _, grad, _ = embedding_gradient(net, ids, target)
     return (grad ** 2).sum(axis=2)
 
-
-def plot_tokens(ax: Any, tokens: Sequence[str], relevance: Array, title: str | None = None,
-                cmap: str = "bwr", fontsize: int = 13, title_width: float = 0.18) -> None:
-    """Draw ``tokens`` in a row on ``ax``, each on a background coloured by its relevance.
-
-    Colours are symmetric around 0 (``cmap`` from blue through white to red),
-    scaled to the largest ``|relevance|`` of the row: red supports the explained
-    class, blue speaks against it.
-
-    Parameters
-    ----------
-    ax : matplotlib Axes
-    tokens : sequence of str
-    relevance : ndarray, shape (T,)
-    title : str, optional
-        Written at the left of the row; the tokens start at ``title_width``
-        (axes fraction) or after the title if it is wider, so that rows align.
-    """
-    import matplotlib.pyplot as plt
-
-    relevance = np.asarray(relevance, dtype=float)
-    if relevance.shape != (len(tokens),):
-        raise ValueError(f"plot_tokens: relevance must have shape ({len(tokens)},), "
-                         f"got {relevance.shape}")
-    scale = float(np.abs(relevance).max()) or 1.0
-    colours = plt.get_cmap(cmap)(0.5 + 0.5 * relevance / scale)
-    ax.set_axis_off()
-    renderer = ax.figure.canvas.get_renderer()
-    x = 0.0
-    if title is not None:
-        label = ax.text(x, 0.5, title, fontsize=fontsize, va="center", ha="left",
-                        transform=ax.transAxes, fontweight="bold")
-        x = max(title_width, _width(ax, label, renderer) + 0.02)
-    for token, colour in zip(tokens, colours):
-        text = ax.text(x, 0.5, token, fontsize=fontsize, va="center", ha="left",
-                       transform=ax.transAxes,
-                       bbox={"facecolor": colour, "edgecolor": "none", "pad": 2})
-        x += _width(ax, text, renderer) + 0.01
-
-
-def _width(ax: Any, text: Any, renderer: Any) -> float:
-    """The width of a drawn text in axes coordinates."""
-    box = text.get_window_extent(renderer=renderer)
-    return box.width / ax.get_window_extent(renderer=renderer).width

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..audit import LayerRecord, Ledger, per_sample_sum
+from ..checks import float_dtype
 from ..rules import Rule, describe
 
 Array = np.ndarray
@@ -186,8 +187,7 @@ class Layer:
         return None
 
     def _check_input(self, a: Any) -> Array:
-        dtype = self.dtype or (np.asarray(a).dtype if np.issubdtype(np.asarray(a).dtype,
-                                                                     np.floating) else np.float64)
+        dtype = self.dtype or float_dtype(a)
         a = as_float_array(a, dtype, self.where)
         expected = self.expected_input_shape()
         if expected is not None and (

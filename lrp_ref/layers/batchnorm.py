@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..checks import float_dtype
 from .base import as_float_array, check_finite
 from .linear import LinearLayer, ParameterGradient
 
@@ -78,7 +79,7 @@ class BatchNorm(LinearLayer):
         super().__init__()
         name = type(self).__name__
         g = np.asarray(gamma)
-        dtype = g.dtype if np.issubdtype(g.dtype, np.floating) else np.float64
+        dtype = float_dtype(g)
         self.gamma = as_float_array(g, dtype, name)
         if self.gamma.ndim != 1:
             raise ValueError(f"{name}: gamma must have shape (C,), got {self.gamma.shape}")

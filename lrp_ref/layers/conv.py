@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import float_dtype
 from ..engine import kernels
 from ..engine.patches import Window
 from .base import as_float_array, check_finite
@@ -55,7 +56,7 @@ class Conv2d(LinearLayer):
     def __init__(self, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0) -> None:
         super().__init__()
         w = np.asarray(weight)
-        dtype = w.dtype if np.issubdtype(w.dtype, np.floating) else np.float64
+        dtype = float_dtype(w)
         self.weight = as_float_array(w, dtype, "Conv2d")
         if self.weight.ndim != 4:
             raise ValueError("Conv2d: weight must have shape (C_out, C_in, kh, kw), "

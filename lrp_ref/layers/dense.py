@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import float_dtype
 from .base import as_float_array, check_finite
 from .linear import LinearLayer, ParameterGradient
 
@@ -32,7 +33,7 @@ class Dense(LinearLayer):
     def __init__(self, weight: Any, bias: Any = None) -> None:
         super().__init__()
         w = np.asarray(weight)
-        dtype = w.dtype if np.issubdtype(w.dtype, np.floating) else np.float64
+        dtype = float_dtype(w)
         self.weight = as_float_array(w, dtype, "Dense")
         if self.weight.ndim != 2:
             raise ValueError(f"Dense: weight must have shape (in, out), got {self.weight.shape}")

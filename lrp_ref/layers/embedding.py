@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..audit import Ledger
+from ..checks import float_dtype
 from ..rules import Rule
 from .base import Layer, as_float_array, check_finite
 
@@ -45,7 +46,7 @@ class Embedding(Layer):
     def __init__(self, weight: Any) -> None:
         super().__init__()
         w = np.asarray(weight)
-        dtype = w.dtype if np.issubdtype(w.dtype, np.floating) else np.float64
+        dtype = float_dtype(w)
         self.weight = as_float_array(w, dtype, "Embedding")
         if self.weight.ndim != 2:
             raise ValueError(f"Embedding: weight must have shape (vocab, dim), "

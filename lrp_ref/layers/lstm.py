@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from ..audit import Ledger
+from ..checks import float_dtype
 from ..rules import Epsilon, Rule, Zero, describe
 from .base import Layer, as_float_array, check_finite
 from .dense import Dense
@@ -93,7 +94,7 @@ class LSTM(Layer):
                  return_sequences: bool = False) -> None:
         super().__init__()
         w = np.asarray(weight_ih)
-        dtype = w.dtype if np.issubdtype(w.dtype, np.floating) else np.float64
+        dtype = float_dtype(w)
         self.weight_ih = as_float_array(w, dtype, "LSTM")
         self.weight_hh = as_float_array(weight_hh, dtype, "LSTM")
         if self.weight_hh.ndim != 2 or self.weight_hh.shape[0] != 4 * self.weight_hh.shape[1]:

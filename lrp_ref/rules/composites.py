@@ -44,6 +44,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..layers.base import Layer
+from ..table import format_table
 from . import AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, ZBox, Zero, short_repr
 
 #: Layer type name -> the kind a composite dispatches on (matched along the MRO,
@@ -118,9 +119,7 @@ class Composite:
         layers = dict([(network.path, network), *network.named_layers()])
         rows = [(path or "(network)", type(layers[path]).__name__, repr(rule))
                 for path, rule in mapping.items()]
-        widths = [max((len(row[k]) for row in rows), default=0) for k in range(2)]
-        lines = [f"{p.ljust(widths[0])}  {t.ljust(widths[1])}  {r}" for p, t, r in rows]
-        return "\n".join([repr(self), *lines])
+        return "\n".join([repr(self), *format_table(rows)])
 
 
 def _first(entries: list[Entry], kinds: tuple[str, ...]) -> str | None:

@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..audit import per_sample_sum
+from ..table import format_table
+
 Array = np.ndarray
 
 #: At most this many per-sample rows in a failure report (the failing samples first).
@@ -122,7 +125,7 @@ def _report(a: Array, e: Array, diff: Array, scale: Array, tolerance: Array, out
     index = (int(b),) + tuple(int(i) for i in np.unravel_index(int(k), a.shape[1:]))
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.where(diff == 0, 0.0, diff / scale[:, None])
-    sum_a, sum_e = _per_sample(a).sum(axis=1), _per_sample(e).sum(axis=1)
+    sum_a, sum_e = per_sample_sum(a), per_sample_sum(e)
     lines = [
         f"relevance not close: {n_out} of {n} elements ({100 * n_out / n:.3g}%) are outside "
         f"|actual - expected| <= atol + rtol * max|expected| per sample "
@@ -145,8 +148,7 @@ def _report(a: Array, e: Array, diff: Array, scale: Array, tolerance: Array, out
          f"{sum_a[s] - sum_e[s]:+.3g}")
         for s in shown
     ]
-    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
-    lines += ["  " + "  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines += ["  " + line for line in format_table(rows, ">" * len(header))]
     if len(scale) > len(shown):
         lines.append(f"  ... {len(scale) - len(shown)} more sample(s) not shown")
     lines.append("a non-zero 'sum diff' means relevance was absorbed or created differently "

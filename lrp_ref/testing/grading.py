@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from ..audit import per_sample_sum
 from ..layers import Conv2d, Dense, Flatten, LinearLayer
 from ..network import Sequential
 from ..rules import AlphaBeta, LinearRule, describe
@@ -347,22 +348,18 @@ def _run(student_fn: StudentFn, case: Case, kind: str, expected: Array,
     return got, None
 
 
-def _sample_sums(x: Array) -> Array:
-    return x.reshape(x.shape[0], -1).sum(axis=1)
-
-
 def _ledger(case: Case, ref: Reference, got: Array | None) -> str:
     """The reference's conservation ledger per sample, with the student's ``sum R_in``."""
-    sum_out = _sample_sums(case.R)
+    sum_out = per_sample_sum(case.R)
     lines = ["ledger per sample: sum R_out = sum R_in + absorbed_bias + absorbed_stabilizer "
              "+ dropped (reference)"]
     valid = got is not None and got.shape == ref.relevance.shape
     for s in range(case.R.shape[0]):
         line = (f"  sample {s}: sum R_out {sum_out[s]:.6g} = sum R_in "
-                f"{_sample_sums(ref.relevance)[s]:.6g} + bias {ref.absorbed_bias[s]:.6g} + "
+                f"{per_sample_sum(ref.relevance)[s]:.6g} + bias {ref.absorbed_bias[s]:.6g} + "
                 f"stabilizer {ref.absorbed_stabilizer[s]:.6g} + dropped {ref.dropped[s]:.6g}")
         if valid:
-            line += f"; yours: sum R_in {_sample_sums(got)[s]:.6g}"
+            line += f"; yours: sum R_in {per_sample_sum(got)[s]:.6g}"
         lines.append(line)
     return "\n".join(lines)
 

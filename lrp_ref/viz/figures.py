@@ -1,6 +1,6 @@
 """The figures of the README and the docs, regenerated from the shipped models.
 
-Run ``lrp-ref figures --out figures`` or ``python -m lrp_ref.figures --out figures``.
+Run ``lrp-ref figures --out figures`` (the command-line entry point, :mod:`lrp_ref.cli`).
 Each entry of :data:`FIGURES` is a function returning a matplotlib Figure, so a
 notebook can draw any of them (``figures.maxpool_modes()``) and change its
 arguments. Everything is deterministic: the shipped weights, the fixed test
@@ -9,7 +9,6 @@ splits and the first test samples of distinct classes.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -190,17 +189,3 @@ def make(out: Path | str, names: Iterable[str] | None = None, dpi: int = 110) ->
         paths.append(out / name)
     return paths
 
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m lrp_ref.figures --out DIR``."""
-    parser = argparse.ArgumentParser(prog="python -m lrp_ref.figures",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("figures"))
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(FIGURES))
-    args = parser.parse_args(argv)
-    for path in make(args.out, args.only):
-        print(f"wrote {path}")
-
-
-if __name__ == "__main__":
-    main()

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -418,5 +419,51 @@ def feature_bars(relevance: Any, names: Sequence[str], ax: Axes | None = None, *
     return ax.figure
 
 
+def plot_tokens(ax: Axes, tokens: Sequence[str], relevance: Array, title: str | None = None,
+                cmap: str = CMAP, fontsize: int = 13, title_width: float = 0.18) -> Figure:
+    """Draw ``tokens`` in a row on ``ax``, each on a background coloured by its relevance.
+
+    Colours are symmetric around 0 (``cmap`` from blue through white to red),
+    scaled to the largest ``|relevance|`` of the row: red supports the explained
+    class, blue speaks against it.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    tokens : sequence of str
+    relevance : ndarray, shape (T,)
+    title : str, optional
+        Written at the left of the row; the tokens start at ``title_width``
+        (axes fraction) or after the title if it is wider, so that rows align.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure of ``ax``.
+    """
+    relevance = np.asarray(relevance, dtype=float)
+    if relevance.shape != (len(tokens),):
+        raise ValueError(f"plot_tokens: relevance must have shape ({len(tokens)},), "
+                         f"got {relevance.shape}")
+    scale = float(np.abs(relevance).max()) or 1.0
+    colours = matplotlib.colormaps[cmap](0.5 + 0.5 * relevance / scale)
+    ax.set_axis_off()
+    x = 0.0
+    if title is not None:
+        label = ax.text(x, 0.5, title, fontsize=fontsize, va="center", ha="left",
+                        transform=ax.transAxes, fontweight="bold")
+        x = max(title_width, _width(ax, label) + 0.02)
+    for token, colour in zip(tokens, colours):
+        text = ax.text(x, 0.5, token, fontsize=fontsize, va="center", ha="left",
+                       transform=ax.transAxes,
+                       bbox={"facecolor": colour, "edgecolor": "none", "pad": 2})
+        x += _width(ax, text) + 0.01
+    return ax.figure
+
+
+def _width(ax: Axes, text: Any) -> float:
+    """The width of a drawn text in axes coordinates (measured by the figure's renderer)."""
+    return text.get_window_extent().width / ax.get_window_extent().width
+
 __all__ = ["CMAP", "compare_rules", "feature_bars", "grid", "heatmap", "image_2d",
-           "ledger_chart", "overlay", "relevance_flow", "symmetric_limit"]
+           "ledger_chart", "overlay", "plot_tokens", "relevance_flow", "symmetric_limit"]

@@ -25,6 +25,7 @@ import numpy as np
 import lrp_ref as lrp
 from lrp_ref.evaluation import relevance_mass_accuracy
 from lrp_ref.extensions import text
+from lrp_ref.viz import plot
 from lrp_ref.zoo import sentiment
 
 np.set_printoptions(precision=3, suppress=True)
@@ -98,7 +99,7 @@ for token, r in zip(tokens, e.relevance[0]):
     print(f"{token:>10s} {r:+.3f}")
 
 fig, ax = plt.subplots(figsize=(7, 0.5))
-text.plot_tokens(ax, tokens, e.relevance[0], title="LRP-ε")
+plot.plot_tokens(ax, tokens, e.relevance[0], title="LRP-ε")
 plt.show()
 
 # %% [markdown]
@@ -159,7 +160,7 @@ def show(sentence, methods=("LRP-ε", "Grad x Input", "sensitivity")):
     results = explanations([sentence])
     fig, axes = plt.subplots(len(methods), 1, figsize=(10, 0.45 * len(methods)))
     for ax, name in zip(np.atleast_1d(axes), methods):
-        text.plot_tokens(ax, tokens, results[name][0], title=name)
+        plot.plot_tokens(ax, tokens, results[name][0], title=name)
     label = sentiment.CLASSES[net.forward(vocab.encode([sentence])).argmax()]
     fig.suptitle(f"predicted: {label}", x=0.02, ha="left", fontsize=11)
     plt.show()
@@ -184,7 +185,7 @@ fig, axes = plt.subplots(len(cases), 1, figsize=(10, 0.45 * len(cases)))
 for ax, sentence in zip(axes, cases):
     ids = vocab.encode([sentence])
     e = net.explain(ids, rule=lrp.Epsilon(1e-3))
-    text.plot_tokens(ax, sentiment.tokenize(sentence), e.relevance[0],
+    plot.plot_tokens(ax, sentiment.tokenize(sentence), e.relevance[0],
                      title=sentiment.CLASSES[e.target[0]])
 plt.show()
 
