@@ -14,7 +14,8 @@ underscored ``_forward``, ``_backward`` and ``_relevance`` on checked arrays.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,8 +27,41 @@ Array = np.ndarray
 
 METHODS = ("fast", "explicit")
 
-#: Every Layer subclass by type name: what a model file may name (io.py, astype).
-LAYER_TYPES: dict[str, type[Layer]] = {}
+_layer_types: dict[str, type[Layer]] = {}
+#: The layer types a model file may name, by type name (read-only). The table itself
+#: is ``lrp_ref/registry.py``, which fills this view when lrp_ref is imported (it names
+#: Sequential, defined above ``layers/``). Defining a subclass registers nothing.
+LAYER_TYPES: Mapping[str, type[Layer]] = MappingProxyType(_layer_types)
+
+
+def register_layer_types(classes: Iterable[type[Layer]]) -> None:
+    """Let model files name ``classes`` (called once, by ``lrp_ref/registry.py``).
+
+    A name already taken by another class is refused: nothing shadows a registered type.
+    """
+    for cls in classes:
+        if _layer_types.setdefault(cls.__name__, cls) is not cls:
+            raise ValueError(f"layer type name {cls.__name__!r} is taken by "
+                             f"{_layer_types[cls.__name__]!r}")
+
+
+class TypeName(str):
+    """The ``"type"`` of a layer config: the class name, which a model file stores.
+
+    Made by :meth:`Layer.config`, it also carries the class itself (``cls``), so a
+    copy rebuilt from the config in this process (``astype``, the canonizers) has the
+    class of the original, a user's subclass included. JSON keeps only the name: a
+    model file names one of :data:`LAYER_TYPES`, never code.
+    """
+
+    cls: type[Layer] | None = None
+
+
+def type_name(cls: type[Layer]) -> TypeName:
+    """``cls.__name__`` as a :class:`TypeName` that remembers ``cls``."""
+    name = TypeName(cls.__name__)
+    name.cls = cls
+    return name
 
 
 def check_finite(name: str, x: Array, where: str) -> None:
@@ -93,10 +127,6 @@ class Layer:
     #: Whether the input is integer token ids that must not be converted to float (Embedding).
     reads_token_ids: ClassVar[bool] = False
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        LAYER_TYPES[cls.__name__] = cls
-
     def __init__(self) -> None:
         self.path = ""
         self._input: Array | None = None
@@ -139,7 +169,7 @@ class Layer:
 
     def config(self) -> dict[str, Any]:
         """The JSON-serialisable description of this layer (arrays excluded)."""
-        return {"type": type(self).__name__, **self.hyperparameters()}
+        return {"type": type_name(type(self)), **self.hyperparameters()}
 
     def state(self, prefix: str = "") -> dict[str, Array]:
         """Every array of this layer and below, keyed ``"<relative path>.<name>"``."""
@@ -433,12 +463,16 @@ def check_method(method: str) -> None:
 def build(config: dict[str, Any], arrays: dict[str, Array], prefix: str = "") -> Layer:
     """Rebuild a layer from its ``config`` and its arrays keyed ``"<prefix>.<name>"``.
 
-    Only registered Layer types can be built: a model file never names code.
+    The class is the one a :class:`TypeName` of :meth:`Layer.config` carries, else
+    the registered type of that name (:data:`LAYER_TYPES`): a model file never names code.
     """
     kind = config.get("type") if isinstance(config, dict) else None
-    if kind not in LAYER_TYPES:
-        raise ValueError(f"unknown layer type {kind!r} at '{prefix}'")
-    return LAYER_TYPES[kind].from_config(config, arrays, prefix)
+    cls = kind.cls if isinstance(kind, TypeName) else (
+        LAYER_TYPES.get(kind) if isinstance(kind, str) else None)
+    if cls is None:
+        raise ValueError(f"unknown layer type {kind!r} at '{prefix}': a model file may name "
+                         f"only {', '.join(map(repr, sorted(LAYER_TYPES)))}")
+    return cls.from_config(config, arrays, prefix)
 
 
 def array_key(path: str, name: str) -> str:
