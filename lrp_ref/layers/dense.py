@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import as_float_array, check_finite
-from .linear import LinearLayer, ParameterGradient
+from .base import ParameterGradient, as_float_array, check_finite
+from .linear import LinearLayer
 
 Array = np.ndarray
 
@@ -26,6 +26,7 @@ class Dense(LinearLayer):
     """
 
     array_names = ("weight", "bias")
+    parameter_names = ("weight", "bias")
     grad_weight = ParameterGradient()
     grad_bias = ParameterGradient()
 
