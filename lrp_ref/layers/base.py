@@ -533,8 +533,11 @@ def prefixed(path: str, arrays: dict[str, Any]) -> dict[str, Any]:
 class ParameterGradient:
     """The attribute ``grad_<name>``: ``dL/d<name>`` of the last ``backward``, read-only.
 
-    None before the first backward. A layer declares one for every name in
-    ``parameter_names``; :meth:`Layer.gradients` gives them all as a dict.
+    None before the first backward. It is that backward's gradient: a later
+    forward does not change it (Dense, Conv2d and BatchNorm compute it on first
+    read from the input and ``grad_z`` of that backward, and keep it). A layer
+    declares one for every name in ``parameter_names``; :meth:`Layer.gradients`
+    gives them all as a dict.
     """
 
     def __set_name__(self, owner: type, attribute: str) -> None:
