@@ -6,34 +6,25 @@ named ``Dense`` never changes what ``load`` builds, and abstract bases
 (``Layer``, ``Container``, ``LinearLayer``, ``PassThrough``, ``BatchNorm``) are
 not loadable. ``astype`` and the canonizers' copies keep each layer's own class
 (the config carries it in memory, :class:`lrp_ref.layers.base.TypeName`), and
-``save`` refuses a layer whose class is not in this table.
+``save`` refuses a layer whose class is not in this table. A new layer type of
+lrp_ref becomes loadable by adding it here.
 """
 
 from __future__ import annotations
 
-from .layers import (
-    LSTM,
-    AvgPool2d,
-    BatchNorm1d,
-    BatchNorm2d,
-    Bidirectional,
-    Conv2d,
-    Dense,
-    Embedding,
-    Flatten,
-    Identity,
-    MaxPool2d,
-    ReLU,
-    Residual,
-)
+from . import layers
 from .layers.base import LAYER_TYPES, register_layer_types
 from .network import Sequential
 
 register_layer_types([
-    Sequential, Residual, Bidirectional,                   # containers
-    Dense, Conv2d, AvgPool2d, BatchNorm1d, BatchNorm2d,    # linear layers: every linear rule
-    ReLU, Flatten, Identity, MaxPool2d,                    # no rule
-    Embedding, LSTM,                                       # token sequences
+    # containers
+    Sequential, layers.Residual, layers.Bidirectional,
+    # linear layers: every linear rule
+    layers.Dense, layers.Conv2d, layers.AvgPool2d, layers.BatchNorm1d, layers.BatchNorm2d,
+    # no rule
+    layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool2d,
+    # token sequences
+    layers.Embedding, layers.LSTM,
 ])
 
 __all__ = ["LAYER_TYPES"]
