@@ -75,7 +75,7 @@ def condition_masks(network: Layer, parsed: dict[str, Sequence[int] | Array],
     masks = {}
     for path, channels in parsed.items():
         layer = layers[path]
-        shape = layer._output_shape
+        shape = layer.output_shape
         where = layer.where
         if shape is None or len(shape) < 2:
             raise ValueError(f"conditions: {where} has output shape {shape}; a condition "

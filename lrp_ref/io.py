@@ -2,8 +2,8 @@
 
 The file holds the architecture as JSON text under the key ``__config__`` and
 every array under ``"<path>.<name>"`` (e.g. ``"0.weight"``). Loading uses
-``allow_pickle=False`` and builds only registered layer types, so a file can
-describe a network but never run code.
+``allow_pickle=False`` and builds only the layer types of the table in
+:mod:`lrp_ref.registry`, so a file can describe a network but never run code.
 """
 
 from __future__ import annotations
@@ -15,13 +15,26 @@ import zipfile
 import numpy as np
 
 from .layers.base import Layer, build
+from .registry import LAYER_TYPES
 
 CONFIG_KEY = "__config__"
 FORMAT = "lrp_ref-network-1"
 
 
 def save(net: Layer, path: str | os.PathLike) -> None:
-    """Write ``net`` (any layer or Sequential) to ``path`` (a ``.npz`` file)."""
+    """Write ``net`` (any layer or Sequential) to ``path`` (a ``.npz`` file).
+
+    Raises
+    ------
+    ValueError
+        When a layer's class is not one of the registered types (``LAYER_TYPES``),
+        e.g. a user's subclass: the file would load as another class, or not at all.
+    """
+    for layer in (net, *(layer for _, layer in net.named_layers())):
+        if LAYER_TYPES.get(type(layer).__name__) is not type(layer):
+            raise ValueError(f"cannot save {layer.where}: {type(layer).__qualname__} is not "
+                             f"one of the layer types a model file may name "
+                             f"({', '.join(sorted(LAYER_TYPES))}; lrp_ref.registry)")
     arrays = net.state()
     if CONFIG_KEY in arrays:
         raise ValueError(f"a layer path collides with the reserved key {CONFIG_KEY!r}")

@@ -150,7 +150,7 @@ class Sequential(Container):
 
     def _check_input(self, a: Any) -> Array:
         if self.reads_token_ids:  # ids stay integers; the Embedding checks them
-            return self.layers[0]._check_input(a)
+            return self.layers[0].check_input(a)
         return as_float_array(a, self.dtype or np.float64, self.where)
 
     def _forward(self, a: Array) -> Array:

@@ -64,11 +64,17 @@ class BatchStatsNorm2d(lrp.BatchNorm2d):
         self._x_hat = (x - mean) * self._inv_std
         return self._per_channel(self.gamma) * self._x_hat + self._per_channel(self.beta)
 
+    def _compute_parameter_gradients(self, x: np.ndarray, g: np.ndarray) -> dict[str, np.ndarray]:
+        # grad_gamma, grad_beta (read through gradients()) from this backward's x and g
+        axes = (0, 2, 3)
+        inv_std = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + self.eps)
+        x_hat = (x - x.mean(axis=axes, keepdims=True)) * inv_std
+        return {"gamma": (g * x_hat).sum(axis=axes), "beta": g.sum(axis=axes)}
+
     def _backward(self, g: np.ndarray) -> np.ndarray:
+        super()._backward(g)        # books (x, g) for _compute_parameter_gradients
         axes = (0, 2, 3)
         x_hat = self._x_hat
-        self.grad_gamma = (g * x_hat).sum(axis=axes)
-        self.grad_beta = g.sum(axis=axes)
         centred = (g - g.mean(axis=axes, keepdims=True)
                    - x_hat * (g * x_hat).mean(axis=axes, keepdims=True))
         return self._per_channel(self.gamma) * self._inv_std * centred

@@ -40,14 +40,13 @@ def embedding_gradient(net: Sequential, ids: Any, target: int | Sequence[int] | 
     """
     if not (isinstance(net, Sequential) and net.layers and isinstance(net[0], Embedding)):
         raise TypeError(f"expected a Sequential that starts with an Embedding, got {net!r}")
+    ids = net.check_input(ids)                  # validated integer ids (B, T)
     output = net.forward(ids)
     target = select_targets(output, target)
     grad = one_hot(output, target)
     for layer in reversed(net.layers[1:]):
         grad = layer.backward(grad)
-    # e (B, T, D): the Embedding's lookup of the ids it kept, not layer 1's kept input
-    # (a ReLU keeps its output)
-    embeddings = net[0]._forward(net[0]._input)
+    embeddings = net[0].weight[ids]             # e_t = W[id_t], the Embedding's lookup
     return embeddings, grad, target
 
 

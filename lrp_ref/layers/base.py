@@ -5,7 +5,10 @@ Every layer has
 * ``forward(a) -> z``: the output; remembers what relevance needs;
 * ``backward(grad_z) -> grad_a``: the ordinary gradient;
 * ``relevance(R_out, rule, method="fast") -> R_in``: the LRP step, same shape
-  as the input, after ``forward`` on the same batch.
+  as the input, after ``forward`` on the same batch;
+* ``output_shape`` (of the last forward), ``check_input(a)`` (the input as
+  forward reads it), ``parameters()`` and ``gradients()`` (the trainable arrays
+  and their gradients of the last backward, ``{key: array}``, keys as ``state()``).
 
 The public methods validate their arguments (shape, finiteness, order of calls)
 and raise errors that name the layer's path and type; subclasses implement the
@@ -14,7 +17,8 @@ underscored ``_forward``, ``_backward`` and ``_relevance`` on checked arrays.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,8 +31,41 @@ Array = np.ndarray
 
 METHODS = ("fast", "explicit")
 
-#: Every Layer subclass by type name: what a model file may name (io.py, astype).
-LAYER_TYPES: dict[str, type[Layer]] = {}
+_layer_types: dict[str, type[Layer]] = {}
+#: The layer types a model file may name, by type name (read-only). The table itself
+#: is ``lrp_ref/registry.py``, which fills this view when lrp_ref is imported (it names
+#: Sequential, defined above ``layers/``). Defining a subclass registers nothing.
+LAYER_TYPES: Mapping[str, type[Layer]] = MappingProxyType(_layer_types)
+
+
+def register_layer_types(classes: Iterable[type[Layer]]) -> None:
+    """Let model files name ``classes`` (called once, by ``lrp_ref/registry.py``).
+
+    A name already taken by another class is refused: nothing shadows a registered type.
+    """
+    for cls in classes:
+        if _layer_types.setdefault(cls.__name__, cls) is not cls:
+            raise ValueError(f"layer type name {cls.__name__!r} is taken by "
+                             f"{_layer_types[cls.__name__]!r}")
+
+
+class TypeName(str):
+    """The ``"type"`` of a layer config: the class name, which a model file stores.
+
+    Made by :meth:`Layer.config`, it also carries the class itself (``cls``), so a
+    copy rebuilt from the config in this process (``astype``, the canonizers) has the
+    class of the original, a user's subclass included. JSON keeps only the name: a
+    model file names one of :data:`LAYER_TYPES`, never code.
+    """
+
+    cls: type[Layer] | None = None
+
+
+def type_name(cls: type[Layer]) -> TypeName:
+    """``cls.__name__`` as a :class:`TypeName` that remembers ``cls``."""
+    name = TypeName(cls.__name__)
+    name.cls = cls
+    return name
 
 
 def check_finite(name: str, x: Array, where: str) -> None:
@@ -93,10 +130,12 @@ class Layer:
     array_names: ClassVar[tuple[str, ...]] = ()
     #: Whether the input is integer token ids that must not be converted to float (Embedding).
     reads_token_ids: ClassVar[bool] = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        LAYER_TYPES[cls.__name__] = cls
+    #: Names of the trainable arrays among ``array_names`` (see :meth:`parameters`); each
+    #: has a read-only attribute ``grad_<name>`` (a :class:`ParameterGradient`).
+    parameter_names: ClassVar[tuple[str, ...]] = ()
+    #: ``{name: dL/d<name>}`` of the last backward, None before one (LSTM, Embedding;
+    #: the linear layers compute theirs when first read).
+    _parameter_gradients: dict[str, Array] | None = None
 
     def __init__(self) -> None:
         self.path = ""
@@ -138,9 +177,36 @@ class Layer:
         """The constructor's array arguments (weights, biases, statistics)."""
         return {name: getattr(self, name) for name in self.array_names}
 
+    def parameters(self) -> dict[str, Array]:
+        """The trainable arrays of this layer and of the layers below it, keyed like :meth:`state`.
+
+        The arrays themselves, which an optimiser updates in place: ``{"weight": W,
+        "bias": b}`` for a Dense, ``{"0.weight": ..., "2.body.0.bias": ...}`` for a
+        container. BatchNorm's running statistics are not trainable.
+        """
+        out = {name: getattr(self, name) for name in self.parameter_names}
+        for name, child in self.children():
+            out.update(prefixed(name, child.parameters()))
+        return out
+
+    def gradients(self) -> dict[str, Array | None]:
+        """``dL/d<array>`` of the last ``backward`` for every key of :meth:`parameters`.
+
+        None for a layer that has had no backward yet. Each equals the layer's
+        attribute ``grad_<name>`` (e.g. ``grad_weight``).
+        """
+        out = {name: self._parameter_gradient(name) for name in self.parameter_names}
+        for name, child in self.children():
+            out.update(prefixed(name, child.gradients()))
+        return out
+
+    def _parameter_gradient(self, name: str) -> Array | None:
+        """``dL/d<name>`` of the last backward, None before one."""
+        return None if self._parameter_gradients is None else self._parameter_gradients[name]
+
     def config(self) -> dict[str, Any]:
         """The JSON-serialisable description of this layer (arrays excluded)."""
-        return {"type": type(self).__name__, **self.hyperparameters()}
+        return {"type": type_name(type(self)), **self.hyperparameters()}
 
     def state(self, prefix: str = "") -> dict[str, Array]:
         """Every array of this layer and below, keyed ``"<relative path>.<name>"``."""
@@ -185,6 +251,14 @@ class Layer:
     def expected_input_shape(self) -> tuple[int | None, ...] | None:
         """The input shape this layer accepts (None entries are free), or None for any."""
         return None
+
+    def check_input(self, a: Any) -> Array:
+        """``a`` as :meth:`forward` reads it, or an error naming the layer.
+
+        Converted to the layer's dtype (integer token ids stay integers for an
+        Embedding) and checked: shape, finiteness.
+        """
+        return self._check_input(a)
 
     def _check_input(self, a: Any) -> Array:
         dtype = self.dtype or float_dtype(a)
@@ -251,9 +325,10 @@ class Layer:
     def backward(self, grad_z: Array) -> Array:
         """The ordinary gradient: ``d loss / d a`` from ``d loss / d z``.
 
-        Parametrised layers also give ``grad_weight`` and ``grad_bias`` (or their
-        own parameters' gradients); Dense, Conv2d and BatchNorm compute them from
-        this backward's input and ``grad_z`` when first read. Must follow
+        Parametrised layers also give the gradients of their trainable arrays:
+        :meth:`gradients`, and one attribute each, ``grad_weight``, ``grad_bias``
+        (or their own parameters' names); Dense, Conv2d and BatchNorm compute them
+        from this backward's input and ``grad_z`` when first read. Must follow
         ``forward`` on the same batch.
         """
         return self._backward(self._check_output_array(grad_z, "grad_z"))
@@ -433,15 +508,44 @@ def check_method(method: str) -> None:
 def build(config: dict[str, Any], arrays: dict[str, Array], prefix: str = "") -> Layer:
     """Rebuild a layer from its ``config`` and its arrays keyed ``"<prefix>.<name>"``.
 
-    Only registered Layer types can be built: a model file never names code.
+    The class is the one a :class:`TypeName` of :meth:`Layer.config` carries, else
+    the registered type of that name (:data:`LAYER_TYPES`): a model file never names code.
     """
     kind = config.get("type") if isinstance(config, dict) else None
-    if kind not in LAYER_TYPES:
-        raise ValueError(f"unknown layer type {kind!r} at '{prefix}'")
-    return LAYER_TYPES[kind].from_config(config, arrays, prefix)
+    cls = kind.cls if isinstance(kind, TypeName) else (
+        LAYER_TYPES.get(kind) if isinstance(kind, str) else None)
+    if cls is None:
+        raise ValueError(f"unknown layer type {kind!r} at '{prefix}': a model file may name "
+                         f"only {', '.join(map(repr, sorted(LAYER_TYPES)))}")
+    return cls.from_config(config, arrays, prefix)
 
 
 def array_key(path: str, name: str) -> str:
     """The key of a layer's array in a flat dict: ``"3.weight"``, ``"weight"`` at the top."""
     return f"{path}.{name}" if path else name
+
+
+def prefixed(path: str, arrays: dict[str, Any]) -> dict[str, Any]:
+    """``arrays`` of the layer at relative ``path`` keyed from its container: ``"3.weight"``."""
+    return {array_key(path, key): value for key, value in arrays.items()}
+
+
+class ParameterGradient:
+    """The attribute ``grad_<name>``: ``dL/d<name>`` of the last ``backward``, read-only.
+
+    None before the first backward. It is that backward's gradient: a later
+    forward does not change it (Dense, Conv2d and BatchNorm compute it on first
+    read from the input and ``grad_z`` of that backward, and keep it). A layer
+    declares one for every name in ``parameter_names``; :meth:`Layer.gradients`
+    gives them all as a dict.
+    """
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self.name = attribute.removeprefix("grad_")
+
+    def __get__(self, layer: Layer | None, owner: type) -> Any:
+        return self if layer is None else layer._parameter_gradient(self.name)
+
+    def __set__(self, layer: Layer, value: Any) -> None:
+        raise AttributeError(f"grad_{self.name} is computed by backward() and cannot be set")
 

@@ -45,8 +45,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..checks import float_dtype
-from .base import as_float_array, check_finite
-from .linear import LinearLayer, ParameterGradient
+from .base import ParameterGradient, as_float_array, check_finite
+from .linear import LinearLayer
 
 Array = np.ndarray
 
@@ -68,6 +68,7 @@ class BatchNorm(LinearLayer):
     """
 
     array_names = ("gamma", "beta", "running_mean", "running_var")
+    parameter_names = ("gamma", "beta")
     grad_gamma = ParameterGradient()
     grad_beta = ParameterGradient()
     preserves_shape = True

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..audit import LayerRecord, Ledger
 from ..rules import Rule
-from .base import Container, Layer, array_key, build
+from .base import Container, Layer, array_key, build, type_name
 from .lstm import LSTM
 
 Array = np.ndarray
@@ -68,7 +68,7 @@ class Bidirectional(Container):
     # -- serialisation ----------------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
-        return {"type": "Bidirectional", "fwd": self.lstm_fwd.config(),
+        return {"type": type_name(type(self)), "fwd": self.lstm_fwd.config(),
                 "bwd": self.lstm_bwd.config()}
 
     @classmethod

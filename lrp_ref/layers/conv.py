@@ -9,8 +9,8 @@ import numpy as np
 from ..checks import float_dtype
 from ..engine import kernels
 from ..engine.patches import Window
-from .base import as_float_array, check_finite
-from .linear import LinearLayer, ParameterGradient
+from .base import ParameterGradient, as_float_array, check_finite
+from .linear import LinearLayer
 
 Array = np.ndarray
 
@@ -48,6 +48,7 @@ class Conv2d(LinearLayer):
     """
 
     array_names = ("weight", "bias")
+    parameter_names = ("weight", "bias")
     #: The largest im2col block built at once, in bytes (``kernels.BAND_BYTES``).
     BAND_BYTES = kernels.BAND_BYTES
     grad_weight = ParameterGradient()

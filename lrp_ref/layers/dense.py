@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from ..checks import float_dtype
-from .base import as_float_array, check_finite
-from .linear import LinearLayer, ParameterGradient
+from .base import ParameterGradient, as_float_array, check_finite
+from .linear import LinearLayer
 
 Array = np.ndarray
 
@@ -27,6 +27,7 @@ class Dense(LinearLayer):
     """
 
     array_names = ("weight", "bias")
+    parameter_names = ("weight", "bias")
     grad_weight = ParameterGradient()
     grad_bias = ParameterGradient()
 

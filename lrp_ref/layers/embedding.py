@@ -8,7 +8,7 @@ recurrent neural network predictions in sentiment analysis", WASSA@EMNLP)::
     R_t = sum_d R_{t,d}
 
 and nothing is absorbed. Token ids are discrete: the gradient with respect to
-them is not defined, so ``backward`` stores ``grad_weight`` (the gradient of
+them is not defined, so ``backward`` gives ``grad_weight`` (the gradient of
 the table, for training) and returns zeros. Gradient x Input and sensitivity
 for tokens are taken at the embedding vectors (``lrp_ref.text``).
 """
@@ -22,7 +22,7 @@ import numpy as np
 from ..audit import Ledger
 from ..checks import float_dtype
 from ..rules import Rule
-from .base import Layer, as_float_array, check_finite
+from .base import Layer, ParameterGradient, as_float_array, check_finite
 
 Array = np.ndarray
 
@@ -41,6 +41,8 @@ class Embedding(Layer):
     """
 
     array_names = ("weight",)
+    parameter_names = ("weight",)
+    grad_weight = ParameterGradient()
     reads_token_ids = True
 
     def __init__(self, weight: Any) -> None:
@@ -52,7 +54,6 @@ class Embedding(Layer):
             raise ValueError(f"Embedding: weight must have shape (vocab, dim), "
                              f"got {self.weight.shape}")
         check_finite("weight", self.weight, "Embedding")
-        self.grad_weight: Array | None = None
 
     def _check_input(self, ids: Any) -> Array:
         ids = np.asarray(ids)
@@ -73,8 +74,9 @@ class Embedding(Layer):
         return self.weight[ids]
 
     def _backward(self, grad_e: Array) -> Array:
-        self.grad_weight = np.zeros_like(self.weight)
-        np.add.at(self.grad_weight, self._input, grad_e)   # rows of repeated ids add up
+        grad_weight = np.zeros_like(self.weight)
+        np.add.at(grad_weight, self._input, grad_e)   # rows of repeated ids add up
+        self._parameter_gradients = {"weight": grad_weight}
         return np.zeros(self._input.shape, self.weight.dtype)
 
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:

@@ -14,14 +14,12 @@ explicit path ``patches(x)`` (``(B, P, K)``), ``fold(cols)`` (its adjoint),
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..audit import Ledger
 from ..engine import linear as linear_engine
 from ..rules import LinearRule, Pass, Rule, describe
-from .base import Layer
+from .base import Layer, check_method
 
 Array = np.ndarray
 
@@ -36,10 +34,9 @@ class LinearLayer(Layer):
     bias: Array
     #: The last forward's ``sum_i a_i w_ij`` without bias, read-only (see :meth:`_product`).
     _z: Array | None = None
-    #: The input and ``grad_z`` of the last backward, and the parameter gradients
-    #: computed from them once read (see :class:`ParameterGradient`).
+    #: The input and ``grad_z`` of the last backward, from which the parameter
+    #: gradients are computed once read (see :class:`~lrp_ref.layers.base.ParameterGradient`).
     _last_backward: tuple[Array, Array] | None = None
-    _parameter_gradients: dict[str, Array] | None = None
 
     def _forward(self, a: Array) -> Array:
         # Remembered for relevance: every rule whose numerator is z_ij = a_i w_ij
@@ -55,6 +52,19 @@ class LinearLayer(Layer):
                              "in shape; use a linear rule such as Epsilon()")
         if not isinstance(rule, (LinearRule, Pass)):
             raise ValueError(f"{self.where} cannot apply {describe(rule)}: not a linear rule")
+
+    def relevance_with_ledger(self, R: Array, rule: Rule | None,
+                              method: str = "fast") -> tuple[Array, Ledger]:
+        """:meth:`relevance` with the ledger of the step: the linear-rule engine's entry.
+
+        For a linear map evaluated as one step of another layer (LSTM's cell update
+        and candidate), after ``forward`` on the same batch: ``R_in`` and the
+        :class:`~lrp_ref.audit.Ledger` terms (absorbed bias and stabilizer, dropped).
+        Checks ``R``, ``rule`` and ``method`` as :meth:`relevance` does.
+        """
+        R = self._check_output_array(R, "relevance")
+        check_method(method)
+        return self._relevance(R, rule, method)
 
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
         self.check_rule(rule)
@@ -118,7 +128,7 @@ class LinearLayer(Layer):
         return self.linear_T(grad_z, self.weight)
 
     def _parameter_gradient(self, name: str) -> Array | None:
-        """``dL/d<name>`` from the last backward (None before one), computed once."""
+        """``dL/d<name>`` from the last backward (None before one), computed once read."""
         if self._last_backward is None:
             return None
         if self._parameter_gradients is None:
@@ -128,21 +138,3 @@ class LinearLayer(Layer):
     def _compute_parameter_gradients(self, a: Array, grad_z: Array) -> dict[str, Array]:
         """``{name: dL/d<name>}`` for the input ``a`` and ``grad_z`` of one backward."""
         raise NotImplementedError
-
-
-class ParameterGradient:
-    """The attribute ``grad_<name>``: ``dL/d<name>`` of the last ``backward``, read-only.
-
-    None before the first backward; computed on first read (and kept) from the
-    input and output gradient of that backward, so a later forward does not
-    change it.
-    """
-
-    def __set_name__(self, owner: type, attribute: str) -> None:
-        self.name = attribute.removeprefix("grad_")
-
-    def __get__(self, layer: LinearLayer | None, owner: type) -> Any:
-        return self if layer is None else layer._parameter_gradient(self.name)
-
-    def __set__(self, layer: LinearLayer, value: Any) -> None:
-        raise AttributeError(f"grad_{self.name} is computed by backward() and cannot be set")

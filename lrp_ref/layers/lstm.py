@@ -34,7 +34,7 @@ reference for bidirectional LSTMs), stepping back from ``t = T`` to 1:
 
 Steps 2 and 3 are evaluated by the shared linear-rule engine
 (:class:`~lrp_ref.layers.dense.Dense` objects built from the LSTM's weights,
-one forward and one relevance call per time step), so ``method="explicit"``
+one ``forward`` and one ``relevance_with_ledger`` call per time step), so ``method="explicit"``
 and ``"fast"`` both exist and the bias, the stabilizer and zero denominators
 are booked exactly as for a Dense layer. The layer's ledger is the sum over all
 steps. With zero biases and ``eps = 0`` every step conserves, so
@@ -56,7 +56,7 @@ import numpy as np
 from ..audit import Ledger
 from ..checks import float_dtype
 from ..rules import Epsilon, Rule, Zero, describe
-from .base import Layer, as_float_array, check_finite
+from .base import Layer, ParameterGradient, as_float_array, check_finite
 from .dense import Dense
 
 Array = np.ndarray
@@ -82,13 +82,19 @@ class LSTM(Layer):
     return_sequences : bool
         Output every ``h_t`` ``(B, T, H)`` instead of the last ``h_T`` ``(B, H)``.
 
-    ``backward`` stores ``grad_weight_ih``, ``grad_weight_hh``,
-    ``grad_bias_ih`` and ``grad_bias_hh`` (backpropagation through time).
+    ``backward`` gives ``grad_weight_ih``, ``grad_weight_hh``,
+    ``grad_bias_ih`` and ``grad_bias_hh`` (backpropagation through time; all
+    four are trainable, :meth:`gradients`).
     ``relevance`` takes ``Zero()`` or ``Epsilon(eps)`` (module docstring).
     """
 
     takes_rule = True
     array_names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    parameter_names = array_names
+    grad_weight_ih = ParameterGradient()
+    grad_weight_hh = ParameterGradient()
+    grad_bias_ih = ParameterGradient()
+    grad_bias_hh = ParameterGradient()
 
     def __init__(self, weight_ih: Any, weight_hh: Any, bias_ih: Any = None, bias_hh: Any = None,
                  return_sequences: bool = False) -> None:
@@ -115,10 +121,6 @@ class LSTM(Layer):
             raise TypeError(f"LSTM: return_sequences must be True or False, "
                             f"got {return_sequences!r}")
         self.return_sequences = return_sequences
-        self.grad_weight_ih: Array | None = None
-        self.grad_weight_hh: Array | None = None
-        self.grad_bias_ih: Array | None = None
-        self.grad_bias_hh: Array | None = None
 
     @property
     def hidden_size(self) -> int:
@@ -186,10 +188,12 @@ class LSTM(Layer):
             ], axis=1)
             grad_c = grad_c * f[:, t]
             grad_h = grad_a[:, t] @ self.weight_hh
-        self.grad_weight_ih = np.einsum("bta,btf->af", grad_a, x)
-        self.grad_weight_hh = np.einsum("bta,btk->ak", grad_a, h[:, :-1])
-        self.grad_bias_ih = grad_a.sum(axis=(0, 1))
-        self.grad_bias_hh = self.grad_bias_ih.copy()
+        grad_bias = grad_a.sum(axis=(0, 1))
+        self._parameter_gradients = {
+            "weight_ih": np.einsum("bta,btf->af", grad_a, x),
+            "weight_hh": np.einsum("bta,btk->ak", grad_a, h[:, :-1]),
+            "bias_ih": grad_bias, "bias_hh": grad_bias.copy(),
+        }
         return grad_a @ self.weight_ih
 
     # -- relevance --------------------------------------------------------------------------
@@ -240,11 +244,11 @@ class LSTM(Layer):
             R_c = R_c + R_h + R_seq[:, t]
             # 2. c_t = f_t c_{t-1} + i_t g_t, split in proportion: R(c_{t-1}), R(g_t)
             cell.forward(np.concatenate([f[:, t] * c[:, t], i[:, t] * g[:, t]], axis=1))
-            R_terms, cell_ledger = cell._relevance(R_c, rule, method)   # the engine's step
+            R_terms, cell_ledger = cell.relevance_with_ledger(R_c, rule, method)
             R_c, R_g = R_terms[:, :H], R_terms[:, H:]
             # 3. a_g = [x_t, h_{t-1}] w + b: the rule gives R(x_t), R(h_{t-1})
             candidate.forward(np.concatenate([x[:, t], h[:, t]], axis=1))
-            R_xh, candidate_ledger = candidate._relevance(R_g, rule, method)
+            R_xh, candidate_ledger = candidate.relevance_with_ledger(R_g, rule, method)
             R_x[:, t], R_h = R_xh[:, :F], R_xh[:, F:]
             ledger = ledger + cell_ledger + candidate_ledger
         return R_x, ledger

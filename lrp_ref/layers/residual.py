@@ -35,7 +35,7 @@ import numpy as np
 from ..audit import LayerRecord, Ledger
 from ..engine.kernels import divide
 from ..rules import Rule
-from .base import Container, Layer, array_key, build
+from .base import Container, Layer, array_key, build, type_name
 
 Array = np.ndarray
 
@@ -96,7 +96,7 @@ class Residual(Container):
     # -- serialisation ----------------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
-        return {"type": "Residual", "epsilon": self.epsilon, "body": self.body.config(),
+        return {"type": type_name(type(self)), "epsilon": self.epsilon, "body": self.body.config(),
                 "shortcut": None if self.shortcut is None else self.shortcut.config()}
 
     @classmethod

@@ -1,12 +1,11 @@
 """Training with lrp_ref's own forward and backward: softmax cross-entropy and Adam.
 
 Small on purpose: enough to train the shipped models (``scripts/train_models.py``)
-and the tiny networks of the tutorials, in NumPy, seeded and reproducible. Every
-layer's ``backward(grad)`` returns the gradient at its input and gives the
-gradients of its trainable arrays as ``grad_<name>`` (``grad_weight``,
-``grad_bias``; BatchNorm ``grad_gamma``, ``grad_beta``). An array is trainable
-exactly when its layer has such an attribute, so BatchNorm's running statistics
-are not.
+and the tiny networks of the tutorials, in NumPy, seeded and reproducible. It
+uses the layer contract only: ``net.parameters()`` gives the trainable arrays
+``{key: array}`` (keys as in ``net.state()``, e.g. ``"0.weight"``; BatchNorm's
+``gamma`` and ``beta`` but not its running statistics), ``net.backward(grad)``
+computes the gradients, and ``net.gradients()`` gives them under the same keys.
 
 The loss of a batch of logits ``z`` (``(B, K)``) with labels ``y`` is the mean
 softmax cross-entropy::
@@ -58,12 +57,11 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[float, Array]:
 def trainable(net: Layer) -> list[tuple[Layer, str]]:
     """``(layer, name)`` of every trainable array of ``net`` and the layers below it."""
     layers = [net, *(layer for _, layer in net.named_layers())]
-    return [(layer, name) for layer in layers for name in layer.array_names
-            if hasattr(layer, f"grad_{name}")]
+    return [(layer, name) for layer in layers for name in layer.parameter_names]
 
 
 class Adam:
-    """Adam over every trainable array of ``net``, updated in place.
+    """Adam over every trainable array of ``net`` (``net.parameters()``), updated in place.
 
     Parameters
     ----------
@@ -74,24 +72,29 @@ class Adam:
 
     def __init__(self, net: Layer, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8) -> None:
-        self.parameters = trainable(net)
+        self.net = net
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.m = [np.zeros_like(getattr(layer, name)) for layer, name in self.parameters]
-        self.v = [np.zeros_like(m) for m in self.m]
+        self.m = {key: np.zeros_like(w) for key, w in net.parameters().items()}
+        self.v = {key: np.zeros_like(w) for key, w in net.parameters().items()}
         self.t = 0
 
     def step(self) -> None:
-        """One update from the gradients the last ``backward`` stored."""
+        """One update from the gradients of the last ``backward`` (``net.gradients()``)."""
+        gradients = self.net.gradients()
+        missing = [key for key, g in gradients.items() if g is None]
+        if missing:
+            raise ValueError(f"Adam.step: no gradient for {missing[0]!r}: call net.backward "
+                             "after net.forward first")
         self.t += 1
-        for (layer, name), m, v in zip(self.parameters, self.m, self.v):
-            g = getattr(layer, f"grad_{name}")
+        for key, w in self.net.parameters().items():
+            g, m, v = gradients[key], self.m[key], self.v[key]
             m *= self.beta1
             m += (1 - self.beta1) * g
             v *= self.beta2
             v += (1 - self.beta2) * g * g
             m_hat = m / (1 - self.beta1 ** self.t)
             v_hat = v / (1 - self.beta2 ** self.t)
-            getattr(layer, name)[...] -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+            w -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 def fit(net: Layer, x: Array, y: Array, epochs: int, batch_size: int = 32, lr: float = 1e-3,

@@ -1,0 +1,30 @@
+"""The layer types a model file may name: one explicit table.
+
+``lrp_ref.load`` builds only these classes, looked up by their name in the file;
+a file never names code. Defining a subclass registers nothing, so a user's class
+named ``Dense`` never changes what ``load`` builds, and abstract bases
+(``Layer``, ``Container``, ``LinearLayer``, ``PassThrough``, ``BatchNorm``) are
+not loadable. ``astype`` and the canonizers' copies keep each layer's own class
+(the config carries it in memory, :class:`lrp_ref.layers.base.TypeName`), and
+``save`` refuses a layer whose class is not in this table. A new layer type of
+lrp_ref becomes loadable by adding it here.
+"""
+
+from __future__ import annotations
+
+from . import layers
+from .layers.base import LAYER_TYPES, register_layer_types
+from .network import Sequential
+
+register_layer_types([
+    # containers
+    Sequential, layers.Residual, layers.Bidirectional,
+    # linear layers: every linear rule
+    layers.Dense, layers.Conv2d, layers.AvgPool2d, layers.BatchNorm1d, layers.BatchNorm2d,
+    # no rule
+    layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool2d,
+    # token sequences
+    layers.Embedding, layers.LSTM,
+])
+
+__all__ = ["LAYER_TYPES"]
