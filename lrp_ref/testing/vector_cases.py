@@ -312,6 +312,45 @@ def _captum_simple(first_weight: float = 2.0) -> Sequential:
     return Sequential([Dense(W1, np.zeros(3)), ReLU(), Dense(np.full((3, 1), 3.0), np.zeros(1))])
 
 
+TOOLBOX = "LRP Toolbox python/layertest.py (maxpoolRtest)"
+# the Toolbox's test images a, b, c (NHWC with D = 1 there; here (H, W))
+TOOLBOX_A = [[1, 1, 1, 1], [1, 1, 2, 1], [0, 0, 0, 0], [0, 0, 0, 0]]
+TOOLBOX_B = [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [2, 1, 0, 0]]
+TOOLBOX_C = [[1, 1, 1, 1], [1, 1, 2, 0], [1, 1, 0, 0], [1, 0, 0, 0]]
+
+
+def _toolbox_cases() -> list[Case]:
+    """The LRP Toolbox's max-pool relevance tests: ties split equally (its _simple_lrp,
+    which its epsilon and alphabeta rules use too), overlapping 3x3 windows."""
+    a, b, c = (np.array(m, dtype=np.float64) for m in (TOOLBOX_A, TOOLBOX_B, TOOLBOX_C))
+    peer = {"library": "LRP Toolbox", "rule": "MaxPool.lrp (simple, epsilon, alphabeta)",
+            "note": "ties get equal shares, as MaxPool2d(mode='winner')"}
+    s, d = 1 / 6, 1 / 3
+    return [
+        Case("external/lrp-toolbox/maxpool-2x2-ties", "MaxPool 2x2 of the Toolbox's image a, "
+             "R = 1 at every output, then R = 1 on the top row only",
+             Sequential([MaxPool2d(2), Flatten()]), np.stack([a, a])[:, None],
+             [None, None], output_relevance=np.array([[1.0, 1, 1, 1], [1, 1, 0, 0]]),
+             source=TOOLBOX, peer=peer,
+             known={"relevance": [[[[0.25, 0.25, 0, 0], [0.25, 0.25, 1, 0],
+                                    [0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]]],
+                                  [[[0.25, 0.25, 0, 0], [0.25, 0.25, 1, 0],
+                                    [0, 0, 0, 0], [0, 0, 0, 0]]]]}),
+        Case("external/lrp-toolbox/maxpool-3x3-stride-1", "overlapping 3x3 windows, stride 1, "
+             "on the Toolbox's images a and b, R = 1 at every output",
+             Sequential([MaxPool2d(3, 1), Flatten()]), np.stack([a, b])[:, None],
+             [None, None], output_relevance=np.ones((2, 4)), source=TOOLBOX, peer=peer,
+             known={"relevance": [[[[0, 0, 0, 0], [0, 0, 4, 0], [0, 0, 0, 0], [0, 0, 0, 0]]],
+                                  [[[s, s + d, 0, 0], [s, s + 2 * d, 0, 0],
+                                    [s, s + 2 * d, 0, 0], [1, d, 0, 0]]]]}),
+        Case("external/lrp-toolbox/maxpool-4x4-channels", "one 4x4 window over a, b, c as "
+             "three channels, R = 1 each: all to each channel's single maximum 2",
+             Sequential([MaxPool2d(4), Flatten()]), np.stack([a, b, c])[None],
+             [None, None], output_relevance=np.ones((1, 3)), source=TOOLBOX, peer=peer,
+             known={"relevance": (np.stack([a, b, c])[None] == 2).astype(float).tolist()}),
+    ]
+
+
 def _external_cases() -> list[Case]:
     x = np.array([[1.0, 2.0, 3.0]])
     issue_273 = Sequential([Dense([[1.0], [-1.0]], [-1.0])])
@@ -372,7 +411,7 @@ def _external_cases() -> list[Case]:
              issue_273, np.array([[1.0, 1.0]]), AlphaBeta(2, 1), target=np.array([0]),
              source="iNNvestigate issue 273, Zennit issue 107",
              known={"relevance": [[-2.0, 0.5]]}),
-    ]
+    ] + _toolbox_cases()
 
 
 __all__ = ["Case", "cases"]
