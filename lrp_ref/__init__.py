@@ -27,6 +27,7 @@ from .layers import (
 from .network import Explanation, Sequential
 from .rules import (
     AlphaBeta,
+    AlphaBetaEq7,
     Epsilon,
     Flat,
     Gamma,
@@ -48,6 +49,7 @@ if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
 __all__ = [
     "LSTM",
     "AlphaBeta",
+    "AlphaBetaEq7",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",

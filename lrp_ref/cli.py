@@ -1,4 +1,4 @@
-"""The ``lrp-ref`` command: ``demo``, ``explain`` and ``figures``.
+"""The ``lrp-ref`` command: ``demo``, ``explain``, ``figures`` and ``vectors``.
 
 Errors are one line on stderr (``lrp-ref explain: error: ...``) with a
 non-zero exit code: 2 for a malformed command line, 1 for an input the command
@@ -256,6 +256,35 @@ def figures(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- vectors ------------------------------------------------------------------------------
+
+
+def vectors(args: argparse.Namespace) -> int:
+    """Export the known-answer suite, or check another implementation's results against it."""
+    import json
+
+    from .testing import vectors as suite
+
+    if args.action == "export":
+        paths = suite.export(args.dir)
+        print(f"wrote {len(paths) - 1} cases and {suite.MANIFEST} into {args.dir} "
+              f"(schema {suite.SCHEMA}; docs/vectors.md)")
+        return 0
+    if not args.results.is_dir():
+        raise CommandError(f"results directory not found: {args.results}")
+    outcomes = suite.check(args.dir, args.results, args.cases)
+    if args.skip_missing:
+        outcomes = [o for o in outcomes if o.status != "missing"]
+    if not outcomes:
+        raise CommandError(f"no case of {args.dir} to check (--cases {args.cases!r}"
+                           f"{', --skip-missing' if args.skip_missing else ''})")
+    if args.json:
+        print(json.dumps([o.as_dict() for o in outcomes], indent=1))
+    else:
+        print(suite.report(outcomes))
+    return 0 if all(o.status == "pass" for o in outcomes) else 1
+
+
 # -- the parser ---------------------------------------------------------------------------
 
 
@@ -279,7 +308,7 @@ shutil.copy(models.path('digits_cnn'), 'cnn.npz')"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``lrp-ref`` argument parser with its three commands."""
+    """The ``lrp-ref`` argument parser with its four commands."""
     parser = Parser(
         prog="lrp-ref",
         description="lrp_ref: the pure-NumPy reference implementation of Layer-wise "
@@ -341,6 +370,31 @@ def build_parser() -> argparse.ArgumentParser:
     figures_parser.add_argument("--only", nargs="+", metavar="NAME",
                                 help="regenerate only these figures (file names)")
     figures_parser.set_defaults(run=figures)
+
+    vectors_parser = commands.add_parser(
+        "vectors", help="export the known-answer suite, or check results against it",
+        description="Known-answer vectors for testing any LRP implementation, in any "
+                    "language (docs/vectors.md). 'export DIR' writes one .npz per case and "
+                    "manifest.json; 'check DIR RESULTS' compares RESULTS/<case file>.npz "
+                    "(key 'relevance', shaped like the case's 'input') with the suite and "
+                    "prints a report per case; the exit code is 1 unless every checked "
+                    "case passes.",
+    )
+    actions = vectors_parser.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                            parser_class=Parser)
+    export_parser = actions.add_parser("export", help="write the suite into DIR")
+    export_parser.add_argument("dir", type=Path, metavar="DIR")
+    check_parser = actions.add_parser("check", help="check RESULTS against the suite in DIR")
+    check_parser.add_argument("dir", type=Path, metavar="DIR")
+    check_parser.add_argument("results", type=Path, metavar="RESULTS")
+    check_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    check_parser.add_argument("--cases", default="*", metavar="PATTERN",
+                              help="check only the cases whose names match this pattern "
+                                   "(fnmatch, e.g. 'dense/eps*'; default: all)")
+    check_parser.add_argument("--skip-missing", action="store_true",
+                              help="check only the cases RESULTS has a file for (for an "
+                                   "implementation of some rules or layers)")
+    vectors_parser.set_defaults(run=vectors)
     return parser
 
 

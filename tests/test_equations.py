@@ -96,6 +96,7 @@ def parts_literally(rule: lrp.rules.LinearRule, a: np.ndarray, w: np.ndarray, b:
 
 RULES = [lrp.Zero(), lrp.Zero(bias=False), lrp.Epsilon(0.3), lrp.Epsilon(1e-6, bias=False),
          lrp.AlphaBeta(2, 1), lrp.AlphaBeta(1, 0), lrp.AlphaBeta(3, 2, bias=False), lrp.ZPlus(),
+         lrp.AlphaBeta.from_eq7(0.5, 0.5), lrp.AlphaBeta.from_eq7(0, 1, bias=False),
          lrp.Gamma(0.25), lrp.Gamma(1.0, bias=False), lrp.ZBox(-1.0, 2.0), lrp.Flat(),
          lrp.WSquare()]
 

@@ -64,8 +64,8 @@ def test_not_a_rule():
     (lambda: lrp.Epsilon(-1e-3), "epsilon must be a finite number >= 0"),
     (lambda: lrp.Epsilon(np.inf), "epsilon must be a finite number >= 0"),
     (lambda: lrp.AlphaBeta(2, 0), r"does not conserve relevance.*alpha - beta = 1.*from_eq7"),
-    (lambda: lrp.AlphaBeta(0.5, -0.5), r"does not conserve relevance.*beta >= 0"),
-    (lambda: lrp.AlphaBeta.from_eq7(2, 1), r"eq. \(7\) needs alpha \+ beta = 1"),
+    (lambda: lrp.AlphaBeta(0.5, -0.5), r"needs beta >= 0.*AlphaBeta.from_eq7\(0.5, 0.5\)"),
+    (lambda: lrp.AlphaBeta.from_eq7(2, 1), r"eq. \(7\) needs alpha' \+ beta' = 1"),
     (lambda: lrp.Zero(bias="yes"), "bias must be True or False"),
 ])
 def test_invalid_rule_parameters(make, message):

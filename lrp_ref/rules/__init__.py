@@ -18,7 +18,7 @@ are :mod:`.composites`, :mod:`.spec` and :mod:`.canonize`; this package's
 """
 
 from .base import LinearRule, Pass, Rule, describe, short_repr
-from .basic import ALPHA_BETA_TOLERANCE, AlphaBeta, Epsilon, Zero
+from .basic import ALPHA_BETA_TOLERANCE, AlphaBeta, AlphaBetaEq7, Epsilon, Zero
 from .parts import AddPositive, Bound, Part, Term
 from .zoo import Flat, Gamma, WSquare, ZBox, ZPlus
 
@@ -26,6 +26,7 @@ __all__ = [
     "ALPHA_BETA_TOLERANCE",
     "AddPositive",
     "AlphaBeta",
+    "AlphaBetaEq7",
     "Bound",
     "Epsilon",
     "Flat",

@@ -79,13 +79,20 @@ Z_PLUS = (Term(positive, positive), Term(negative, negative))
 Z_MINUS = (Term(positive, negative), Term(negative, positive))
 
 _CONVENTIONS = (
-    "lrp_ref uses the convention of the later LRP literature, Zennit and iNNvestigate: "
-    "R_i = sum_j (alpha z+_ij/z+_j - beta z-_ij/z-_j) R_j with alpha - beta = 1 and "
-    "beta >= 0, e.g. AlphaBeta(1, 0) or AlphaBeta(2, 1). Eq. (7) of docs/theory.md (Bach et al. "
-    "2015 eq. 60, the LRP Toolbox) writes alpha' z+/z+ + beta' z-/z- with "
-    "alpha' + beta' = 1; use AlphaBeta.from_eq7(alpha', beta') for that form "
-    "(alpha = alpha', beta = -beta')."
+    "lrp_ref has both conventions of eq. (7): AlphaBeta(alpha, beta) is the later "
+    "literature's, Zennit's and iNNvestigate's, R_i = sum_j (alpha z+_ij/z+_j - beta "
+    "z-_ij/z-_j) R_j with alpha - beta = 1 and beta >= 0 (AlphaBeta(1, 0), AlphaBeta(2, 1)); "
+    "AlphaBeta.from_eq7(alpha', beta') is eq. (7) as docs/theory.md, Bach et al. 2015 "
+    "eq. 60 and the LRP Toolbox write it, R_i = sum_j (alpha' z+_ij/z+_j + beta' "
+    "z-_ij/z-_j) R_j with alpha' + beta' = 1 and either sign (from_eq7(2, -1) is "
+    "AlphaBeta(2, 1); from_eq7(0.5, 0.5) weighs counter-evidence equally)."
 )
+
+
+def _check_finite(rule: str, **values: float) -> None:
+    for name, value in values.items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value)):
+            raise ValueError(f"{rule}: {name} must be a finite number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -105,10 +112,12 @@ class AlphaBeta(LinearRule):
     ``dropped`` (negative: the rule created relevance).
 
     docs/theory.md writes eq. (7) as ``alpha' z+/z+ + beta' z-/z-`` with
-    ``alpha' + beta' = 1`` (Bach et al. 2015 eq. 60, LRP Toolbox): the same
-    family with ``alpha = alpha'``, ``beta = -beta'``; build it with
-    :meth:`from_eq7`. Equal to Zennit's ``AlphaBeta`` and iNNvestigate's
-    ``AlphaBetaRule``; Zennit's ``ZPlus`` is ``AlphaBeta(1, 0)``.
+    ``alpha' + beta' = 1`` (Bach et al. 2015 eq. 60, LRP Toolbox), ``beta'`` of
+    either sign: :meth:`from_eq7` builds that form (:class:`AlphaBetaEq7`); where
+    ``beta' <= 0`` it is this rule with ``alpha = alpha'``, ``beta = -beta'``.
+    Equal to Zennit's ``AlphaBeta``; Zennit's ``ZPlus`` is ``AlphaBeta(1, 0)``.
+    iNNvestigate's ``AlphaBetaIgnoreBias`` is ``AlphaBeta(alpha, beta, bias=False)``;
+    its ``AlphaBetaRule`` differs wherever ``b != 0`` (docs/peers.md).
     """
 
     alpha: float = 2.0
@@ -116,30 +125,31 @@ class AlphaBeta(LinearRule):
     bias: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("alpha", "beta"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value)):
-                raise ValueError(f"AlphaBeta: {name} must be a finite number, got {value!r}")
-        if self.beta < 0 or abs(self.alpha - self.beta - 1) > ALPHA_BETA_TOLERANCE:
+        _check_finite("AlphaBeta", alpha=self.alpha, beta=self.beta)
+        if abs(self.alpha - self.beta - 1) > ALPHA_BETA_TOLERANCE:
             raise ValueError(
-                f"AlphaBeta(alpha={self.alpha}, beta={self.beta}) does not conserve relevance. "
+                f"AlphaBeta(alpha={self.alpha}, beta={self.beta}) does not conserve relevance: "
+                f"it needs alpha - beta = 1 (a neuron passes (alpha - beta) R_j down). "
                 + _CONVENTIONS
+            )
+        if self.beta < 0:
+            raise ValueError(
+                f"AlphaBeta(alpha={self.alpha}, beta={self.beta}): AlphaBeta's convention "
+                f"needs beta >= 0. The same rule (it conserves relevance) in eq. (7)'s form "
+                f"is AlphaBeta.from_eq7({self.alpha}, {-self.beta}). " + _CONVENTIONS
             )
         check_bias_flag(self.bias)
 
     @classmethod
-    def from_eq7(cls, alpha: float, beta: float, bias: bool = True) -> AlphaBeta:
-        """Build the rule from eq. (7) as docs/theory.md writes it, ``alpha' + beta' = 1``.
+    def from_eq7(cls, alpha: float, beta: float, bias: bool = True) -> AlphaBetaEq7:
+        """Eq. (7) as docs/theory.md writes it, ``alpha' + beta' = 1``: :class:`AlphaBetaEq7`.
 
-        ``R_i = sum_j (alpha' z+_ij/z+_j + beta' z-_ij/z-_j) R_j`` is
-        ``AlphaBeta(alpha', -beta')``; e.g. ``from_eq7(2, -1) == AlphaBeta(2, 1)``.
+        ``R_i = sum_j (alpha' z+_ij/z+_j + beta' z-_ij/z-_j) R_j`` for the whole
+        family, e.g. ``from_eq7(0.5, 0.5)`` or ``from_eq7(0, 1)``; for
+        ``beta' <= 0`` it gives the same numbers as ``AlphaBeta(alpha', -beta')``
+        (``from_eq7(2, -1)`` is LRP-alpha2-beta1).
         """
-        if not abs(alpha + beta - 1) <= ALPHA_BETA_TOLERANCE:
-            raise ValueError(
-                f"AlphaBeta.from_eq7({alpha}, {beta}): eq. (7) needs alpha + beta = 1. "
-                + _CONVENTIONS
-            )
-        return cls(alpha, -beta, bias=bias)
+        return AlphaBetaEq7(alpha, beta, bias=bias)
 
     def equation(self, a, patches, w, b, R):
         return equations.alpha_beta(patches(a), w, b if self.bias else 0 * b, R, self.alpha,
@@ -150,3 +160,44 @@ class AlphaBeta(LinearRule):
         if self.beta == 0:
             return (plus,)
         return (plus, Part(-self.beta, Z_MINUS, negative if self.bias else None))
+
+
+@dataclass(frozen=True)
+class AlphaBetaEq7(LinearRule):
+    """LRP-alpha-beta as eq. (7) of docs/theory.md writes it (Bach et al. 2015, eq. 60)::
+
+        R_i = sum_j ( alpha' * z+_ij / z+_j  +  beta' * z-_ij / z-_j ) * R_j,
+        alpha' + beta' = 1
+
+    with ``z+``, ``z-`` as in :class:`AlphaBeta`; ``alpha'`` and ``beta'`` may
+    have either sign (the LRP Toolbox's form). ``alpha' >= 1`` (``beta' <= 0``)
+    is ``AlphaBeta(alpha', -beta')``; ``alpha' < 1`` raises the weight of the
+    counter-evidence: ``(0.5, 0.5)`` shares half of ``R_j`` among the
+    supporting and half among the opposing contributions, ``(0, 1)`` all of it
+    among the opposing ones. Where one half has no contributions its share
+    (``alpha' R_j`` or ``beta' R_j``) is ``dropped``. Usually built with
+    ``AlphaBeta.from_eq7(alpha', beta')``; the fields are ``alpha'`` and ``beta'``.
+    """
+
+    alpha: float = 2.0
+    beta: float = -1.0
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        _check_finite("AlphaBeta.from_eq7", alpha=self.alpha, beta=self.beta)
+        if abs(self.alpha + self.beta - 1) > ALPHA_BETA_TOLERANCE:
+            raise ValueError(
+                f"AlphaBeta.from_eq7({self.alpha}, {self.beta}) does not conserve relevance: "
+                f"eq. (7) needs alpha' + beta' = 1, got {self.alpha + self.beta:g}. "
+                + _CONVENTIONS
+            )
+        check_bias_flag(self.bias)
+
+    def equation(self, a, patches, w, b, R):
+        return equations.alpha_beta_eq7(patches(a), w, b if self.bias else 0 * b, R,
+                                        self.alpha, self.beta)
+
+    def parts(self) -> tuple[Part, ...]:
+        halves = ((self.alpha, Z_PLUS, positive), (self.beta, Z_MINUS, negative))
+        return tuple(Part(weight, terms, bias if self.bias else None)
+                     for weight, terms, bias in halves if weight != 0)

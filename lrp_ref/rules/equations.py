@@ -127,6 +127,27 @@ def alpha_beta(a: Array, w: Array, b: Array, R: Array, alpha: float,
                       - beta * dropped(R, z_minus_j))
 
 
+def alpha_beta_eq7(a: Array, w: Array, b: Array, R: Array, alpha: float,
+                   beta: float) -> tuple[Array, Terms]:
+    """LRP-alpha-beta, eq. (7) as docs/theory.md writes it, ``alpha' + beta' = 1``::
+
+        R_i = sum_j (alpha' z+_ij / z+_j + beta' z-_ij / z-_j) * R_j
+
+    (Bach et al. 2015, eq. 60; the LRP Toolbox's form), ``alpha'`` and ``beta'``
+    of either sign; ``z+``, ``z-`` as in :func:`alpha_beta`. A half without
+    contributions passes nothing; its ``alpha' R_j`` or ``beta' R_j`` is dropped.
+    """
+    z_ij = a[..., None] * w
+    z_plus_ij, z_minus_ij = plus(z_ij), minus(z_ij)
+    z_plus_j = z_plus_ij.sum(axis=2) + plus(b)
+    z_minus_j = z_minus_ij.sum(axis=2) + minus(b)
+    R_i = (alpha * redistribute(z_plus_ij, z_plus_j, R)
+           + beta * redistribute(z_minus_ij, z_minus_j, R))
+    bias = alpha * ratio(plus(b), z_plus_j) * R + beta * ratio(minus(b), z_minus_j) * R
+    return R_i, Terms(bias=bias, dropped=alpha * dropped(R, z_plus_j)
+                      + beta * dropped(R, z_minus_j))
+
+
 # -- the later rules (Montavon et al. 2017, 2019; Lapuschkin et al. 2019) ---------------------
 
 
@@ -180,6 +201,7 @@ def w_square(one: Array, w: Array, R: Array) -> tuple[Array, Terms]:
 __all__ = [
     "Terms",
     "alpha_beta",
+    "alpha_beta_eq7",
     "epsilon",
     "flat",
     "gamma",

@@ -12,6 +12,10 @@
 * :func:`grade` is a classroom grader: it runs a student's implementation of
   one layer's relevance rule on generated cases against the reference and
   returns a readable :class:`GradeReport` (``lrp_ref.grading``).
+* :mod:`lrp_ref.testing.vectors` writes the known-answer suite as files any
+  language can read and checks another implementation's results against it
+  (``lrp-ref vectors export DIR``, ``lrp-ref vectors check DIR RESULTS``;
+  docs/vectors.md).
 
 Example::
 

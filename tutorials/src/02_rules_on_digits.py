@@ -20,7 +20,7 @@
 #   - \beta \frac{z^-_{ij}}{z^-_j}\right) R_j, \qquad \alpha - \beta = 1$$
 #
 # (`lrp_ref` writes eq. (7) with $\beta$ subtracted, like Zennit and iNNvestigate; the
-# seed's $\alpha' + \beta' = 1$ form is `AlphaBeta.from_eq7` — tutorial 1 works both.)
+# form of docs/theory.md, $\alpha' + \beta' = 1$, is `AlphaBeta.from_eq7` — tutorial 1 works both.)
 
 # %%
 # %matplotlib inline
@@ -177,4 +177,6 @@ for eps in epsilons:
 # **Exercises.** (1) Explain a digit for a class the network did *not* predict
 # (`target=3`): where is the evidence against? (2) Find the test digits on which LRP-0 and
 # LRP-αβ (1, 0) disagree most (lowest top-10 overlap) and show them with
-# `plot.compare_rules`. (3) Try `lrp.AlphaBeta.from_eq7(0.5, 0.5)` — why is it refused?
+# `plot.compare_rules`. (3) Try `lrp.AlphaBeta.from_eq7(0.5, 0.5)` (eq. (7) with as
+# much weight on the counter-evidence as on the evidence) and `from_eq7(0, 1)`: what do
+# they show? Why is `lrp.AlphaBeta(0.5, -0.5)`, the same rule, refused?
