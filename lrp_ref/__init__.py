@@ -10,6 +10,7 @@ from .audit import LayerRecord, Ledger
 from .io import load, save
 from .layers import (
     LSTM,
+    AdaptiveAvgPool2d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -47,6 +48,7 @@ if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
 
 __all__ = [
     "LSTM",
+    "AdaptiveAvgPool2d",
     "AlphaBeta",
     "AvgPool2d",
     "BatchNorm1d",

@@ -10,13 +10,14 @@ from .elementwise import Flatten, Identity, ReLU
 from .embedding import Embedding
 from .linear import LinearLayer
 from .lstm import LSTM
-from .pooling import AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual
 
 __all__ = [
     "EXPLICIT_MAX_BYTES",
     "LAYER_TYPES",
     "LSTM",
+    "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BatchNorm",
     "BatchNorm1d",
