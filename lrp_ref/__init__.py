@@ -7,13 +7,16 @@ import sys
 
 from ._moved import MovedModules
 from .audit import LayerRecord, Ledger
+from .graph import Graph
 from .io import load, save
 from .layers import (
     LSTM,
+    Add,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
     Bidirectional,
+    Concat,
     Conv2d,
     Dense,
     Embedding,
@@ -21,10 +24,11 @@ from .layers import (
     Identity,
     Layer,
     MaxPool2d,
+    Mul,
     ReLU,
     Residual,
 )
-from .network import Explanation, Sequential
+from .network import Explanation, Network, Sequential
 from .rules import (
     AlphaBeta,
     Epsilon,
@@ -47,11 +51,13 @@ if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
 
 __all__ = [
     "LSTM",
+    "Add",
     "AlphaBeta",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
     "Bidirectional",
+    "Concat",
     "Conv2d",
     "Dense",
     "Embedding",
@@ -60,11 +66,14 @@ __all__ = [
     "Flat",
     "Flatten",
     "Gamma",
+    "Graph",
     "Identity",
     "Layer",
     "LayerRecord",
     "Ledger",
     "MaxPool2d",
+    "Mul",
+    "Network",
     "Pass",
     "ReLU",
     "Residual",

@@ -10,6 +10,7 @@ from .elementwise import Flatten, Identity, ReLU
 from .embedding import Embedding
 from .linear import LinearLayer
 from .lstm import LSTM
+from .merge import Add, Concat, Merge, Mul
 from .pooling import AvgPool2d, MaxPool2d
 from .residual import Residual
 
@@ -17,11 +18,13 @@ __all__ = [
     "EXPLICIT_MAX_BYTES",
     "LAYER_TYPES",
     "LSTM",
+    "Add",
     "AvgPool2d",
     "BatchNorm",
     "BatchNorm1d",
     "BatchNorm2d",
     "Bidirectional",
+    "Concat",
     "Container",
     "Conv2d",
     "Dense",
@@ -31,6 +34,8 @@ __all__ = [
     "Layer",
     "LinearLayer",
     "MaxPool2d",
+    "Merge",
+    "Mul",
     "ReLU",
     "Residual",
 ]
