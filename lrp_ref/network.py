@@ -1,4 +1,4 @@
-"""Sequential networks and their explanations."""
+"""Networks (Sequential; Graph in lrp_ref.graph) and their explanations."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def select_targets(output: Array, target: Any) -> Array:
 
 @dataclass(frozen=True)
 class Explanation:
-    """The result of :meth:`Sequential.explain`.
+    """The result of :meth:`Network.explain` (a Sequential's or a Graph's).
 
     Attributes
     ----------
@@ -50,8 +50,10 @@ class Explanation:
         relevance was given without a target.
     layers : list of LayerRecord
         One record per layer in traversal order (definition order, pre-order,
-        containers before their children), each with its ``path``, ``rule``,
-        ``relevance_in``, ``relevance_out`` and ledger terms.
+        containers before their children; for a Graph the order nodes were
+        added), each with its ``path``, ``rule``, ``relevance_in`` (a tuple,
+        one array per input, for a merge node), ``relevance_out`` and ledger
+        terms.
     """
 
     relevance: Array
@@ -103,7 +105,8 @@ class Network(Container):
         rule : Rule, list or composite
             A Rule for every layer that takes one; a list with one entry per
             top-level layer (None for rule-less layers, a nested list or a
-            ``(body, shortcut)`` pair for containers); or a composite, a callable
+            ``(body, shortcut)`` pair for containers; not for a Graph, whose
+            nodes are named: give it a composite); or a composite, a callable
             ``composite(network) -> {path: Rule}``.
         output_relevance : ndarray, optional
             Relevance at the output, overriding the default
