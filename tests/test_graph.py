@@ -363,3 +363,89 @@ def test_closed_graph_refuses_new_nodes_and_reports_shape_errors_by_path():
     bad.output(bad.add(lrp.Add(), a, x, name="sum"))
     with pytest.raises(ValueError, match="layer 'sum' \\(Add\\).*same shape"):
         bad.forward(np.zeros((1, 2)))
+
+
+def conv(rng: np.random.Generator, c_in: int, c_out: int, k: int = 3) -> lrp.Conv2d:
+    return lrp.Conv2d(rng.standard_normal((c_out, c_in, k, k)) / np.sqrt(c_in * k * k),
+                      0.1 * rng.standard_normal(c_out), padding=k // 2)
+
+
+def conv_graph(rng: np.random.Generator) -> lrp.Graph:
+    """A residual conv block with BatchNorm, a squeeze-and-excitation gate, a channel
+    concatenation (DenseNet-style) and a max-pooled head; input (B, 2, 4, 4)."""
+    g = lrp.Graph()
+    x = g.input()
+    h = g.add(lrp.ReLU(), g.add(conv(rng, 2, 3), x, name="conv1"), name="relu1")
+    b = g.add(conv(rng, 3, 3), h, name="conv2")
+    b = g.add(lrp.BatchNorm2d(1 + 0.2 * rng.standard_normal(3), 0.1 * rng.standard_normal(3),
+                              0.1 * rng.standard_normal(3), 0.5 + rng.random(3)), b, name="bn2")
+    s = g.add(lrp.ReLU(), g.add(lrp.Add(), b, h, name="add"), name="relu2")
+    squeeze = g.add(lrp.AvgPool2d(4), s, name="squeeze")                    # (B, 3, 1, 1)
+    gate = g.add(lrp.ReLU(), g.add(conv(rng, 3, 3, k=1), squeeze, name="excite"), name="gate")
+    se = g.add(lrp.Mul(), s, gate, name="se")
+    c = g.add(lrp.Concat(axis=1), se, x, name="cat")                      # (B, 5, 4, 4)
+    p = g.add(lrp.Flatten(), g.add(lrp.MaxPool2d(2), c, name="pool"), name="flat")
+    g.output(g.add(dense(rng, 5 * 2 * 2, 3), p, name="head"))
+    return g
+
+
+@pytest.mark.parametrize("rule", [lrp.Epsilon(1e-6), lrp.AlphaBeta(2, 1), lrp.ZPlus(),
+                                  lrp.Gamma(0.25), lrp.Flat()])
+def test_conv_graph_balances_and_explicit_equals_fast(rule):
+    rng = np.random.default_rng(8)
+    g = conv_graph(rng)
+    x = rng.standard_normal((2, 2, 4, 4))
+    fast = g.explain(x, target=1, rule=rule)
+    explicit = g.explain(x, target=1, rule=rule, method="explicit")
+    scale = 1 + np.abs(fast.relevance).max()
+    np.testing.assert_allclose(explicit.relevance, fast.relevance, rtol=1e-12,
+                               atol=1e-12 * scale)  # two factorisations of one equation
+    for record in fast.layers:
+        np.testing.assert_allclose(record.imbalance(), 0, atol=1e-12 * scale)  # rounding
+    booked = sum(r.ledger.total() for r in fast.layers)
+    np.testing.assert_allclose(per_sample_sum(fast.relevance) + booked, fast.output[:, 1],
+                               rtol=1e-12, atol=1e-12 * scale)
+    assert not np.any(fast.layer("se").relevance_in[1])     # the gate gets none
+    assert not np.any(fast.layer("excite").relevance_out)
+
+
+def test_conv_graph_gradient_matches_finite_differences():
+    rng = np.random.default_rng(9)
+    g = conv_graph(rng)
+    x = rng.standard_normal((1, 2, 4, 4))
+    grad = g.gradient(x, target=0)
+    h = 1e-6
+    for index in [(0, 0, 0, 0), (0, 1, 2, 3), (0, 0, 3, 1), (0, 1, 1, 1)]:
+        step = np.zeros_like(x)
+        step[index] = h
+        numeric = (g.forward(x + step)[0, 0] - g.forward(x - step)[0, 0]) / (2 * h)
+        # piecewise linear and (through the gate) quadratic: central differences are exact
+        # for a quadratic, up to cancellation ~1e-10 / h
+        np.testing.assert_allclose(grad[index], numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_merge_batchnorm_folds_a_batchnorm_node_into_the_conv_it_reads():
+    rng = np.random.default_rng(10)
+    g = conv_graph(rng)
+    x = rng.standard_normal((2, 2, 4, 4))
+    merged = lrp.canonize.merge_batchnorm(g)
+    assert isinstance(merged, lrp.Graph)
+    assert [n.name for n in merged.nodes] == [n.name for n in g.nodes if n.name != "bn2"]
+    assert merged.nodes[[n.name for n in merged.nodes].index("add")].inputs == ("conv2", "relu1")
+    # W' = W a, b' = a b + c: the same function up to rounding of one product per weight
+    np.testing.assert_allclose(merged.forward(x), g.forward(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(g["conv2"].weight, conv_graph(np.random.default_rng(10))
+                                  ["conv2"].weight)          # the original is not modified
+
+
+def test_merge_batchnorm_leaves_a_batchnorm_after_a_shared_node_and_says_why():
+    rng = np.random.default_rng(11)
+    g = lrp.Graph()
+    x = g.input()
+    h = g.add(dense(rng, 2, 3), x, name="fc")
+    bn = g.add(lrp.BatchNorm1d(np.ones(3), np.zeros(3), np.zeros(3), np.ones(3)), h, name="bn")
+    g.output(g.add(lrp.Add(), bn, h, name="add"))
+    with pytest.warns(lrp.canonize.UnfoldedBatchNormWarning, match="'bn'.*'fc'.*also read"):
+        merged = lrp.canonize.merge_batchnorm(g)
+    assert [n.name for n in merged.nodes] == ["fc", "bn", "add"]
+    np.testing.assert_array_equal(merged.forward(np.ones((1, 2))), g.forward(np.ones((1, 2))))
