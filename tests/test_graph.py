@@ -449,3 +449,18 @@ def test_merge_batchnorm_leaves_a_batchnorm_after_a_shared_node_and_says_why():
         merged = lrp.canonize.merge_batchnorm(g)
     assert [n.name for n in merged.nodes] == ["fc", "bn", "add"]
     np.testing.assert_array_equal(merged.forward(np.ones((1, 2))), g.forward(np.ones((1, 2))))
+
+
+def test_ledger_chart_draws_a_graph_and_relevance_flow_refuses_it():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from lrp_ref.viz import plot
+
+    e = two_branch_graph(1.0).explain(np.array([[1.0, 2.0]]), rule=lrp.Zero())
+    fig = plot.ledger_chart(e)
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()][-1] == "sum Add\n-"
+    # bars: sum R_out of a, b, sum (1.5, 0.75, 3), then sum R_in (0.75, 1.5, 1.5 + 0.75):
+    # the Add's R_in sums over both inputs (test_add_of_two_dense_branches_with_bias_by_hand)
+    assert [p.get_height() for p in fig.axes[0].patches] == [1.5, 0.75, 3.0, 0.75, 1.5, 2.25]
+    with pytest.raises(ValueError, match="merge nodes.*ledger_chart"):
+        plot.relevance_flow(e)
