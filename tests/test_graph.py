@@ -8,6 +8,8 @@ all of them are exact in binary floating point, so they are asserted exactly.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -464,3 +466,22 @@ def test_ledger_chart_draws_a_graph_and_relevance_flow_refuses_it():
     assert [p.get_height() for p in fig.axes[0].patches] == [1.5, 0.75, 3.0, 0.75, 1.5, 2.25]
     with pytest.raises(ValueError, match="merge nodes.*ledger_chart"):
         plot.relevance_flow(e)
+
+
+def test_cli_explains_a_saved_graph(tmp_path, capsys):
+    from lrp_ref.cli import main
+
+    rng = np.random.default_rng(12)
+    g = conv_graph(rng)
+    x = rng.standard_normal((2, 4, 4))                     # one sample, no batch axis
+    lrp.save(g, tmp_path / "g.npz")
+    np.save(tmp_path / "x.npy", x)
+    code = main(["explain", "--model", str(tmp_path / "g.npz"), "--input", str(tmp_path / "x.npy"),
+                 "--rule", "eps:0.1", "--out", str(tmp_path / "R.npy"), "--ledger"])
+    assert code == 0
+    expected = g.explain(x[None], rule=lrp.Epsilon(0.1))
+    # the same computation in the same order, from the saved arrays: equal to rounding
+    np.testing.assert_allclose(np.load(tmp_path / "R.npy"), expected.relevance[0], rtol=1e-12,
+                               atol=1e-14)
+    out = capsys.readouterr().out
+    assert re.search(r"\nse +Mul ", out) and re.search(r"\ncat +Concat ", out)  # --ledger
