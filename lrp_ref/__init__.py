@@ -7,14 +7,20 @@ import sys
 
 from ._moved import MovedModules
 from .audit import LayerRecord, Ledger
+from .graph import Graph
 from .io import load, save
 from .layers import (
     LSTM,
+<<<<<<< HEAD
     AdaptiveAvgPool2d,
+=======
+    Add,
+>>>>>>> graph
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
     Bidirectional,
+    Concat,
     Conv2d,
     Dense,
     Embedding,
@@ -22,10 +28,11 @@ from .layers import (
     Identity,
     Layer,
     MaxPool2d,
+    Mul,
     ReLU,
     Residual,
 )
-from .network import Explanation, Sequential
+from .network import Explanation, Network, Sequential
 from .rules import (
     AlphaBeta,
     Epsilon,
@@ -48,12 +55,17 @@ if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
 
 __all__ = [
     "LSTM",
+<<<<<<< HEAD
     "AdaptiveAvgPool2d",
+=======
+    "Add",
+>>>>>>> graph
     "AlphaBeta",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
     "Bidirectional",
+    "Concat",
     "Conv2d",
     "Dense",
     "Embedding",
@@ -62,11 +74,14 @@ __all__ = [
     "Flat",
     "Flatten",
     "Gamma",
+    "Graph",
     "Identity",
     "Layer",
     "LayerRecord",
     "Ledger",
     "MaxPool2d",
+    "Mul",
+    "Network",
     "Pass",
     "ReLU",
     "Residual",

@@ -10,6 +10,7 @@ from .elementwise import Flatten, Identity, ReLU
 from .embedding import Embedding
 from .linear import LinearLayer
 from .lstm import LSTM
+from .merge import Add, Concat, Merge, Mul
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual
 
@@ -18,11 +19,13 @@ __all__ = [
     "LAYER_TYPES",
     "LSTM",
     "AdaptiveAvgPool2d",
+    "Add",
     "AvgPool2d",
     "BatchNorm",
     "BatchNorm1d",
     "BatchNorm2d",
     "Bidirectional",
+    "Concat",
     "Container",
     "Conv2d",
     "Dense",
@@ -32,6 +35,8 @@ __all__ = [
     "Layer",
     "LinearLayer",
     "MaxPool2d",
+    "Merge",
+    "Mul",
     "ReLU",
     "Residual",
 ]
