@@ -11,11 +11,8 @@ from .graph import Graph
 from .io import load, save
 from .layers import (
     LSTM,
-<<<<<<< HEAD
     AdaptiveAvgPool2d,
-=======
     Add,
->>>>>>> graph
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -55,11 +52,8 @@ if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
 
 __all__ = [
     "LSTM",
-<<<<<<< HEAD
     "AdaptiveAvgPool2d",
-=======
     "Add",
->>>>>>> graph
     "AlphaBeta",
     "AvgPool2d",
     "BatchNorm1d",
