@@ -119,6 +119,14 @@ class Graph(Network):
         self._check_not_shared(name, layer)
         self.nodes.append(Node(name, layer, tuple(inputs)))
         self._set_path(self.path)
+        paths = [path for path, _ in self.named_layers()]
+        if len(set(paths)) < len(paths):
+            self.nodes.pop()
+            self._set_path(self.path)
+            clash = sorted({p for p in paths if paths.count(p) > 1})
+            raise ValueError(f"Graph: node {name!r} would give a second layer the path(s) "
+                             f"{clash} (a node name may contain '.', as torch's module names "
+                             "do, but no two layers may share a path)")
         return name
 
     def output(self, name: str) -> None:
@@ -141,9 +149,8 @@ class Graph(Network):
         self.output_name = name
 
     def _check_new_name(self, name: Any) -> None:
-        if not isinstance(name, str) or not name or "." in name:
-            raise ValueError(f"Graph: a node name is a non-empty string without '.' (the path "
-                             f"separator), got {name!r}")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Graph: a node name is a non-empty string, got {name!r}")
         if name == self.input_name or any(node.name == name for node in self.nodes):
             raise ValueError(f"Graph: a node named {name!r} already exists")
 
