@@ -7,13 +7,17 @@ import sys
 
 from ._moved import MovedModules
 from .audit import LayerRecord, Ledger
+from .graph import Graph
 from .io import load, save
 from .layers import (
     LSTM,
+    AdaptiveAvgPool2d,
+    Add,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
     Bidirectional,
+    Concat,
     Conv2d,
     Dense,
     Embedding,
@@ -21,10 +25,11 @@ from .layers import (
     Identity,
     Layer,
     MaxPool2d,
+    Mul,
     ReLU,
     Residual,
 )
-from .network import Explanation, Sequential
+from .network import Explanation, Network, Sequential
 from .rules import (
     AlphaBeta,
     AlphaBetaEq7,
@@ -48,12 +53,15 @@ if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
 
 __all__ = [
     "LSTM",
+    "AdaptiveAvgPool2d",
+    "Add",
     "AlphaBeta",
     "AlphaBetaEq7",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
     "Bidirectional",
+    "Concat",
     "Conv2d",
     "Dense",
     "Embedding",
@@ -62,11 +70,14 @@ __all__ = [
     "Flat",
     "Flatten",
     "Gamma",
+    "Graph",
     "Identity",
     "Layer",
     "LayerRecord",
     "Ledger",
     "MaxPool2d",
+    "Mul",
+    "Network",
     "Pass",
     "ReLU",
     "Residual",

@@ -34,8 +34,14 @@ from .table import format_table
 Array = np.ndarray
 
 
-def per_sample_sum(x: Array) -> Array:
-    """Sum over every axis but the first (batch) axis: shape ``(B,)``."""
+def per_sample_sum(x: Array | tuple[Array, ...]) -> Array:
+    """Sum over every axis but the first (batch) axis: shape ``(B,)``.
+
+    Of a tuple of arrays (the ``relevance_in`` of a merge node, one per input),
+    the sum over all of them.
+    """
+    if isinstance(x, tuple):
+        return sum(per_sample_sum(part) for part in x)
     return x.reshape(x.shape[0], -1).sum(axis=1)
 
 
@@ -98,7 +104,8 @@ class LayerRecord:
     name; ``rule`` the rule it applied (None for layers that take no rule).
     ``relevance_out`` arrived at the layer's output (before a CRP condition
     masks it; the removed part is ``conditioned``), ``relevance_in`` left at its
-    input. Records of containers (nested Sequential, Residual) cover the whole
+    input (a tuple, one array per input, for a merge node: Add, Concat, Mul).
+    Records of containers (nested Sequential, Residual, Graph) cover the whole
     container: their ledger is the sum of their children's plus their own
     (a Residual's split), so that every record balances on its own.
     """

@@ -16,7 +16,7 @@ from typing import NoReturn
 import numpy as np
 
 from .io import load
-from .network import Explanation, Sequential
+from .network import Explanation, Network
 from .rules import AlphaBeta, Epsilon, Zero
 from .rules.spec import SYNTAX, parse_rule
 
@@ -100,7 +100,7 @@ def write_demo_figures(out: Path, x: Array, y: Array,
 # -- explain ------------------------------------------------------------------------------
 
 
-def read_model(path: Path) -> Sequential:
+def read_model(path: Path) -> Network:
     """A network saved with ``lrp_ref.save``; one-line errors for bad files."""
     if not path.is_file():
         raise CommandError(f"model file not found: {path}")
@@ -108,13 +108,13 @@ def read_model(path: Path) -> Sequential:
         raise CommandError(f"{path}: not an lrp_ref model file (expected the .npz archive "
                            "lrp_ref.save writes)")
     net = load(path)
-    if not isinstance(net, Sequential):
-        raise CommandError(f"{path}: holds a single {type(net).__name__}, not a Sequential "
-                           "network; save a Sequential")
+    if not isinstance(net, Network):
+        raise CommandError(f"{path}: holds a single {type(net).__name__}, not a network; "
+                           "save a Sequential or a Graph")
     return net
 
 
-def read_input(path: Path, net: Sequential) -> Array:
+def read_input(path: Path, net: Network) -> Array:
     """The input array from a ``.npy`` file or an image (``.png``), as float64."""
     if not path.is_file():
         raise CommandError(f"input file not found: {path}")
@@ -133,7 +133,13 @@ def read_input(path: Path, net: Sequential) -> Array:
                        f"got '{suffix or path.name}'")
 
 
-def read_png(path: Path, net: Sequential) -> Array:
+def declared_input_shape(net: Network) -> tuple | None:
+    """The input shape the network's first layer (a Graph's first node) declares, if any."""
+    children = net.children()
+    return children[0][1].expected_input_shape() if children else None
+
+
+def read_png(path: Path, net: Network) -> Array:
     """A PNG as ``(C, H, W)`` floats in ``[0, 1]``, with the channels the network expects.
 
     Grey images become ``(1, H, W)``; colour images keep RGB (alpha dropped) for a
@@ -147,13 +153,13 @@ def read_png(path: Path, net: Sequential) -> Array:
         raise CommandError(f"{path}: not a readable PNG image ({error})") from None
     if image.ndim == 3:
         rgb = image[..., :3]
-        first = net.layers[0].expected_input_shape() if net.layers else None
+        first = declared_input_shape(net)
         channels = first[1] if first is not None and len(first) == 4 else 1
         image = rgb.transpose(2, 0, 1) if channels == 3 else rgb.mean(axis=2)
     return image if image.ndim == 3 else image[None]
 
 
-def as_batch(net: Sequential, x: Array, name: str) -> tuple[Array, bool]:
+def as_batch(net: Network, x: Array, name: str) -> tuple[Array, bool]:
     """``x`` as the network's input batch; True when a batch axis had to be added.
 
     ``x`` may be a batch (batch axis first) or a single sample. It is tried as
@@ -168,7 +174,7 @@ def as_batch(net: Sequential, x: Array, name: str) -> tuple[Array, bool]:
             net.forward(x[None])
             return x[None], True
         except ValueError as with_batch:
-            declared = net.layers[0].expected_input_shape() if net.layers else None
+            declared = declared_input_shape(net)
             # a batch-sized array is wrong as given; anything smaller lacks the batch axis
             error = as_given if declared is not None and x.ndim >= len(declared) else with_batch
             raise CommandError(f"input {name} of shape {x.shape} does not fit the model: "

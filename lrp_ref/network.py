@@ -1,4 +1,4 @@
-"""Sequential networks and their explanations."""
+"""Networks (Sequential; Graph in lrp_ref.graph) and their explanations."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def one_hot(output: Array, target: Array, logit: bool = False) -> Array:
 
 @dataclass(frozen=True)
 class Explanation:
-    """The result of :meth:`Sequential.explain`.
+    """The result of :meth:`Network.explain` (a Sequential's or a Graph's).
 
     Attributes
     ----------
@@ -62,8 +62,10 @@ class Explanation:
         relevance was given without a target.
     layers : list of LayerRecord
         One record per layer in traversal order (definition order, pre-order,
-        containers before their children), each with its ``path``, ``rule``,
-        ``relevance_in``, ``relevance_out`` and ledger terms.
+        containers before their children; for a Graph the order nodes were
+        added), each with its ``path``, ``rule``, ``relevance_in`` (a tuple,
+        one array per input, for a merge node), ``relevance_out`` and ledger
+        terms.
     """
 
     relevance: Array
@@ -91,7 +93,98 @@ class Explanation:
         return per_sample_sum(self.relevance)
 
 
-class Sequential(Container):
+class Network(Container):
+    """A whole network that can be explained: the base of Sequential and Graph.
+
+    ``explain``, ``gradient`` and ``gradient_x_input`` live here, written once
+    against the Container contract (``forward``, ``backward``,
+    ``assign_rules``, ``_explain``, ``named_layers``), so that every kind of
+    network explains the same way.
+    """
+
+    def explain(self, x: Array, target: int | Sequence[int] | Array | None = None,
+                rule: Any = None, output_relevance: Array | None = None,
+                method: str = "fast", conditions: dict | None = None) -> Explanation:
+        """Explain the network's output for ``x`` with LRP.
+
+        Parameters
+        ----------
+        x : ndarray
+            Input batch, batch first (integers are converted to the network's dtype).
+        target : int, sequence of int or None
+            The class to explain, one for all samples or one per sample; None
+            explains each sample's argmax.
+        rule : Rule, list or composite
+            A Rule for every layer that takes one; a list with one entry per
+            top-level layer (None for rule-less layers, a nested list or a
+            ``(body, shortcut)`` pair for containers; not for a Graph, whose
+            nodes are named: give it a composite); or a composite, a callable
+            ``composite(network) -> {path: Rule}``.
+        output_relevance : ndarray, optional
+            Relevance at the output, overriding the default
+            ``R_L = onehot(target) * f(x)`` (the target logit). The output may
+            then have any shape, and ``target`` is optional.
+        method : {"fast", "explicit"}
+            The propagation path; both give the same result to rounding.
+        conditions : dict, optional
+            Concept Relevance Propagation (Achtibat et al. 2023):
+            ``{layer: channels}``, the layer a top-level index or a path, the
+            channels an int, a sequence of ints (axis 1 of that layer's
+            output) or a ``(B, C)`` boolean mask. The relevance arriving at the
+            layer's output is kept in those channels only; the layer's record
+            books the removed relevance as ``conditioned``
+            (``lrp_ref.conditions``).
+
+        Returns
+        -------
+        Explanation
+        """
+        check_method(method)
+        if rule is None:
+            raise ValueError("explain needs a rule, e.g. rule=lrp_ref.Epsilon(1e-6)")
+        assignment = self.assign_rules(rule)
+        parsed = {} if conditions is None else parse_conditions(self, conditions)
+        output = self.forward(x)
+        assignment.conditions = condition_masks(self, parsed, output.shape[0])
+        if output_relevance is None:
+            target = select_targets(output, target)
+            R = one_hot(output, target, logit=True)
+        else:  # the seed is given: a target is only a label, and optional
+            R = self._check_output_array(output_relevance, "output_relevance")
+            target = None if target is None else select_targets(output, target)
+        records: list[LayerRecord] = []
+        relevance = self._explain(R, assignment, method, records)
+        order = {path: k for k, (path, _) in enumerate(self.named_layers())}
+        records.sort(key=lambda r: order[r.path])
+        return Explanation(relevance, output, target, records)
+
+    def gradient(self, x: Array, target: int | Sequence[int] | Array | None = None) -> Array:
+        """``d f_target(x) / d x``, the gradient of the target logit (argmax if None).
+
+        Raises
+        ------
+        TypeError
+            For a network that reads token ids (a leading Embedding): ids have
+            no gradient; ``lrp_ref.text`` differentiates with respect to the
+            embedding vectors instead.
+        """
+        if self.reads_token_ids:
+            raise TypeError("this network reads token ids, which have no gradient: use "
+                            "lrp_ref.text.gradient_x_input(net, ids) or "
+                            "lrp_ref.text.sensitivity(net, ids), which differentiate with "
+                            "respect to the embedding vectors")
+        output = self.forward(x)
+        target = select_targets(output, target)
+        return self.backward(one_hot(output, target))
+
+    def gradient_x_input(self, x: Array,
+                         target: int | Sequence[int] | Array | None = None) -> Array:
+        """Gradient x Input, ``x * d f_target(x) / d x`` (equals LRP-0 on ReLU networks)."""
+        x = self._check_input(x)
+        return x * self.gradient(x, target)
+
+
+class Sequential(Network):
     """Layers applied one after the other; a Sequential is itself a layer.
 
     Parameters
@@ -183,85 +276,3 @@ class Sequential(Container):
         for layer in reversed(self.layers):
             R = layer._explain(R, assignment, method, records)
         return R, self._no_loss(R)
-
-    # -- explanations -------------------------------------------------------------------------
-
-    def explain(self, x: Array, target: int | Sequence[int] | Array | None = None,
-                rule: Any = None, output_relevance: Array | None = None,
-                method: str = "fast", conditions: dict | None = None) -> Explanation:
-        """Explain the network's output for ``x`` with LRP.
-
-        Parameters
-        ----------
-        x : ndarray
-            Input batch, batch first (integers are converted to the network's dtype).
-        target : int, sequence of int or None
-            The class to explain, one for all samples or one per sample; None
-            explains each sample's argmax.
-        rule : Rule, list or composite
-            A Rule for every layer that takes one; a list with one entry per
-            top-level layer (None for rule-less layers, a nested list or a
-            ``(body, shortcut)`` pair for containers); or a composite, a callable
-            ``composite(network) -> {path: Rule}``.
-        output_relevance : ndarray, optional
-            Relevance at the output, overriding the default
-            ``R_L = onehot(target) * f(x)`` (the target logit). The output may
-            then have any shape, and ``target`` is optional.
-        method : {"fast", "explicit"}
-            The propagation path; both give the same result to rounding.
-        conditions : dict, optional
-            Concept Relevance Propagation (Achtibat et al. 2023):
-            ``{layer: channels}``, the layer a top-level index or a path, the
-            channels an int, a sequence of ints (axis 1 of that layer's
-            output) or a ``(B, C)`` boolean mask. The relevance arriving at the
-            layer's output is kept in those channels only; the layer's record
-            books the removed relevance as ``conditioned``
-            (``lrp_ref.conditions``).
-
-        Returns
-        -------
-        Explanation
-        """
-        check_method(method)
-        if rule is None:
-            raise ValueError("explain needs a rule, e.g. rule=lrp_ref.Epsilon(1e-6)")
-        assignment = self.assign_rules(rule)
-        parsed = {} if conditions is None else parse_conditions(self, conditions)
-        output = self.forward(x)
-        assignment.conditions = condition_masks(self, parsed, output.shape[0])
-        if output_relevance is None:
-            target = select_targets(output, target)
-            R = one_hot(output, target, logit=True)
-        else:  # the seed is given: a target is only a label, and optional
-            R = self._check_output_array(output_relevance, "output_relevance")
-            target = None if target is None else select_targets(output, target)
-        records: list[LayerRecord] = []
-        relevance = self._explain(R, assignment, method, records)
-        order = {path: k for k, (path, _) in enumerate(self.named_layers())}
-        records.sort(key=lambda r: order[r.path])
-        return Explanation(relevance, output, target, records)
-
-    def gradient(self, x: Array, target: int | Sequence[int] | Array | None = None) -> Array:
-        """``d f_target(x) / d x``, the gradient of the target logit (argmax if None).
-
-        Raises
-        ------
-        TypeError
-            For a network that reads token ids (a leading Embedding): ids have
-            no gradient; ``lrp_ref.text`` differentiates with respect to the
-            embedding vectors instead.
-        """
-        if self.reads_token_ids:
-            raise TypeError("this network reads token ids, which have no gradient: use "
-                            "lrp_ref.text.gradient_x_input(net, ids) or "
-                            "lrp_ref.text.sensitivity(net, ids), which differentiate with "
-                            "respect to the embedding vectors")
-        output = self.forward(x)
-        target = select_targets(output, target)
-        return self.backward(one_hot(output, target))
-
-    def gradient_x_input(self, x: Array,
-                         target: int | Sequence[int] | Array | None = None) -> Array:
-        """Gradient x Input, ``x * d f_target(x) / d x`` (equals LRP-0 on ReLU networks)."""
-        x = self._check_input(x)
-        return x * self.gradient(x, target)

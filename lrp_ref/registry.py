@@ -13,14 +13,18 @@ lrp_ref becomes loadable by adding it here.
 from __future__ import annotations
 
 from . import layers
+from .graph import Graph
 from .layers.base import LAYER_TYPES, register_layer_types
 from .network import Sequential
 
 register_layer_types([
     # containers
-    Sequential, layers.Residual, layers.Bidirectional,
+    Sequential, Graph, layers.Residual, layers.Bidirectional,
+    # merge nodes of a Graph
+    layers.Add, layers.Concat, layers.Mul,
     # linear layers: every linear rule
-    layers.Dense, layers.Conv2d, layers.AvgPool2d, layers.BatchNorm1d, layers.BatchNorm2d,
+    layers.Dense, layers.Conv2d, layers.AvgPool2d, layers.AdaptiveAvgPool2d,
+    layers.BatchNorm1d, layers.BatchNorm2d,
     # no rule
     layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool2d,
     # token sequences

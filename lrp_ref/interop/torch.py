@@ -1,4 +1,9 @@
-"""Build an lrp_ref network from a ``torch.nn.Sequential``: :func:`from_torch`.
+"""Build an lrp_ref network from a torch module: :func:`from_torch`.
+
+A ``torch.nn.Sequential`` converts module by module into a
+:class:`~lrp_ref.Sequential` (below); any other module is traced with
+``torch.fx`` into a :class:`~lrp_ref.Graph` (:mod:`lrp_ref.interop.fx`), whose
+module nodes are converted by the same table.
 
 torch is imported lazily (the optional ``oracle`` extra); ``import lrp_ref``
 never imports it. The converted network computes the same forward pass (up to
@@ -14,6 +19,7 @@ torch module (inference mode)              lrp_ref layer
 ``Conv2d``                                 :class:`~lrp_ref.Conv2d` (stride, zero padding)
 ``ReLU``                                   :class:`~lrp_ref.ReLU`
 ``MaxPool2d`` / ``AvgPool2d``              :class:`~lrp_ref.MaxPool2d` / :class:`~lrp_ref.AvgPool2d`
+``AdaptiveAvgPool2d``                      :class:`~lrp_ref.AdaptiveAvgPool2d` (equal windows)
 ``BatchNorm1d`` / ``BatchNorm2d``          :class:`~lrp_ref.BatchNorm1d` / ``BatchNorm2d``
 ``Flatten()``                              :class:`~lrp_ref.Flatten`
 ``Dropout*``, ``Identity``                 :class:`~lrp_ref.Identity`
@@ -43,8 +49,8 @@ does the same for torchvision's blocks with its ``Sum`` module).
 Refused with a TypeError or ValueError naming the module's path and type:
 modules of other types; modules in training mode (call ``model.eval()``);
 Conv2d with dilation, groups, a non-zero padding mode or asymmetric ``'same'``
-padding; pooling with padding, dilation, ``ceil_mode``, ``return_indices`` or
-``divisor_override``; BatchNorm without running statistics; Flatten of other
+padding; pooling with dilation, ``ceil_mode``, ``return_indices`` or
+``divisor_override``, AvgPool2d with padding; BatchNorm without running statistics; Flatten of other
 dimensions; a Sequential whose children have names other than ``"0"``, ``"1"``, ...
 (their paths could not equal torch's names).
 """
@@ -56,7 +62,9 @@ from typing import Any
 
 import numpy as np
 
+from ..graph import Graph
 from ..layers import (
+    AdaptiveAvgPool2d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -73,16 +81,23 @@ from ..network import Sequential
 from .peers import import_torch
 from .torch_rnn import convert_module as convert_rnn_module
 
-SUPPORTED = ("Sequential, Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, "
+SUPPORTED = ("Sequential, Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, "
+             "BatchNorm1d, BatchNorm2d, "
              "Flatten, Dropout, Identity, Embedding, LSTM and lrp_ref.interop.torch.ResidualBlock")
 
 
-def from_torch(module: Any, dtype: Any = np.float64, residual_epsilon: float = 1e-6) -> Sequential:
-    """Convert a ``torch.nn.Sequential`` in inference mode into an lrp_ref network.
+def from_torch(module: Any, dtype: Any = np.float64,
+               residual_epsilon: float = 1e-6) -> Sequential | Graph:
+    """Convert a ``torch.nn.Module`` in inference mode into an lrp_ref network.
+
+    A ``torch.nn.Sequential`` becomes a :class:`~lrp_ref.Sequential`; any other
+    module is traced with ``torch.fx`` into a :class:`~lrp_ref.Graph`
+    (:mod:`lrp_ref.interop.fx`: the functions it converts, node names, what
+    it refuses).
 
     Parameters
     ----------
-    module : torch.nn.Sequential
+    module : torch.nn.Module
         The network, in eval mode (``module.eval()``), of the module types in
         the table of the module docstring.
     dtype : numpy dtype
@@ -94,22 +109,29 @@ def from_torch(module: Any, dtype: Any = np.float64, residual_epsilon: float = 1
 
     Returns
     -------
-    Sequential
+    Sequential or Graph
         The same forward pass; layer paths equal torch's module names.
 
     Raises
     ------
     TypeError
-        For a root that is not a Sequential, or a module of an unsupported type.
+        For a root that is not a torch module, or a module of an unsupported type.
     ValueError
         For a module in training mode or with an option lrp_ref does not
         compute (the message names the module's path, its type and the option).
     """
     torch = import_torch()
-    if not isinstance(module, torch.nn.Sequential):
-        raise TypeError(f"from_torch converts a torch.nn.Sequential, got {type(module).__name__}; "
-                        "wrap the layers in nn.Sequential")
-    return _Converter(torch, np.dtype(dtype), residual_epsilon).convert(module, "")
+    converter = _Converter(torch, np.dtype(dtype), residual_epsilon)
+    if isinstance(module, torch.nn.Sequential):
+        return converter.convert(module, "")
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"from_torch converts a torch.nn.Module, got {type(module).__name__}")
+    if type(module) in converter.converters:
+        raise TypeError(f"from_torch converts a network (an nn.Sequential, or a module whose "
+                        f"forward calls other modules), got a single {type(module).__name__}; "
+                        "wrap it: nn.Sequential(module)")
+    from .fx import from_fx
+    return from_fx(module, converter.convert, torch, residual_epsilon)
 
 
 def _where(path: str, module: Any) -> str:
@@ -133,6 +155,7 @@ class _Converter:
             nn.ReLU: lambda m, p: ReLU(),
             nn.MaxPool2d: self.maxpool2d,
             nn.AvgPool2d: self.avgpool2d,
+            nn.AdaptiveAvgPool2d: self.adaptive_avgpool2d,
             nn.BatchNorm1d: self.batchnorm,
             nn.BatchNorm2d: self.batchnorm,
             nn.Flatten: self.flatten,
@@ -191,21 +214,26 @@ class _Converter:
         return Conv2d(self.array(module.weight), bias, stride=tuple(module.stride),
                       padding=tuple(padding))
 
-    def _pool_options(self, module: Any, path: str) -> None:
+    def maxpool2d(self, module: Any, path: str) -> MaxPool2d:
+        where = _where(path, module)
+        _refuse(where, "ceil_mode", module.ceil_mode, False)
+        _refuse(where, "dilation", module.dilation, 1)
+        _refuse(where, "return_indices", module.return_indices, False)
+        return MaxPool2d(module.kernel_size, module.stride, padding=module.padding)
+
+    def avgpool2d(self, module: Any, path: str) -> AvgPool2d:
         where = _where(path, module)
         _refuse(where, "padding", module.padding, 0)
         _refuse(where, "ceil_mode", module.ceil_mode, False)
-
-    def maxpool2d(self, module: Any, path: str) -> MaxPool2d:
-        self._pool_options(module, path)
-        _refuse(_where(path, module), "dilation", module.dilation, 1)
-        _refuse(_where(path, module), "return_indices", module.return_indices, False)
-        return MaxPool2d(module.kernel_size, module.stride)
-
-    def avgpool2d(self, module: Any, path: str) -> AvgPool2d:
-        self._pool_options(module, path)
-        _refuse(_where(path, module), "divisor_override", module.divisor_override, None)
+        _refuse(where, "divisor_override", module.divisor_override, None)
         return AvgPool2d(module.kernel_size, module.stride)
+
+    def adaptive_avgpool2d(self, module: Any, path: str) -> AdaptiveAvgPool2d:
+        size = module.output_size
+        if size is None or (isinstance(size, tuple) and None in size):
+            raise ValueError(f"{_where(path, module)}: output_size={size!r} (None keeps the "
+                             "input's size on that axis) is not supported; give both sizes")
+        return AdaptiveAvgPool2d(size)
 
     def batchnorm(self, module: Any, path: str) -> BatchNorm1d | BatchNorm2d:
         if module.running_mean is None or module.running_var is None:

@@ -10,18 +10,22 @@ from .elementwise import Flatten, Identity, ReLU
 from .embedding import Embedding
 from .linear import LinearLayer
 from .lstm import LSTM
-from .pooling import AvgPool2d, MaxPool2d
+from .merge import Add, Concat, Merge, Mul
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual
 
 __all__ = [
     "EXPLICIT_MAX_BYTES",
     "LAYER_TYPES",
     "LSTM",
+    "AdaptiveAvgPool2d",
+    "Add",
     "AvgPool2d",
     "BatchNorm",
     "BatchNorm1d",
     "BatchNorm2d",
     "Bidirectional",
+    "Concat",
     "Container",
     "Conv2d",
     "Dense",
@@ -31,6 +35,8 @@ __all__ = [
     "Layer",
     "LinearLayer",
     "MaxPool2d",
+    "Merge",
+    "Mul",
     "ReLU",
     "Residual",
 ]

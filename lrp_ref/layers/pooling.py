@@ -8,7 +8,7 @@ import numpy as np
 
 from ..audit import Ledger, dropped_relevance
 from ..engine import kernels
-from ..engine.patches import Window
+from ..engine.patches import Window, as_pair
 from ..rules import Rule
 from .base import Layer
 from .linear import LinearLayer
@@ -118,8 +118,42 @@ class AvgPool2d(PoolingWindow, LinearLayer):
         return z_pj.reshape(z_pj.shape[0], *self._output_shape[1:])
 
 
+class AdaptiveAvgPool2d(AvgPool2d):
+    """Average pooling to a fixed output size, like ``torch.nn.AdaptiveAvgPool2d``.
+
+    For an input of spatial size ``(H, W)`` and ``output_size = (Ho, Wo)``
+    that divide it, the windows are ``kernel = stride = (H / Ho, W / Wo)``:
+    this is :class:`AvgPool2d` with that kernel, chosen at each forward from
+    the input's size, and every linear rule applies as there. ``output_size
+    = 1`` is global average pooling (ResNet's and DenseNet's head, and
+    ``x.mean((2, 3))`` before its flattening). Sizes that do not divide the
+    input (torch then uses windows of unequal size) are refused.
+
+    Parameters
+    ----------
+    output_size : int or pair of ints
+    """
+
+    def __init__(self, output_size: Any) -> None:
+        self.output_size = as_pair(output_size, "output_size", "AdaptiveAvgPool2d", 1)
+        super().__init__(1)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"output_size": list(self.output_size)}
+
+    def _forward(self, a: Array) -> Array:
+        size = a.shape[2:]
+        if any(n % m for n, m in zip(size, self.output_size)):
+            raise ValueError(f"{self.where}: output size {self.output_size} does not divide the "
+                             f"input's spatial size {tuple(size)}; lrp_ref computes adaptive "
+                             "pooling with equal windows only")
+        kernel = tuple(n // m for n, m in zip(size, self.output_size))
+        self.window = Window.make(kernel, kernel, 0, self.where)
+        return super()._forward(a)
+
+
 class MaxPool2d(PoolingWindow, Layer):
-    """Max pooling, ``z[b, c, p, q] = max_{u, v} a[b, c, p*sh + u, q*sw + v]`` (no padding).
+    """Max pooling, ``z[b, c, p, q] = max_{u, v} a_pad[b, c, p*sh + u, q*sw + v]``.
 
     Why max-pooling is a hard case (docs/theory.md, section 6): the forward pass keeps
     only the maximum of each window and discards the other inputs, so there are
@@ -157,34 +191,59 @@ class MaxPool2d(PoolingWindow, Layer):
     stride : int or pair of ints, optional
         The kernel size when None (as in PyTorch).
     mode : {"winner", "proportional"}
+    padding : int or pair of ints
+        Rows and columns added on each side, at most half the kernel (as in
+        PyTorch; ResNet's stem pads by 1). Padding is not an input: it holds
+        ``-inf`` for the maximum, so it never wins, and takes no relevance in
+        either mode.
     """
 
     MODES = ("winner", "proportional")
     #: The last forward's output ``z_j = max_i a_i``.
     _z: Array | None = None
 
-    def __init__(self, kernel_size: Any, stride: Any = None, mode: str = "winner") -> None:
+    def __init__(self, kernel_size: Any, stride: Any = None, mode: str = "winner",
+                 padding: Any = 0) -> None:
         super().__init__(kernel_size, stride)
         if mode not in self.MODES:
             raise ValueError(f"MaxPool2d: mode must be 'winner' or 'proportional', got {mode!r}")
         self.mode = mode
+        self.padding = as_pair(padding, "padding", "MaxPool2d", 0)
+        if any(2 * p > k for p, k in zip(self.padding, self.window.kernel)):
+            raise ValueError(f"MaxPool2d: padding {self.padding} must be at most half the kernel "
+                             f"{self.window.kernel} (as in PyTorch), so that every window holds "
+                             "an input")
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {**super().hyperparameters(), "mode": self.mode}
+        return {**super().hyperparameters(), "mode": self.mode, "padding": list(self.padding)}
+
+    def _padded(self, a: Array, value: float) -> Array:
+        """``a`` surrounded by ``padding`` rows and columns of ``value`` (``a`` itself without)."""
+        if self.padding == (0, 0):
+            return a
+        (ph, pw) = self.padding
+        return np.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+    def _crop(self, x: Array) -> Array:
+        """The input positions of a :meth:`_padded` array."""
+        (ph, pw), (H, W) = self.padding, x.shape[2:]
+        return x[:, :, ph:H - ph, pw:W - pw]
 
     def _forward(self, a: Array) -> Array:
-        # z is kept for the winners [a_i = z_j] of relevance, as ReLU keeps its output
-        # (the next layer keeps it as its input anyway): not recomputed there
-        self._z = kernels.window_max(self._offsets(a))
+        # padding is -inf: it never wins. z is kept for the winners [a_i = z_j] of
+        # relevance, as ReLU keeps its output (the next layer keeps it as its input
+        # anyway): not recomputed there
+        self._z = kernels.window_max(self._offsets(self._padded(a, -np.inf)))
         return self._z
 
     def _backward(self, grad_z: Array) -> Array:
-        windows = self._windows(self._input)
+        a_pad = self._padded(self._input, -np.inf)
+        windows = self._windows(a_pad)
         # the first maximum of each window in row-major (u, v) order, as in PyTorch
         first = windows.argmax(axis=2)
         is_first = np.arange(windows.shape[2])[:, None, None] == first[:, :, None]
         cols = np.where(is_first, grad_z[:, :, None], 0)
-        return self.window.fold(cols, self._input.shape[2:])
+        return self._crop(self.window.fold(cols, a_pad.shape[2:]))
 
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
         """Both ``method`` values compute the shares literally, for all windows at once.
@@ -195,6 +254,11 @@ class MaxPool2d(PoolingWindow, Layer):
         """
         self.check_rule(rule)
         a = self._input
-        R_in, zero = kernels.window_shares(a, self._z, R, self.window, self.mode == "winner")
+        winner = self.mode == "winner"
+        # padding holds -inf (never a winner) or 0 (no share in proportion to a_i): it
+        # takes no relevance, and is cut off again
+        a_pad = self._padded(a, -np.inf if winner else 0.0)
+        R_in, zero = kernels.window_shares(a_pad, self._z, R, self.window, winner)
+        R_in = self._crop(R_in)
         no_absorption = np.zeros(a.shape[0], dtype=a.dtype)
         return R_in, Ledger(no_absorption, no_absorption, dropped_relevance(zero, R))

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from ..graph import Graph
 from ..layers import BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Layer, Residual
 from ..layers.base import build
 from ..network import Sequential
@@ -41,7 +42,10 @@ def merge_batchnorm(net: Layer) -> Layer:
 
     A BatchNorm that directly follows a Dense (BatchNorm1d) or Conv2d
     (BatchNorm2d) in the same Sequential — at any depth, including inside
-    Residual branches and nested Sequentials — is folded and removed. With
+    Residual branches and nested Sequentials — is folded and removed. In a
+    Graph, a BatchNorm node folds into the Dense/Conv2d node it reads when no
+    other node reads that one; its readers then read the folded node, which
+    keeps its name. With
     ``a = gamma / sqrt(running_var + eps)`` per output channel ``j``
     (Zennit's ``MergeBatchNorm``)::
 
@@ -82,6 +86,8 @@ def _merge(layer: Layer, reasons: dict[str, str]) -> Layer:
     """A merged copy of ``layer``; unfolded BatchNorms are reported in ``reasons``."""
     if isinstance(layer, Sequential):
         return Sequential(_merge_sequence(layer.layers, reasons))
+    if isinstance(layer, Graph):
+        return _merge_graph(layer, reasons)
     if isinstance(layer, Residual):
         shortcut = None if layer.shortcut is None else _merge(layer.shortcut, reasons)
         return Residual(_merge(layer.body, reasons), shortcut, layer.epsilon)
@@ -108,6 +114,43 @@ def _merge_sequence(layers: list[Layer], reasons: dict[str, str]) -> list[Layer]
             reasons[layer.path] = why
             out.append(_copy(layer))
     return out
+
+
+def _merge_graph(g: Graph, reasons: dict[str, str]) -> Graph:
+    """A BatchNorm node folds into the node it reads when only it reads that node.
+
+    The folded node keeps its name and place; the BatchNorm's readers read it instead.
+    """
+    readers = [source for node in g.nodes for source in node.inputs] + [g.output_name]
+    layers: dict[str, Layer] = {}                  # name -> merged layer, in order
+    inputs: dict[str, tuple[str, ...]] = {}
+    renamed: dict[str, str] = {}                   # folded BatchNorm -> the node it folded into
+    for node in g.nodes:
+        sources = tuple(renamed.get(source, source) for source in node.inputs)
+        if isinstance(node.layer, BatchNorm):
+            source = node.inputs[0]
+            if source == g.input_name:
+                why = f"{node.layer.where} reads the graph's input"
+            elif readers.count(source) > 1:
+                why = (f"{node.layer.where} reads {g[source].where}, which is also read "
+                       "elsewhere")
+            else:
+                why = _why_not_foldable(layers[sources[0]], g[source], node.layer)
+            if why is None:
+                layers[sources[0]] = _fold(layers[sources[0]], node.layer)
+                renamed[node.name] = sources[0]
+                continue
+            reasons[node.layer.path] = why
+            layers[node.name] = _copy(node.layer)
+        else:
+            layers[node.name] = _merge(node.layer, reasons)
+        inputs[node.name] = sources
+    merged = Graph()
+    merged.input(g.input_name)
+    for name, layer in layers.items():
+        merged.add(layer, *inputs[name], name=name)
+    merged.output(renamed.get(g.output_name, g.output_name))
+    return merged
 
 
 def _why_not_foldable(merged: Layer | None, original: Layer | None, bn: BatchNorm) -> str | None:

@@ -362,6 +362,9 @@ def relevance_flow(explanations: Explanation | Mapping[str, Explanation], sample
     labels: list[str] = []
     for name, e in named.items():
         top = [r for r in e.layers if "." not in r.path][::-1]
+        if any(isinstance(r.relevance_in, tuple) for r in top):
+            raise ValueError("relevance_flow draws a chain of layers; this explanation has "
+                             "merge nodes (a Graph's Add, Concat or Mul): use ledger_chart")
         stages = [top[0].relevance_out[sample]] + [r.relevance_in[sample] for r in top]
         labels = ["output"] + [f"{r.path} {r.layer}" for r in top]
         x = np.arange(len(stages))

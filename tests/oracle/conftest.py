@@ -3,7 +3,7 @@
 Every test in this directory is skipped, with the import error as the reason,
 when torch, zennit or captum cannot be imported (they are the optional
 ``oracle`` extra: ``pip install '.[oracle]'``). The imports go through
-:mod:`lrp_ref.interop.peers`, so the torchvision workaround applies.
+``peer_imports.py`` (this directory), so the torchvision workaround applies.
 
 At the end of a session the largest measured difference of every peer
 comparison (``peer_runs.AGREEMENT``) is printed as a table.
