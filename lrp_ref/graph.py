@@ -24,6 +24,9 @@ sum of its nodes' ledgers, and
 
     sum R_output = sum R_input + sum over nodes of (absorbed + dropped + conditioned)
 
+``repr(g)`` lists the nodes with their layers and inputs; ``g.table()`` adds
+the output shapes of the last forward and the parameter counts.
+
 Every node must reach the output (``output()`` refuses a node that does not,
 whose relevance would be undefined), and no nodes can be added after it.
 
@@ -176,6 +179,24 @@ class Graph(Network):
                  for node in self.nodes]
         head = f"Graph(input={self.input_name!r}, output={self.output_name!r},"
         return "\n".join([head, *lines, ")"])
+
+    def table(self) -> str:
+        """The nodes as a text table: name, layer type, inputs, output shape, parameters.
+
+        The output shape is that of the last forward (``-`` before one); the
+        parameters count every array element of the node's layer (and below).
+        """
+        rows = [("node", "layer", "inputs", "output", "parameters")]
+        for node in self.nodes:
+            shape = node.layer.output_shape
+            rows.append((node.name, type(node.layer).__name__, ", ".join(node.inputs),
+                         "-" if shape is None else str(shape),
+                         str(sum(a.size for a in node.layer.state().values()))))
+        widths = [max(len(row[k]) for row in rows) for k in range(5)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+                 for row in rows]
+        lines.insert(1, "-" * max(len(line) for line in lines))
+        return "\n".join([*lines, f"output: {self.output_name}"])
 
     def _check_closed(self) -> None:
         if self.output_name is None:

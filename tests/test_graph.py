@@ -485,3 +485,16 @@ def test_cli_explains_a_saved_graph(tmp_path, capsys):
                                atol=1e-14)
     out = capsys.readouterr().out
     assert re.search(r"\nse +Mul ", out) and re.search(r"\ncat +Concat ", out)  # --ledger
+
+
+def test_table_lists_nodes_with_inputs_shapes_and_parameters():
+    rng = np.random.default_rng(13)
+    g = block_graph(rng)
+    assert g.table().splitlines()[2].split() == ["fc1", "Dense", "x", "-", "9"]
+    g.forward(np.zeros((5, 2)))
+    lines = g.table().splitlines()
+    assert lines[0].split() == ["node", "layer", "inputs", "output", "parameters"]
+    assert lines[2].split() == ["fc1", "Dense", "x", "(5,", "3)", "9"]      # 2*3 + 3
+    assert lines[4].split() == ["body", "Sequential", "relu1", "(5,", "3)", "24"]
+    assert lines[5].split() == ["add", "Add", "body,", "relu1", "(5,", "3)", "0"]
+    assert lines[-1] == "output: head"
