@@ -228,8 +228,16 @@ class Graph(Network):
 
     # -- forward, backward and relevance ------------------------------------------------------
 
+    @property
+    def reads_token_ids(self) -> bool:
+        """True when the nodes that read the input read integer token ids (Embeddings)."""
+        readers = [node.layer for node in self.nodes if self.input_name in node.inputs]
+        return bool(readers) and all(layer.reads_token_ids for layer in readers)
+
     def _check_input(self, a: Any) -> Array:
         self._check_closed()
+        if self.reads_token_ids:        # ids stay integers; the first node (a reader) checks them
+            return self.nodes[0].layer._check_input(a)
         return as_float_array(a, self.dtype or np.float64, self.where)
 
     def _forward(self, a: Array) -> Array:
