@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from .audit import LayerRecord, Ledger
 from .layers.base import Layer, array_key, as_float_array, build
 from .layers.merge import Merge
 from .network import Network
@@ -278,7 +279,7 @@ class Graph(Network):
             f"{{'fc1': lrp.Flat(), ...}} with one rule per rule-taking node path, got {spec!r}")
 
     def _propagate(self, R: Array, assignment: dict[str, Rule | None], method: str,
-                   records: list) -> tuple[Array, Any]:
+                   records: list[LayerRecord]) -> tuple[Array, Ledger]:
         R_in = self._sweep(R, lambda layer, R_out: layer._explain(R_out, assignment, method,
                                                                   records))
         return R_in, self._no_loss(R)       # the fan-out sums are exact: nothing booked here
