@@ -24,6 +24,9 @@ sum of its nodes' ledgers, and
 
     sum R_output = sum R_input + sum over nodes of (absorbed + dropped + conditioned)
 
+``repr(g)`` lists the nodes with their layers and inputs; ``g.table()`` adds
+the output shapes of the last forward and the parameter counts.
+
 Every node must reach the output (``output()`` refuses a node that does not,
 whose relevance would be undefined), and no nodes can be added after it.
 
@@ -43,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from .audit import LayerRecord, Ledger
 from .layers.base import Layer, array_key, as_float_array, build
 from .layers.merge import Merge
 from .network import Network
@@ -184,6 +188,24 @@ class Graph(Network):
         head = f"Graph(input={self.input_name!r}, output={self.output_name!r},"
         return "\n".join([head, *lines, ")"])
 
+    def table(self) -> str:
+        """The nodes as a text table: name, layer type, inputs, output shape, parameters.
+
+        The output shape is that of the last forward (``-`` before one); the
+        parameters count every array element of the node's layer (and below).
+        """
+        rows = [("node", "layer", "inputs", "output", "parameters")]
+        for node in self.nodes:
+            shape = node.layer.output_shape
+            rows.append((node.name, type(node.layer).__name__, ", ".join(node.inputs),
+                         "-" if shape is None else str(shape),
+                         str(sum(a.size for a in node.layer.state().values()))))
+        widths = [max(len(row[k]) for row in rows) for k in range(5)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+                 for row in rows]
+        lines.insert(1, "-" * max(len(line) for line in lines))
+        return "\n".join([*lines, f"output: {self.output_name}"])
+
     def _check_closed(self) -> None:
         if self.output_name is None:
             raise ValueError(f"{self.where}: call g.output(node) before using the graph")
@@ -214,8 +236,16 @@ class Graph(Network):
 
     # -- forward, backward and relevance ------------------------------------------------------
 
+    @property
+    def reads_token_ids(self) -> bool:
+        """True when the nodes that read the input read integer token ids (Embeddings)."""
+        readers = [node.layer for node in self.nodes if self.input_name in node.inputs]
+        return bool(readers) and all(layer.reads_token_ids for layer in readers)
+
     def _check_input(self, a: Any) -> Array:
         self._check_closed()
+        if self.reads_token_ids:        # ids stay integers; the first node (a reader) checks them
+            return self.nodes[0].layer._check_input(a)
         return as_float_array(a, self.dtype or np.float64, self.where)
 
     def _forward(self, a: Array) -> Array:
@@ -256,7 +286,7 @@ class Graph(Network):
             f"{{'fc1': lrp.Flat(), ...}} with one rule per rule-taking node path, got {spec!r}")
 
     def _propagate(self, R: Array, assignment: dict[str, Rule | None], method: str,
-                   records: list) -> tuple[Array, Any]:
+                   records: list[LayerRecord]) -> tuple[Array, Ledger]:
         R_in = self._sweep(R, lambda layer, R_out: layer._explain(R_out, assignment, method,
                                                                   records))
         return R_in, self._no_loss(R)       # the fan-out sums are exact: nothing booked here

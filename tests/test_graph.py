@@ -485,3 +485,36 @@ def test_cli_explains_a_saved_graph(tmp_path, capsys):
                                atol=1e-14)
     out = capsys.readouterr().out
     assert re.search(r"\nse +Mul ", out) and re.search(r"\ncat +Concat ", out)  # --ledger
+
+
+def test_table_lists_nodes_with_inputs_shapes_and_parameters():
+    rng = np.random.default_rng(13)
+    g = block_graph(rng)
+    assert g.table().splitlines()[2].split() == ["fc1", "Dense", "x", "-", "9"]
+    g.forward(np.zeros((5, 2)))
+    lines = g.table().splitlines()
+    assert lines[0].split() == ["node", "layer", "inputs", "output", "parameters"]
+    assert lines[2].split() == ["fc1", "Dense", "x", "(5,", "3)", "9"]      # 2*3 + 3
+    assert lines[4].split() == ["body", "Sequential", "relu1", "(5,", "3)", "24"]
+    assert lines[5].split() == ["add", "Add", "body,", "relu1", "(5,", "3)", "0"]
+    assert lines[-1] == "output: head"
+
+
+def test_nested_graph_token_ids_and_output_relevance():
+    rng = np.random.default_rng(14)
+    emb, fc = lrp.Embedding(rng.standard_normal((5, 3))), dense(rng, 6, 2)
+    net = lrp.Sequential([emb, lrp.Flatten(), fc])
+    inner = lrp.Graph()
+    inner.output(inner.add(lrp.Flatten(), inner.add(emb.astype(np.float64), inner.input(),
+                                                    name="emb"), name="flat"))
+    g = lrp.Graph()
+    g.output(g.add(fc.astype(np.float64), g.add(inner, g.input(), name="inner"), name="fc"))
+    assert [p for p, _ in g.named_layers()] == ["inner", "inner.emb", "inner.flat", "fc"]
+    ids = np.array([[1, 4], [0, 0]])
+    seed = rng.standard_normal((2, 2))
+    expected = net.explain(ids, rule=lrp.Epsilon(0.1), output_relevance=seed)
+    got = g.explain(ids, rule=lrp.Epsilon(0.1), output_relevance=seed)
+    np.testing.assert_array_equal(got.relevance, expected.relevance)   # the same operations
+    assert got.target is None and got.layer("inner").container
+    with pytest.raises(TypeError, match="token ids"):
+        g.gradient(ids)

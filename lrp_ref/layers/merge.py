@@ -33,6 +33,28 @@ from .base import Layer, as_float_array, check_finite
 Array = np.ndarray
 
 
+def total(parts: tuple[Array, ...] | list[Array]) -> Array:
+    """``z = sum_k x_k`` of two or more arrays, as a new array, summed in order."""
+    z = parts[0] + parts[1]
+    for x in parts[2:]:
+        z += x
+    return z
+
+
+def proportional_split(R: Array, parts: tuple[Array, ...], epsilon: float
+                       ) -> tuple[tuple[Array, ...], Ledger]:
+    """``R_k = x_k / (z + epsilon sign(z)) R`` with ``z = sum_k x_k``, and its ledger.
+
+    Eq. (6) of docs/theory.md with the parts ``x_k`` of a sum as the
+    contributions and no bias (:class:`Add`, :class:`~lrp_ref.Residual`): the
+    stabilizer's share is ``absorbed_stabilizer``, a zero ``z`` with
+    ``epsilon = 0`` drops its ``R``.
+    """
+    z = total(parts)
+    s, ledger = divide(R, z, None, epsilon, out=z)          # s = R / (z + eps sign(z))
+    return tuple(x * s for x in parts), ledger               # R_k = x_k s
+
+
 class Merge(Layer):
     """A node of ``min_inputs`` or more inputs (at most ``max_inputs``, None: no limit).
 
@@ -121,10 +143,7 @@ class Add(Merge):
         self._same_shapes(xs)
 
     def _forward(self, xs: list[Array]) -> Array:
-        z = xs[0] + xs[1]
-        for x in xs[2:]:
-            z += x
-        return z
+        return total(xs)
 
     def _backward(self, grad_z: Array) -> tuple[Array, ...]:
         return tuple(grad_z for _ in self._inputs)      # d z / d x_k = 1
@@ -132,9 +151,7 @@ class Add(Merge):
     def _relevance(self, R: Array, rule: Rule | None, method: str
                    ) -> tuple[tuple[Array, ...], Ledger]:
         self.check_rule(rule)
-        z = self._forward(list(self._inputs))
-        s, ledger = divide(R, z, None, self.epsilon, out=z)     # s = R / s(z)
-        return tuple(x * s for x in self._inputs), ledger       # R_k = x_k s
+        return proportional_split(R, self._inputs, self.epsilon)
 
 
 class Concat(Merge):

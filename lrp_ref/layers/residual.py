@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from ..audit import LayerRecord, Ledger
-from ..engine.kernels import divide
 from ..rules import Rule
 from .base import Container, Layer, array_key, build, type_name
+from .merge import proportional_split
 
 Array = np.ndarray
 
@@ -133,11 +133,9 @@ class Residual(Container):
 
     def _propagate(self, R: Array, assignment: dict[str, Rule | None], method: str,
                    records: list[LayerRecord]) -> tuple[Array, Ledger]:
-        z_body, z_short = self._z_body, self._z_short
-        # s = R / (z + eps sign(z)), z = z_body + z_short;  R_body = z_body s, R_short = z_short s
-        z = z_body + z_short
-        s, own = divide(R, z, None, self.epsilon, out=z)
-        R_body, R_short = z_body * s, z_short * s
+        # R_body = z_body / s(z) R, R_short = z_short / s(z) R, z = z_body + z_short
+        (R_body, R_short), own = proportional_split(R, (self._z_body, self._z_short),
+                                                    self.epsilon)
         R_in = self.body._explain(R_body, assignment, method, records)
         if self.shortcut is None:
             return R_in + R_short, own
