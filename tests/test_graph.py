@@ -342,8 +342,11 @@ def test_construction_errors_name_the_nodes():
         g.add(lrp.ReLU(), relu, name="r3")
     with pytest.raises(ValueError, match="'r3'.*ReLU.*1 input.*got 2"):
         g.add(lrp.ReLU(), h, x, name="r3")
-    with pytest.raises(ValueError, match=r"without '\.'.*'a\.b'"):
-        g.add(lrp.ReLU(), h, name="a.b")
+    # a name may hold '.', as torch's module names do, but no two layers share a path:
+    # "seq.0" is already the path of the first layer inside node "seq"
+    seq = g.add(lrp.Sequential([lrp.ReLU()]), h, name="seq")
+    with pytest.raises(ValueError, match=r"'seq\.0'.*path"):
+        g.add(lrp.ReLU(), seq, name="seq.0")
     with pytest.raises(TypeError, match="Layer"):
         g.add("relu", h, name="r3")
     with pytest.raises(ValueError, match="output"):
