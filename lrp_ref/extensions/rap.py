@@ -55,9 +55,10 @@ one sample's entries.
    where ``R-`` goes through the ``v`` (negative-weight) terms alone, while the
    Dense step treats ``R-`` like ``R+`` (``S1n`` is divided by ``Za1`` in
    ``Linear`` and by ``Za2`` in ``Conv2d``). The ``v`` terms hand down more
-   than arrives (``sum_i C_i`` exceeds ``sum_j R_j`` by ``sum_j R_j V_j / (U_j
-   + V_j)`` in the Dense step). **[code]** ``shift_rel`` then subtracts the
-   excess uniformly from the non-zero entries of the half::
+   than arrives (in the Dense step ``sum_i C_i`` exceeds ``sum_j R_j`` by
+   ``sum_j R_j V_j / (U_j + V_j)`` over the ``j`` with ``U_j != 0``).
+   **[code]** ``shift_rel`` then subtracts the excess uniformly from the
+   non-zero entries of the half::
 
        n = #{i : C_i != 0},   C_i <- C_i - [C_i != 0] (sum_i C_i - sum_j R_j) / n
 
@@ -91,7 +92,9 @@ one sample's entries.
    z_short`` gives ``z_branch R / y`` to each branch; the two input
    relevances are summed (``Bottleneck.RAP_relprop``: ``x1 + x``; the
    ``Clone`` of ``BasicBlock`` fails to run in the authors' code, so only the
-   plain sum is defined). A zero denominator drops ``R_j``.
+   plain sum is defined). A projection shortcut (the code's ``downsample``)
+   takes its share through its own layers; the ``epsilon`` of
+   ``lrp_ref.Residual`` is not used. A zero denominator drops ``R_j``.
 
 5. **BatchNorm** (``BatchNorm2d.RAP_relprop``): the code subtracts a share
    ``beta / n`` of the shift from ``R`` at the ``n`` non-zero entries of each
@@ -110,10 +113,12 @@ representation (each an explicit parameter):
   relevance whose maximum is exactly 1 (``R_p.max() == 1``, over the whole
   batch), i.e. at the output when seeded with ``T``. lrp_ref takes it at the
   output layer, always and per sample (``first_step=True``); a hidden layer
-  whose relevance happens to peak at 1 takes the general step.
-  ``first_step=False`` gives the general step at the output on the seed
-  ``onehot(t) * y_t``: what the code computes when handed LRP's seed
-  ``output * T`` (maximum not 1).
+  whose relevance happens to peak at 1 takes the general step. (Only a
+  Linear has a first step in the code: a network ending in a convolution
+  would spread the one-hot itself, a relevance of 1, not ``y_t``; lrp_ref
+  asks for a Dense at the output.) ``first_step=False`` gives the general
+  step at the output on the seed ``onehot(t) * y_t``: what the code computes
+  when handed LRP's seed ``output * T`` (maximum not 1).
 * ``box_input``: the code gives z^B to a Conv2d whose input has 3 channels
   (``self.X.shape[1] == 3``: an RGB image); lrp_ref gives it to the network's
   first layer, a Dense or Conv2d (``box_input=True``), whatever its channels.
