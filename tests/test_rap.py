@@ -263,3 +263,47 @@ def test_errors_name_the_layer():
                            lrp.Dense(np.ones((1, 2)))])
     with pytest.raises(TypeError, match="'0' \\(LSTM\\)"):
         rap(lstm, np.ones((1, 3, 2)), target=0, box_input=False)
+
+
+def resnet_like(rng: np.random.Generator) -> lrp.Sequential:
+    """Conv-BN-ReLU, a bottleneck-like block with a projection shortcut, AvgPool, Dense."""
+    def bn(c):
+        return lrp.BatchNorm2d(rng.random(c) + 0.5, rng.standard_normal(c), rng.standard_normal(c),
+                               rng.random(c) + 0.5)
+    body = lrp.Sequential([lrp.Conv2d(rng.standard_normal((4, 3, 3, 3)), padding=1), bn(4),
+                           lrp.ReLU(), lrp.Conv2d(rng.standard_normal((5, 4, 1, 1))), bn(5)])
+    shortcut = lrp.Sequential([lrp.Conv2d(rng.standard_normal((5, 3, 1, 1))), bn(5)])
+    return lrp.Sequential([
+        lrp.Conv2d(rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3), padding=1), bn(3),
+        lrp.ReLU(), lrp.Residual(body, shortcut), lrp.ReLU(), lrp.AvgPool2d(2), lrp.Flatten(),
+        lrp.Dense(rng.standard_normal((5 * 3 * 3, 4)), rng.standard_normal(4)),
+    ])
+
+
+@pytest.mark.parametrize("box_input", [True, False])
+def test_resnet_like_network_balances_and_accounts_for_the_output(box_input):
+    rng = np.random.default_rng(3)
+    net = resnet_like(rng)
+    x = rng.standard_normal((3, 2, 6, 6))
+    e = rap(net, x, box_input=box_input)
+    for record in e.layers:
+        scale = 1 + per_sample_sum(np.abs(record.relevance_out))
+        assert np.all(np.abs(record.imbalance()) <= 1e-10 * scale), record.path
+    top = [r for r in e.layers if "." not in r.path]
+    y = e.output[np.arange(3), e.target]
+    np.testing.assert_allclose(e.input_relevance_sum() + sum(r.ledger.total() for r in top), y,
+                               rtol=1e-10)
+    # BatchNorm hands R through where its input is non-zero (gamma > 0 here); its input, the
+    # 1x1 Conv2d's output, is exactly 0 where that conv reads only zeros (dead ReLUs)
+    a = x
+    for layer in net.layers[:3] + net.layers[3].body.layers[:4]:
+        a = layer.forward(a)
+    bn = e.layer("3.body.4")
+    assert np.any(a == 0) and np.any(bn.relevance_out[a == 0] != 0)
+    np.testing.assert_array_equal(bn.relevance_in, np.where(a == 0, 0, bn.relevance_out))
+    np.testing.assert_allclose(bn.dropped, per_sample_sum(np.where(a == 0, bn.relevance_out, 0)),
+                               rtol=0, atol=ATOL)
+    if not box_input:      # the input has both signs: the first Conv2d doubles what arrives
+        first = e.layer("0")
+        np.testing.assert_allclose(first.dropped, -per_sample_sum(first.relevance_out),
+                                   rtol=1e-10)
