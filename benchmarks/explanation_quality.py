@@ -4,8 +4,9 @@ The shapes data (``lrp_ref.datasets.make_shapes``) come with the exact pixel
 mask of the object that decides the class, so an explanation can be scored
 against ground truth. On the held-out split of the shipped ``shapes_cnn``
 (``lrp_ref.models``), for every rule of ``lrp_ref.rules`` (applied to all
-layers, default parameters), every composite of ``lrp_ref.composites`` and
-the baselines Gradient, sensitivity ``|Gradient|``, Gradient x Input and
+layers, default parameters), every composite of ``lrp_ref.composites``, RAP
+(``lrp_ref.extensions.rap``, with and without the box input) and the
+baselines Gradient, sensitivity ``|Gradient|``, Gradient x Input and
 random noise (standard normal, seeded), it measures per
 image (the target is the true label):
 
@@ -51,6 +52,7 @@ from lrp_ref.evaluation import (
     relevance_mass_accuracy,
     relevance_rank_accuracy,
 )
+from lrp_ref.extensions.rap import rap
 from lrp_ref.rules import composites as composite_module
 from lrp_ref.zoo import models
 
@@ -99,6 +101,10 @@ def discover_methods(low: float, high: float) -> dict[str, Method]:
             composite = _call(factory, {"low": low, "high": high})
             if isinstance(composite, composite_module.Composite):
                 methods[repr(composite)] = _lrp(composite)
+    # RAP (Nam et al. 2020) as its authors' code computes it (docs/extensions.md): the input
+    # layer with z^B (lrp_ref's default) and with the general step (the code's on 1 channel)
+    methods["RAP"] = lambda net, x, t: rap(net, x, t).relevance
+    methods["RAP, box_input=False"] = lambda net, x, t: rap(net, x, t, box_input=False).relevance
     methods["Gradient"] = lambda net, x, t: net.gradient(x, t)
     methods["Sensitivity (abs. gradient)"] = lambda net, x, t: np.abs(net.gradient(x, t))
     methods["Gradient x Input"] = lambda net, x, t: net.gradient_x_input(x, t)

@@ -225,11 +225,25 @@ def check_09(out: str, nb) -> None:
     assert scores["sensitivity"][0] < scores["Grad x Input"][0]
 
 
+def check_10(out: str, nb) -> None:
+    """RAP by hand (docs/extensions.md, RAP): x = (1, 2, -1), h = (4, 1), y = (3, -3);
+    first step R_h = (2, 1); general step R_x = (19/24, 53/24, 3), the layer creating 3;
+    on the shapes CNN sum R = y_t, and the box input scores below the general step on mass."""
+    assert fraction_tuple(out, "output y =") == (3, -3)
+    assert fraction_tuple(out, "R_h (first step) =") == (2, 1)
+    np.testing.assert_allclose(fraction_tuple(out, "R_x (general step) ="), (19 / 24, 53 / 24, 3))
+    assert re.search(r"^0\s+Dense\s+rap\s+\+3\s+.*\s-3$", out, re.M)
+    assert float(re.search(r"max \|sum R - y_t\| over \d+ images: (\S+)", out).group(1)) < 1e-10
+    mass = dict(re.findall(r"^(RAP(?: box_input=False)?)\s+mass accuracy ([\d.]+)$", out, re.M))
+    assert float(mass["RAP"]) < float(mass["RAP box_input=False"])
+    assert images(nb) >= 1
+
+
 CHECKS = {"01_lrp_by_hand": check_01, "02_rules_on_digits": check_02,
           "03_credit_tabular": check_03, "04_cnns": check_04,
           "05_batchnorm_residual": check_05, "06_composites_evaluation": check_06,
           "07_oracle": check_07, "08_classroom_assignment": check_08,
-          "09_lstm_sentiment": check_09}
+          "09_lstm_sentiment": check_09, "10_rap": check_10}
 
 
 # -- the tests ----------------------------------------------------------------------------------
