@@ -163,6 +163,10 @@ class GradeReport:
 
 def _plain(value: Any) -> Any:
     """Arrays as nested lists, NaN and inf as the strings 'nan', 'inf' (JSON has neither)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     if isinstance(value, np.ndarray):
         return [_plain(v) for v in value] if value.ndim else _plain(value.item())
     if isinstance(value, (float, np.floating)):
