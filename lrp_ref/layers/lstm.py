@@ -81,6 +81,8 @@ class LSTM(Layer):
     return_sequences : bool
         Output every ``h_t`` ``(B, T, H)`` instead of the last ``h_T`` ``(B, H)``.
 
+    Notes
+    -----
     ``backward`` stores ``grad_weight_ih``, ``grad_weight_hh``,
     ``grad_bias_ih`` and ``grad_bias_hh`` (backpropagation through time).
     ``relevance`` takes ``Zero()`` or ``Epsilon(eps)`` (module docstring).
