@@ -168,3 +168,15 @@ def test_the_crop_hint_names_the_offset_used():
     p = report.counterexample.case.padding
     assert p > 0
     assert f"rows and columns from 0 instead of from {p}" in report.hint, report.hint
+
+
+def test_nan_not_from_a_zero_denominator_is_not_blamed_on_one():
+    """NaN from sqrt of a negative input: the probes with NaN include cases without a zero
+    denominator, so the hint must not send the student to 'dropped'."""
+    def student(a, w, b, R):
+        with np.errstate(invalid="ignore"):
+            return dense_eps(a, w, b, R) * np.where(a < 0, np.sqrt(a), 1.0)
+
+    report = grade(student, "dense", rule=lrp.Epsilon(0.1), n_cases=16)
+    assert "NaN or inf" in report.counterexample.problem
+    assert "dropped" not in report.hint and "NaN or inf" in report.hint, report.hint

@@ -48,6 +48,9 @@ class Probe:
     sum_ref: float
     sum_got: float
     z: float
+    finite: bool
+    #: whether sample 0 of the case has a zero denominator (or z_j = 0) at any output
+    zero_in_case: bool
 
 
 #: property -> how a hint names it (the outputs "with ...")
@@ -120,6 +123,8 @@ def probe(fn: Callable, task: Task, setting: Any, cases: list[Case],
         R.reshape(len(flats), -1)[np.arange(len(flats)), flats] = 1.0
         batch = task.rows(case, np.zeros(len(flats), dtype=int), R)   # sample 0, repeated
         expected = task.reference(batch, setting)
+        # a student's 0/0 at one output spreads NaN to all inputs, whichever j is probed
+        zero_in_case = bool(np.any(expected.dropped != 0) or np.any(ref_z == 0))
         for k, flat in enumerate(flats):
             j = tuple(int(v) for v in np.unravel_index(flat, shape))
             one = task.rows(batch, slice(k, k + 1))
@@ -137,7 +142,8 @@ def probe(fn: Callable, task: Task, setting: Any, cases: list[Case],
                         "denominator_zero": bool(expected.dropped[k] != 0),
                         "bias": _bias(case, task, j), **task.features(case, j)}
             probes.append(Probe(case.name, j, passed, features, float(want.sum()),
-                                float(np.nansum(got)), z))
+                                float(np.nansum(got)), z, bool(np.all(np.isfinite(got))),
+                                zero_in_case))
     return probes
 
 
@@ -182,11 +188,15 @@ def hint(fn: Callable, task: Task, setting: Any, case: Case, ref: Reference,
     probes = probe(fn, task, setting, cases, rtol)
     failed = [p for p in probes if not p.passed]
     if not np.all(np.isfinite(got)):
-        zero = [p for p in failed if p.features["denominator_zero"]]
-        return ("a zero denominator must give the share 0, never NaN or inf: the reference "
-                "passes nothing down there and books R_j as 'dropped'"
-                + (f" ({len(zero)} probed output(s) with a zero denominator differ)"
-                   if zero else "") + "; with a stabilizer, sign(0) := +1")
+        bad = [p for p in probes if not p.finite]
+        if bad and all(p.zero_in_case for p in bad):
+            return (f"a zero denominator must give the share 0, never NaN or inf: the "
+                    f"{len(bad)} probes where yours gives NaN or inf are all of cases with a "
+                    "zero denominator (or z_j = 0), and the others are finite; there the "
+                    "reference passes nothing down and books R_j as 'dropped' (with a "
+                    "stabilizer, sign(0) := +1)")
+        return ("your result holds NaN or inf; find the operation that produces it on the "
+                "counterexample above (a division, a log, a square root)")
     if not failed:
         return ("every single output is redistributed correctly when probed alone, but not "
                 "the case as given: check the batch axis (samples must not mix) and the sum "
