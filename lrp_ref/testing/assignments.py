@@ -8,14 +8,12 @@ note, the solution, the grader on the published and on hidden random cases).
 or filled-in notebook (only its student cell is run), or every submission in a
 folder.
 
-The assignments:
+The assignments::
 
-=================== ================================================================
-``epsilon_dense``   the epsilon rule (eq. (6)) for a Dense layer
-``alphabeta_conv``  the alpha-beta rule (eq. (7), alpha - beta = 1) for a Conv2d layer
-``residual_network`` a residual network's explanation with its ledger (eq. (6) for the
-                    Dense layers, the proportional split at the Residual)
-=================== ================================================================
+    epsilon_dense     the epsilon rule (eq. (6)) for a Dense layer
+    alphabeta_conv    the alpha-beta rule (eq. (7), alpha - beta = 1) for a Conv2d layer
+    residual_network  a residual network's explanation with its ledger (eq. (6) for the
+                      Dense layers, the proportional split at the Residual)
 
 The notebooks are plain nbformat-4 JSON, written without nbformat (the core
 needs NumPy only).

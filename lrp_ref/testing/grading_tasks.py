@@ -6,18 +6,15 @@ lrp_ref that answers each case, and the cases: first a fixed list of tricky
 ones, then random ones. All generated numbers are multiples of 1/4 (BatchNorm
 variances are powers of 4, so ``1/sqrt(var)`` is exact too): every ``z_j`` is
 exact in float64 whatever the summation order, and a mismatch is a difference
-in the rule, not rounding.
+in the rule, not rounding. The tasks::
 
-========== =========================================================== ==============
-task       the student's function                                      graded against
-========== =========================================================== ==============
-dense      ``f(a, w, b, R) -> R_in``                                   ``Dense``
-conv       ``f(a, w, b, R, stride=s, padding=p) -> R_in``              ``Conv2d``
-avgpool    ``f(a, R, kernel_size=k, stride=s) -> R_in``                ``AvgPool2d``
-maxpool    ``f(a, R, kernel_size=k, stride=s) -> R_in``                ``MaxPool2d(mode)``
-batchnorm  ``f(a, gamma, beta, mean, var, R, eps=e) -> R_in``          ``BatchNorm1d/2d``
-residual   ``f(z_body, z_shortcut, R, epsilon=e) -> (R_body, R_short)`` ``Residual``
-========== =========================================================== ==============
+    task       the student's function                                   graded against
+    dense      f(a, w, b, R) -> R_in                                    Dense
+    conv       f(a, w, b, R, stride=s, padding=p) -> R_in               Conv2d
+    avgpool    f(a, R, kernel_size=k, stride=s) -> R_in                 AvgPool2d
+    maxpool    f(a, R, kernel_size=k, stride=s) -> R_in                 MaxPool2d(mode)
+    batchnorm  f(a, gamma, beta, mean, var, R, eps=e) -> R_in           BatchNorm1d/2d
+    residual   f(z_body, z_shortcut, R, epsilon=e) -> (R_body, R_short) Residual
 """
 
 from __future__ import annotations
