@@ -207,11 +207,13 @@ def plot(summary: dict[str, dict], results: dict[str, dict[str, Array]], path: P
         ax.set_yticklabels([label(n) for n in names] if k == 0 else [], fontsize=8)
         ax.set_title(f"{metric} (mean, 95% bootstrap CI)", fontsize=10)
     ax = fig.add_subplot(grid[1, :])
-    styles = ["-", "--", ":", "-."]
+    # one colour per curve (tab20 has 20 distinct ones), and the line style cycling too, so
+    # that neighbours in the legend differ twice
+    colours, styles = plt.get_cmap("tab20").colors, ["-", "--", ":", "-."]
     for k, name in enumerate(reversed(names)):
         curve = results[name]["curve"].mean(axis=0)
-        ax.plot(np.linspace(0, 1, len(curve)), curve, styles[k // 10 % 4], label=label(name),
-                linewidth=1.2)
+        ax.plot(np.linspace(0, 1, len(curve)), curve, styles[k % 4], label=label(name),
+                color=colours[(2 * k) % 20 + (2 * k) // 20 % 2], linewidth=1.4)
     ax.set_xlabel("fraction of 2x2 patches set to 0, most relevant first (MoRF)")
     ax.set_ylabel("mean target logit")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))

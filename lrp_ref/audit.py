@@ -159,4 +159,9 @@ def format_ledger(records: list[LayerRecord], sample: int = 0) -> str:
         rows.append((r.path, r.layer, rule, *(f"{v:+.6g}" for v in numbers)))
     lines = format_table(rows, "<<<" + ">" * (len(header) - 3))
     lines.insert(1, "-" * len(lines[0]))
+    samples = len(records[0].absorbed_bias) if records else 0
+    lines.append(f"(sample {sample} of {samples}; ledger(k) shows sample k)")
+    if any(r.absorbed_bias[sample] < 0 or r.absorbed_stabilizer[sample] < 0 for r in records):
+        lines.append("(a negative bias or stabilizer entry is relevance injected, not absorbed: "
+                     "there sum R_in exceeds sum R_out by that amount)")
     return "\n".join(lines)

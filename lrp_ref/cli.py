@@ -1,4 +1,5 @@
-"""The ``lrp-ref`` command: ``demo``, ``explain``, ``figures`` and ``vectors``.
+"""The ``lrp-ref`` command: ``demo``, ``explain``, ``figures``, ``vectors``, ``grade``
+and ``assignment``.
 
 Errors are one line on stderr (``lrp-ref explain: error: ...``) with a
 non-zero exit code: 2 for a malformed command line, 1 for an input the command
@@ -291,6 +292,65 @@ def vectors(args: argparse.Namespace) -> int:
     return 0 if all(o.status == "pass" for o in outcomes) else 1
 
 
+# -- grade and assignment ------------------------------------------------------------------
+
+
+def grade_submissions(args: argparse.Namespace) -> int:
+    """Grade one submission or every ``.py``/``.ipynb`` in a folder; 0 when all pass."""
+    import json
+
+    from .testing import assignments
+
+    assignment = assignments.get(args.assignment)
+    path = args.submission
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".py", ".ipynb"))
+        if not files:
+            raise CommandError(f"{path}: no .py or .ipynb submissions in this folder")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise CommandError(f"submission not found: {path}")
+    results = []
+    for file in files:
+        try:
+            fn, notes = assignments.load_function(file, assignment)
+        except ValueError as error:
+            results.append({"submission": file.name, "error": str(error), "score": 0.0,
+                            "ok": False})
+            continue
+        report = assignment.grade_function(fn, seed=args.seed, hidden=args.hidden)
+        report.notes.extend(notes)
+        results.append({"submission": file.name, **report.to_dict()})
+        if len(files) == 1 and not args.json:
+            print(report)
+    if args.json:
+        print(json.dumps(results if path.is_dir() else results[0], indent=1))
+    elif len(files) > 1 or "error" in results[0]:
+        for r in results:
+            line = (f"{r['submission']}: error: {r['error']}" if "error" in r else
+                    f"{r['submission']}: {r['passed']} of {r['total']} cases passed "
+                    f"(score {r['score']:.2f})" + ("" if r["ok"] else
+                                                   f"; hint: {r['counterexample']['hint']}"))
+            print(line)
+            for note in r.get("notes", []):
+                print(f"  note: {note}")
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+def write_assignment(args: argparse.Namespace) -> int:
+    """Write the student and the teacher notebook of an assignment."""
+    from .testing import assignments
+
+    if args.name is None:
+        for a in assignments.ASSIGNMENTS.values():
+            print(f"{a.name:18s} {a.title}")
+        return 0
+    for path in assignments.write(args.name, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 # -- the parser ---------------------------------------------------------------------------
 
 
@@ -314,7 +374,7 @@ shutil.copy(models.path('digits_cnn'), 'cnn.npz')"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``lrp-ref`` argument parser with its four commands."""
+    """The ``lrp-ref`` argument parser with its six commands."""
     parser = Parser(
         prog="lrp-ref",
         description="lrp_ref: the pure-NumPy reference implementation of Layer-wise "
@@ -401,6 +461,39 @@ def build_parser() -> argparse.ArgumentParser:
                               help="check only the cases RESULTS has a file for (for an "
                                    "implementation of some rules or layers)")
     vectors_parser.set_defaults(run=vectors)
+    grade_parser = commands.add_parser(
+        "grade", help="grade a student's submission (or a folder of them) for an assignment",
+        description="Run a student's file (a .py defining the assignment's function, or the "
+                    "filled-in student notebook, of which only the cell starting with "
+                    "'# STUDENT CELL' runs) and grade the function against lrp_ref. The "
+                    "submission runs in this process: it is the students' code. Exit code 0 "
+                    "when every submission passes every case, 1 otherwise.",
+    )
+    grade_parser.add_argument("submission", type=Path, metavar="PATH",
+                              help="a .py or .ipynb submission, or a folder of them")
+    grade_parser.add_argument("--assignment", required=True, metavar="NAME",
+                              help="the assignment (lrp-ref assignment lists them)")
+    grade_parser.add_argument("--seed", type=int, default=0,
+                              help="seed of the random cases (default 0)")
+    grade_parser.add_argument("--hidden", action="store_true",
+                              help="random cases only, none of the published tricky ones "
+                                   "(with a --seed the students do not know)")
+    grade_parser.add_argument("--json", action="store_true",
+                              help="print the reports as JSON (a list for a folder)")
+    grade_parser.set_defaults(run=grade_submissions)
+
+    assignment_parser = commands.add_parser(
+        "assignment", help="write an assignment's student and teacher notebooks",
+        description="Write NAME_student.ipynb (task, stub, the grader on the published "
+                    "cases; no solution) and NAME_teacher.ipynb (the solution, the grader on "
+                    "published and hidden cases, a teacher's note) into --out. Without NAME, "
+                    "list the assignments.",
+    )
+    assignment_parser.add_argument("name", nargs="?", metavar="NAME",
+                                   help="epsilon_dense, alphabeta_conv or residual_network")
+    assignment_parser.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
+                                   help="output directory (default: the current one)")
+    assignment_parser.set_defaults(run=write_assignment)
     return parser
 
 

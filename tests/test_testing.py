@@ -280,7 +280,7 @@ def test_nan_from_a_zero_denominator_gets_its_hint():
 
 
 def test_grade_refuses_bad_arguments():
-    with pytest.raises(ValueError, match="layer must be 'dense' or 'conv'"):
+    with pytest.raises(ValueError, match="layer must be one of 'dense', 'conv'"):
         grade(epsilon_student, "lstm", rule=lrp.Epsilon())
     with pytest.raises(TypeError, match="linear rule"):
         grade(epsilon_student, rule=lrp.Pass())

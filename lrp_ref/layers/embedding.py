@@ -35,6 +35,8 @@ class Embedding(Layer):
     weight : array_like, shape (vocab, dim)
         Row ``k`` is the vector of token id ``k``.
 
+    Notes
+    -----
     The input is integer token ids of shape ``(B, T)`` with ``0 <= id < vocab``;
     a :class:`~lrp_ref.Sequential` that starts with an Embedding hands them on
     unconverted. ``relevance`` returns one value per token, shape ``(B, T)``.

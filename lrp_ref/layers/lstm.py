@@ -82,6 +82,8 @@ class LSTM(Layer):
     return_sequences : bool
         Output every ``h_t`` ``(B, T, H)`` instead of the last ``h_T`` ``(B, H)``.
 
+    Notes
+    -----
     ``backward`` gives ``grad_weight_ih``, ``grad_weight_hh``,
     ``grad_bias_ih`` and ``grad_bias_hh`` (backpropagation through time; all
     four are trainable, :meth:`gradients`).

@@ -52,6 +52,8 @@ class Residual(Container):
     epsilon : float
         The stabilizer of the relevance split (module docstring), ``>= 0``.
 
+    Notes
+    -----
     The children are named ``"body"`` and ``"shortcut"`` (an identity shortcut
     has no child), so inside a Sequential at index 4 the paths are ``"4.body"``,
     ``"4.body.0"``, ... and ``"4.shortcut"``. A rule list entry for a Residual is

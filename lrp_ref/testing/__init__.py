@@ -10,8 +10,10 @@
   imported only when one of them is first used, so the rest of this module
   needs NumPy only.
 * :func:`grade` is a classroom grader: it runs a student's implementation of
-  one layer's relevance rule on generated cases against the reference and
-  returns a readable :class:`GradeReport` (``lrp_ref.grading``).
+  one layer's relevance step (Dense, Conv2d, AvgPool2d, MaxPool2d, BatchNorm,
+  the residual split) on generated cases against the reference and returns a
+  readable :class:`GradeReport` (``lrp_ref.testing.grading``);
+  :func:`grade_network` grades a whole network's explanation.
 * :mod:`lrp_ref.testing.vectors` writes the known-answer suite as files any
   language can read and checks another implementation's results against it
   (``lrp-ref vectors export DIR``, ``lrp-ref vectors check DIR RESULTS``;
@@ -29,6 +31,7 @@ from typing import Any
 
 from .compare import assert_relevance_close, max_relative_difference
 from .grading import GradeReport, grade
+from .grading_network import grade_network
 
 #: Names served by :mod:`lrp_ref.strategies` (imported, with hypothesis, on first use).
 STRATEGIES = ("dense_networks", "conv_networks", "inputs_for", "rules")
@@ -48,4 +51,5 @@ def __dir__() -> list[str]:
 
 
 # the strategies are not in __all__: a star import must not import hypothesis
-__all__ = ["GradeReport", "assert_relevance_close", "grade", "max_relative_difference"]
+__all__ = ["GradeReport", "assert_relevance_close", "grade", "grade_network",
+           "max_relative_difference"]

@@ -52,7 +52,10 @@ sample = x[[0, 1, 2, 3, 5]]                 # five test digits for the pictures
 # ## 2. Five rules, five heatmaps
 #
 # Red pixels speak **for** the predicted digit, blue ones against it; white is 0. Each
-# heatmap has its own symmetric colour range, so we compare *patterns*.
+# heatmap has its own symmetric colour range, so we compare *patterns*. Each row is labelled
+# with the true digit and the network's prediction, which is the class explained: the second
+# digit is a **5 that the network misclassifies as 9**, so its heatmaps show what made the
+# network say 9 (one of the 13 test digits it gets wrong).
 
 # %%
 rules = {
@@ -62,7 +65,9 @@ rules = {
     "LRP-αβ (1, 0)": lrp.AlphaBeta(1, 0),
     "LRP-αβ (2, 1)": lrp.AlphaBeta(2, 1),
 }
-plot.compare_rules(net, sample, rules)
+labels = [f"label {t}, predicted {p}" for t, p in zip(y[[0, 1, 2, 3, 5]],
+                                                     predicted[[0, 1, 2, 3, 5]])]
+plot.compare_rules(net, sample, rules, row_labels=labels)
 
 # %% [markdown]
 # What changes from rule to rule:

@@ -95,7 +95,7 @@ relevance["Gradient"] = net.gradient(x, labels)
 relevance["random"] = np.random.default_rng(0).standard_normal(x.shape)
 shown = {"mask": masks[:3, None].astype(float)}
 shown.update({name: R[:3] for name, R in relevance.items() if name != "random"})
-plot.grid(shown, x[:3], row_labels=[classes[k] for k in labels[:3]], colorbar=False)
+plot.grid(shown, x[:3], row_labels=[classes[k] for k in labels[:3]])
 
 # %% [markdown]
 # By eye: the LRP maps sit on the object; the gradient is spread over the whole image

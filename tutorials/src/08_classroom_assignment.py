@@ -8,32 +8,17 @@
 # %% [markdown]
 # # Tutorial 8 — Assignment: the ε-rule for a Dense layer
 #
-# > **Teacher's note.** This notebook is a ready-to-hand-out assignment. Students fill in
-# > one cell — marked **STUDENT CELL** — and run the grader below it. The solution is not
-# > in the notebook; as shipped, the student cell holds a stub, and the grader reports it
-# > as failing.
-# >
-# > *What the grader does.* `lrp_ref.testing.grade(fn, layer="dense", rule=...)` calls the
-# > student's function on 40 generated cases and compares each result with `lrp_ref`'s
-# > Dense layer under the same rule. The first seven cases are the tricky ones — biases of
-# > both signs, negative pre-activations ($z_j < 0$: the stabilizer's sign), negative
-# > inputs, a zero input, contributions that cancel to $z_j = 0$, a dead output — the rest
-# > are random. Every number is a multiple of 1/4, so every $z_j$ is exact in float64 and a
-# > mismatch is a difference in the rule, not rounding (tolerance: $10^{-9}$ of the
-# > sample's largest relevance). For the first failing case the report prints the inputs,
-# > the expected and the received relevance, the reference's conservation ledger next to
-# > the student's total, and a **hint**: it probes the function one output at a time and
-# > names what the wrong outputs have in common ($z_j < 0$, a bias, a zero denominator;
-# > swapped α and β for the αβ-rule).
-# >
-# > *Using it.* Hand out this notebook as is. For automatic marking, import or execute the
-# > student's function and use `report.ok` and `len(report.passed) / report.total`; pass
-# > `seed=<student number>` to give each student different random cases. Other
-# > assignments need one changed line: `rule=lrp.AlphaBeta(2, 1)`, `rule=lrp.Gamma(0.25)`,
-# > or `layer="conv"` (the function then also takes `stride` and `padding`; see
-# > `help(grade)`). Keep your reference solution out of the students' copy. The library's
-# > own implementation (`lrp_ref/rules/equations.py`, `lrp_ref/engine/linear.py`) is
-# > public: say in the assignment whether reading it is allowed.
+# You fill in one cell — marked **STUDENT CELL** — and run the grader below it: it calls
+# your function on 40 generated cases, compares each result with `lrp_ref`'s Dense layer
+# under the same rule, and for the first case that fails shows the inputs, the expected
+# and your relevance, the conservation ledger and a hint.
+#
+# *Teachers:* this notebook is the students' copy and holds no solution.
+# `lrp-ref assignment epsilon_dense --out DIR` writes this assignment as a student and a
+# teacher notebook (with the solution and grading on hidden cases), and
+# `lrp-ref grade SUBMISSIONS/ --assignment epsilon_dense` grades a folder of them; the
+# classroom page of the documentation (docs/classroom.md) says what the grader can and
+# cannot prevent.
 
 # %%
 import numpy as np
@@ -47,7 +32,7 @@ np.set_printoptions(precision=4, suppress=True)
 # ## The rule
 #
 # A Dense layer computes $z_j = \sum_i a_i w_{ij} + b_j$ from its input $a$. Given the
-# relevance $R_j$ of its outputs, the ε-rule — equation (6) of docs/theory.md — hands each
+# relevance $R_j$ of its outputs, the ε-rule — eq. (6) of docs/theory.md — hands each
 # input
 #
 # $$R_i = \sum_j \frac{a_i w_{ij}}{z_j + \epsilon \cdot \mathrm{sign}(z_j)} R_j,
