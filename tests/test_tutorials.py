@@ -239,11 +239,25 @@ def check_10(out: str, nb) -> None:
     assert images(nb) >= 1
 
 
+def check_11(out: str, nb) -> None:
+    """Graphs by hand (tutorial 11): the residual block's LRP-0 is (3, 2) = Gradient x
+    Input, the concatenation's (2, 4); with torch, ResNet-18 imports with the forward of
+    torch (1e-10 relative) and every node's ledger balances."""
+    assert "R_x (ResNet block) = (3, 2)  sum: 5.0" in out
+    assert "Gradient x Input   = (3, 2)" in out
+    assert "R_x (concatenation) = (2, 4)" in out
+    assert "layer1.0.conv1" in out
+    forward = float(re.search(r"max \|lrp_ref - torch\| / max \|torch\| = (\S+)", out).group(1))
+    assert forward < 1e-10
+    assert float(re.search(r"largest imbalance of any node: (\S+)", out).group(1)) < 1e-12
+    assert images(nb) >= 1
+
+
 CHECKS = {"01_lrp_by_hand": check_01, "02_rules_on_digits": check_02,
           "03_credit_tabular": check_03, "04_cnns": check_04,
           "05_batchnorm_residual": check_05, "06_composites_evaluation": check_06,
           "07_oracle": check_07, "08_classroom_assignment": check_08,
-          "09_lstm_sentiment": check_09, "10_rap": check_10}
+          "09_lstm_sentiment": check_09, "10_rap": check_10, "11_graphs": check_11}
 
 
 # -- the tests ----------------------------------------------------------------------------------
