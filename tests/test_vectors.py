@@ -136,6 +136,29 @@ def test_checker_compares_layers_when_given(suite, tmp_path):
     assert outcome.status == "fail" and outcome.message.startswith("layers/2/relevance_in")
 
 
+def test_graph_cases_store_each_input_of_a_merge_node(suite, tmp_path):
+    """A Graph case (Add and Concat nodes) exports one relevance_in per input of a merge
+    node, layers/<path>/relevance_in/<k>; the checker compares them when given."""
+    assert {"graph/add-concat/eps-1e-6", "graph/add-concat/zero-split-0"} <= set(CASES)
+    case = CASES["graph/add-concat/zero-split-0"]
+    name = vectors.file_name(case.name)
+    with np.load(suite / name) as expected:
+        assert {"layers/add/relevance_in/0", "layers/add/relevance_in/1",
+                "layers/cat/relevance_in/0", "layers/cat/relevance_in/1"} <= set(expected.files)
+        assert "layers/add/relevance_in" not in expected.files
+    e = case.net.explain(case.x, target=case.target, rule=case.rule)
+    results = tmp_path / "results"
+    results.mkdir()
+    R_a, R_b = e.layer("add").relevance_in
+    np.savez(results / name, relevance=e.relevance,
+             **{"layers/add/relevance_in/0": R_a, "layers/add/relevance_in/1": R_b})
+    assert vectors.check(suite, results, case.name)[0].status == "pass"
+    np.savez(results / name, relevance=e.relevance,
+             **{"layers/add/relevance_in/0": R_b, "layers/add/relevance_in/1": R_a})
+    outcome = vectors.check(suite, results, case.name)[0]
+    assert outcome.status == "fail" and outcome.message.startswith("layers/add/relevance_in/0")
+
+
 # -- numbers by hand (docs/vectors.md gives each derivation) -----------------------------------
 
 BY_HAND = {

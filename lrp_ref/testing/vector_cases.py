@@ -2,9 +2,9 @@
 
 Small networks, seeded by the case name: every linear rule on Dense and Conv2d
 (stride, padding), AvgPool2d, both MaxPool2d modes, BatchNorm (affine and
-Pass), Residual; the edge cases that break implementations; the named
-composites on a VGG-style and a ResNet-style network; float32 versions of a
-few; and external known answers re-derived by hand (docs/vectors.md gives
+Pass), Residual, a Graph with Add and Concat nodes; the edge cases that break
+implementations; the named composites on a VGG-style and a ResNet-style
+network; float32 versions of a few; and external known answers re-derived by hand (docs/vectors.md gives
 every derivation). ``Case.known`` holds numbers computed by hand, which the
 tests assert.
 """
@@ -17,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from ..graph import Graph
 from ..layers import (
+    Add,
     AvgPool2d,
     BatchNorm2d,
+    Concat,
     Conv2d,
     Dense,
     Flatten,
@@ -68,7 +71,7 @@ class Case:
 
     name: str
     about: str
-    net: Sequential
+    net: Sequential | Graph
     x: Array
     rule: Any
     target: Array | None = None
@@ -225,6 +228,31 @@ def _layer_cases() -> list[Case]:
     return cases
 
 
+def _graph_net(rng: np.random.Generator, epsilon: float) -> Graph:
+    """x -> two Dense branches -> Add -> ReLU; Concat(x, relu) -> Dense head."""
+    g = Graph()
+    x = g.input("x")
+    a = g.add(Dense(rng.standard_normal((4, 3)), rng.standard_normal(3)), x, name="fc_a")
+    b = g.add(Dense(rng.standard_normal((4, 3)), rng.standard_normal(3)), x, name="fc_b")
+    h = g.add(ReLU(), g.add(Add(epsilon=epsilon), a, b, name="add"), name="relu")
+    c = g.add(Concat(axis=1), x, h, name="cat")
+    g.output(g.add(Dense(rng.standard_normal((7, 3)), rng.standard_normal(3)), c, name="head"))
+    return g
+
+
+def _graph_cases() -> list[Case]:
+    cases = []
+    for slug, rule, epsilon in (("eps-1e-6", Epsilon(1e-6), 1e-6), ("zero-split-0", Zero(), 0.0),
+                                ("alphabeta-2-1", AlphaBeta(2, 1), 1e-6)):
+        rng = _rng(f"graph/add-concat/{slug}")
+        cases.append(Case(f"graph/add-concat/{slug}", "a Graph: two Dense branches added "
+                          f"(Add, split epsilon {epsilon:g}), a ReLU, the input concatenated "
+                          f"with it (Concat, axis 1; the input fans out to three nodes), a "
+                          f"Dense head; under {rule!r}", _graph_net(rng, epsilon),
+                          rng.standard_normal((2, 4)), rule, target=np.array([0, 2])))
+    return cases
+
+
 def _edge_cases() -> list[Case]:
     one = Sequential([Dense([[1.0], [-1.0]], [0.0])])
     cases = [
@@ -294,7 +322,7 @@ def _float32_cases(base: list[Case]) -> list[Case]:
 
 def cases() -> list[Case]:
     """Every case of the suite, in a fixed order (names are unique)."""
-    base = _layer_cases() + _edge_cases() + _composite_cases()
+    base = _layer_cases() + _graph_cases() + _edge_cases() + _composite_cases()
     return base + _float32_cases(base) + _external_cases()
 
 

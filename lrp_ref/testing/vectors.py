@@ -25,6 +25,7 @@ from __future__ import annotations
 import fnmatch
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..network import one_hot
 from ..rules import Rule
 from .compare import assert_relevance_close, max_relative_difference
 from .vector_cases import Case, cases
@@ -73,8 +75,7 @@ def compute(case: Case) -> tuple[dict[str, Array], dict[str, Any]]:
                       output_relevance=case.output_relevance)
     seed = case.output_relevance
     if seed is None:
-        seed = np.zeros_like(e.output)
-        seed[np.arange(len(e.target)), e.target] = e.output[np.arange(len(e.target)), e.target]
+        seed = one_hot(e.output, e.target, logit=True)
     arrays: dict[str, Array] = {"input": case.x, "output": e.output,
                                 "output_relevance": np.asarray(seed, np.float64),
                                 "relevance": e.relevance}
@@ -86,7 +87,11 @@ def compute(case: Case) -> tuple[dict[str, Array], dict[str, Any]]:
     for r in e.layers:
         prefix = f"layers/{r.path}/"
         arrays[prefix + "relevance_out"] = r.relevance_out
-        arrays[prefix + "relevance_in"] = r.relevance_in
+        if isinstance(r.relevance_in, tuple):       # a merge node: one array per input
+            for k, R_k in enumerate(r.relevance_in):
+                arrays[f"{prefix}relevance_in/{k}"] = R_k
+        else:
+            arrays[prefix + "relevance_in"] = r.relevance_in
         for term in ("absorbed_bias", "absorbed_stabilizer", "dropped"):
             arrays[prefix + term] = getattr(r, term)
         records.append({"path": r.path, "layer": r.layer, "container": r.container,
@@ -102,6 +107,11 @@ def compute(case: Case) -> tuple[dict[str, Array], dict[str, Any]]:
         "source": case.source, "peer": case.peer,
     }
     return arrays, entry
+
+
+#: A result key compared per layer: ``layers/<path>/relevance_in``, and for a merge node
+#: (Add, Concat, Mul) one ``layers/<path>/relevance_in/<k>`` per input ``k``.
+LAYER_KEY = re.compile(r"layers/.+/relevance_in(/\d+)?")
 
 
 def file_name(name: str) -> str:
@@ -186,7 +196,8 @@ def check(suite: str | Path, results: str | Path, pattern: str = "*") -> list[Ca
     Every case whose name matches ``pattern`` (an fnmatch pattern such as
     ``"dense/eps*"``) is checked with its rtol, per sample relative to the
     largest expected relevance (:func:`assert_relevance_close`). Optional keys
-    ``layers/<path>/relevance_in`` in a result file are checked the same way.
+    ``layers/<path>/relevance_in`` (``.../relevance_in/<k>`` for input ``k`` of a
+    merge node) in a result file are checked the same way.
     """
     suite, results = Path(suite), Path(results)
     outcomes = []
@@ -206,8 +217,7 @@ def check(suite: str | Path, results: str | Path, pattern: str = "*") -> list[Ca
 
 
 def _compare(name: str, rtol: float, expected: Any, actual: Any) -> CaseResult:
-    keys = ["relevance"] + sorted(k for k in actual.files
-                                  if k.startswith("layers/") and k.endswith("/relevance_in"))
+    keys = ["relevance"] + sorted(k for k in actual.files if LAYER_KEY.fullmatch(k))
     if "relevance" not in actual.files:
         return CaseResult(name, "fail", rtol, message="the result file has no 'relevance'")
     worst = 0.0
