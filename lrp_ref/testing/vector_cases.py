@@ -5,8 +5,8 @@ Small networks, seeded by the case name: every linear rule on Dense and Conv2d
 Pass), Residual, a Graph with Add and Concat nodes; the edge cases that break
 implementations; the named composites on a VGG-style and a ResNet-style
 network; float32 versions of a few; and external known answers re-derived by
-hand (docs/vectors.md gives every derivation). ``Case.known`` holds numbers computed by hand, which the
-tests assert.
+hand (docs/vectors.md gives every derivation). ``Case.known`` holds numbers
+computed by hand, which the tests assert.
 """
 
 from __future__ import annotations
