@@ -167,11 +167,14 @@ class Layer:
     @property
     def dtype(self) -> np.dtype | None:
         """The dtype of the layer's parameters, or None for a parameterless layer."""
+        # the first parametrised layer in pre-order: each child answers for its own
+        # subtree, so every layer below is visited once (linear, not exponential, in depth)
         for array in self.arrays().values():
             return array.dtype
-        for _, child in self.named_layers():
-            if child.dtype is not None:
-                return child.dtype
+        for _, child in self.children():
+            dtype = child.dtype
+            if dtype is not None:
+                return dtype
         return None
 
     def __repr__(self) -> str:
