@@ -37,6 +37,21 @@ def check_finite(name: str, x: Array, where: str) -> None:
         raise ValueError(f"{where}: {name} contains {bad} NaN or inf value(s)")
 
 
+def check_representable(name: str, x: Array, where: str) -> None:
+    """Raise ValueError when a computed ``x`` overflowed (holds inf or NaN).
+
+    The sum of ``x`` is finite in the usual case (one pass, no temporary array);
+    only when it is not are the entries themselves checked.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(x)
+    if x.dtype.kind in "fc" and not np.isfinite(total) and not np.all(np.isfinite(x)):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        raise ValueError(f"{where}: the {name} overflowed: {bad} value(s) are inf or NaN, "
+                         f"beyond the range of {x.dtype} (scale the input, the parameters "
+                         "or the output relevance down, or compute in float64)")
+
+
 def as_float_array(x: Any, dtype: np.dtype, where: str) -> Array:
     """``x`` as an array of ``dtype``; integer and bool input is converted."""
     array = np.asarray(x)
@@ -227,6 +242,7 @@ class Layer:
         """
         a = self._check_input(a)
         z = self._forward(a)
+        check_representable("output", z, self.where)
         self._input = self._kept_input(a, z)
         self._output_shape = z.shape
         return z
@@ -359,6 +375,7 @@ class Layer:
         rule = assignment.get(self.path)
         kept, removed = assignment.condition(self.path, R)
         R_in, ledger = self._relevance(kept, rule, method)
+        check_representable("relevance", R_in, self.where)
         records.append(LayerRecord(self.path, type(self).__name__, rule, R_in, R,
                                    ledger + Ledger.condition(removed)))
         return R_in

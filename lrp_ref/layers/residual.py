@@ -136,8 +136,11 @@ class Residual(Container):
         z_body, z_short = self._z_body, self._z_short
         # s = R / (z + eps sign(z)), z = z_body + z_short;  R_body = z_body s, R_short = z_short s
         z = z_body + z_short
-        s, own = divide(R, z, None, self.epsilon, out=z)
+        s, own, overflow = divide(R, z, None, self.epsilon, out=z)
         R_body, R_short = z_body * s, z_short * s
+        if overflow is not None:    # the s too large for the dtype, as 2^-k s (kernels.divide)
+            R_body += overflow.scale_back(z_body * overflow.s)
+            R_short += overflow.scale_back(z_short * overflow.s)
         R_in = self.body._explain(R_body, assignment, method, records)
         if self.shortcut is None:
             return R_in + R_short, own
