@@ -216,13 +216,16 @@ class Sequential(Container):
         assignment = self.assign_rules(rule)
         parsed = {} if conditions is None else parse_conditions(self, conditions)
         output = self.forward(x)
+        if isinstance(x, np.ndarray) and np.may_share_memory(output, x):
+            output = output.copy()              # the Explanation never aliases the caller's x
         assignment.conditions = condition_masks(self, parsed, output.shape[0])
         if output_relevance is None:
             target = select_targets(output, target)
             R = np.zeros_like(output)
             R[np.arange(len(target)), target] = output[np.arange(len(target)), target]
         else:  # the seed is given: a target is only a label, and optional
-            R = self._check_output_array(output_relevance, "output_relevance")
+            # a copy: the records and e.relevance never alias the caller's array
+            R = self._check_output_array(output_relevance, "output_relevance").copy()
             target = None if target is None else select_targets(output, target)
         records: list[LayerRecord] = []
         relevance = self._explain(R, assignment, method, records)

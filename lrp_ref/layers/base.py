@@ -53,9 +53,18 @@ def check_representable(name: str, x: Array, where: str) -> None:
 
 
 def as_float_array(x: Any, dtype: np.dtype, where: str) -> Array:
-    """``x`` as an array of ``dtype``; integer and bool input is converted."""
+    """``x`` as an array of ``dtype``; integer and bool input is converted.
+
+    Masked arrays (whose mask would be lost), dates and durations (``datetime64``,
+    ``timedelta64``: not numbers, though NumPy stores them as integers) and complex
+    numbers are a TypeError.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{where}: masked arrays are not supported (the mask would be lost); "
+                        "pass x.filled(value) or leave the masked samples out")
     array = np.asarray(x)
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+    if array.dtype.kind in "mM" or not (np.issubdtype(array.dtype, np.number)
+                                         or array.dtype == bool):
         raise TypeError(f"{where}: expected a numeric array, got dtype {array.dtype}")
     if np.issubdtype(array.dtype, np.complexfloating):
         raise TypeError(f"{where}: complex input is not supported")
@@ -241,6 +250,9 @@ class Layer:
         copy an output before modifying it in place.
         """
         a = self._check_input(a)
+        if a.ndim and a.shape[0] == 0:
+            raise ValueError(f"{self.where}: the batch is empty (input of shape {a.shape}); "
+                             "give at least one sample")
         z = self._forward(a)
         check_representable("output", z, self.where)
         self._input = self._kept_input(a, z)
@@ -304,6 +316,7 @@ class Layer:
 
     def check_rule(self, rule: Rule | None) -> None:
         """Raise when this layer cannot apply ``rule`` (names the layer)."""
+        check_not_a_rule_class(rule, self.where)
         if rule is not None and not isinstance(rule, Rule):
             raise TypeError(f"{self.where}: expected a Rule or None, got {rule!r}")
         if not self.takes_rule and rule is not None:
@@ -319,6 +332,7 @@ class Layer:
         ``composite(network) -> {path: Rule}``.
         """
         assignment = Assignment()
+        check_not_a_rule_class(spec, self.where)
         if isinstance(spec, Rule) or spec is None:
             self._assign_uniform(spec, assignment)
         elif isinstance(spec, (list, tuple)):
@@ -442,6 +456,13 @@ class Container(Layer):
             elif entry is not None:
                 raise ValueError(f"{self.where} has an identity branch, which takes no rule; "
                                  f"its entry must be None, got {entry!r}")
+
+
+def check_not_a_rule_class(rule: Any, where: str) -> None:
+    """TypeError for a Rule class given where a rule object belongs (``rule=Epsilon``)."""
+    if isinstance(rule, type) and issubclass(rule, Rule):
+        raise TypeError(f"{where}: rule {rule.__name__} is a class; pass an instance: "
+                        f"{rule.__name__}()")
 
 
 def check_method(method: str) -> None:

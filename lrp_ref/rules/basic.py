@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from . import equations
-from .base import LinearRule, check_bias_flag, check_epsilon
+from .base import LinearRule, check_bias_flag, check_epsilon, real_number
 from .parts import Part, Term, identity, negative, positive
 
 #: The tolerance within which ``alpha - beta`` must equal 1.
@@ -65,7 +65,7 @@ class Epsilon(LinearRule):
     bias: bool = True
 
     def __post_init__(self) -> None:
-        check_epsilon("Epsilon: epsilon", self.epsilon)
+        object.__setattr__(self, "epsilon", check_epsilon("Epsilon: epsilon", self.epsilon))
         check_bias_flag(self.bias)
 
     def equation(self, a, patches, w, b, R):
@@ -117,10 +117,14 @@ class AlphaBeta(LinearRule):
 
     def __post_init__(self) -> None:
         for name in ("alpha", "beta"):
-            value = getattr(self, name)
+            value = real_number(getattr(self, name))
             if not (isinstance(value, (int, float)) and math.isfinite(value)):
                 raise ValueError(f"AlphaBeta: {name} must be a finite number, got {value!r}")
-        if self.beta < 0 or abs(self.alpha - self.beta - 1) > ALPHA_BETA_TOLERANCE:
+            object.__setattr__(self, name, value)
+        # checked in floating point, as the engine uses them: AlphaBeta(2**60, 2**60 - 1)
+        # conserves in exact integers but not in float64, where alpha - beta = 0
+        alpha, beta = float(self.alpha), float(self.beta)
+        if beta < 0 or not abs(alpha - beta - 1) <= ALPHA_BETA_TOLERANCE:
             raise ValueError(
                 f"AlphaBeta(alpha={self.alpha}, beta={self.beta}) does not conserve relevance. "
                 + _CONVENTIONS
