@@ -104,3 +104,21 @@ def test_relevance_that_is_not_representable_is_an_error_naming_the_layer():
         with pytest.raises(ValueError, match=r"layer '1' \(Dense\): the relevance overflowed"):
             net.explain([[1.0, 1.0]], rule=lrp.Zero(), output_relevance=[[1e300]],
                         method=method)
+
+
+@pytest.mark.parametrize("rule", [lrp.Gamma(1e308), lrp.ZBox(-1.7e308, 1.7e308)])
+@pytest.mark.parametrize("method", ["fast", "explicit"])
+def test_rule_parameters_that_overflow_are_an_error_naming_the_layer(rule, method):
+    # w + 1e308 w+ and -l w+ - h w- overflow for these weights: no share is representable
+    net = lrp.Sequential([lrp.Dense([[2.0, -1.0], [1.0, 3.0]], [0.5, -0.5])])
+    with pytest.raises(ValueError, match=r"layer '0' \(Dense\): the relevance overflowed"):
+        net.explain([[1.0, 2.0]], target=0, rule=rule, method=method)
+
+
+@pytest.mark.parametrize("method", ["fast", "explicit"])
+def test_an_output_relevance_of_1e308_under_alpha_beta(method):
+    # alpha R_j = 2e308 is beyond float64 and so is R_0 = 2 * 2 / 2 * 1e308 (z+_ij = (2, 0))
+    net = lrp.Sequential([lrp.Dense([[2.0], [-1.0]])])
+    with pytest.raises(ValueError, match=r"layer '0' \(Dense\): the relevance overflowed"):
+        net.explain([[1.0, 1.0]], rule=lrp.AlphaBeta(2, 1), output_relevance=[[1e308]],
+                    method=method)

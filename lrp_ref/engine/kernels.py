@@ -187,7 +187,11 @@ def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: flo
                 zero = d_b == 0                 # there s_j = 0: no inf or NaN is ever formed
                 np.divide(R_share, d_b, out=s_b, where=~zero)
                 s_b[zero] = 0
-        if not (s_b.max(initial=0) <= limit and s_b.min(initial=0) >= -limit):  # NaN too
+        with np.errstate(over="ignore", invalid="ignore"):
+            overflowed = not np.isfinite(np.sum(d_b)) and not np.all(np.isfinite(d_b))
+        if overflowed:          # the rule's modified forward overflowed: no share is known,
+            s_b[~np.isfinite(d_b)] = np.nan     # and the layer reports the NaN it leaves
+        elif not (s_b.max(initial=0) <= limit and s_b.min(initial=0) >= -limit):  # NaN too
             *entries, rescued_ledger = rescued(s_b, R[block], d_b, eps, b, block, coefficient,
                                                limit)
             big.append(tuple(entries))

@@ -47,9 +47,10 @@ def check_representable(name: str, x: Array, where: str) -> None:
         total = np.sum(x)
     if x.dtype.kind in "fc" and not np.isfinite(total) and not np.all(np.isfinite(x)):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        wider = "" if x.dtype.itemsize >= 8 else ", or compute in float64"
         raise ValueError(f"{where}: the {name} overflowed: {bad} value(s) are inf or NaN, "
-                         f"beyond the range of {x.dtype} (scale the input, the parameters "
-                         "or the output relevance down, or compute in float64)")
+                         f"beyond the range of {x.dtype} (scale the input, the parameters, "
+                         f"the rule's parameters or the output relevance down{wider})")
 
 
 def as_float_array(x: Any, dtype: np.dtype, where: str) -> Array:
