@@ -74,10 +74,11 @@ def test_zero_rule_with_a_subnormal_denominator_gives_the_explicit_ratios():
         ledger_balances(e)
 
 
-def test_float16_shapes_cnn_alpha_beta_stays_finite_and_matches_explicit():
+@pytest.mark.parametrize("rule", [lrp.AlphaBeta(2, 1), lrp.Zero(), lrp.Gamma(), lrp.Epsilon()])
+def test_float16_shapes_cnn_stays_finite_and_matches_explicit(rule):
     net = models.load("shapes_cnn").astype(np.float16)
     x, _ = models.data("shapes_cnn", "test")
-    fast, explicit = both(net, x[45:46].astype(np.float16), lrp.AlphaBeta(2, 1))
+    fast, explicit = both(net, x[45:46].astype(np.float16), rule)
     assert np.all(np.isfinite(fast.relevance))
     scale = np.abs(explicit.relevance).sum()
     # float16 has a unit roundoff of 2^-11 ~ 5e-4; both paths round differently through
@@ -85,6 +86,7 @@ def test_float16_shapes_cnn_alpha_beta_stays_finite_and_matches_explicit():
     assert np.abs(fast.relevance - explicit.relevance).sum() <= 0.05 * scale
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow under test
 def test_forward_overflow_names_the_layer_that_overflowed():
     net = lrp.Sequential([lrp.Dense([[1e308], [1e308]])])
     with pytest.raises(ValueError, match=r"layer '0' \(Dense\): the output overflowed"):
@@ -97,6 +99,7 @@ def test_forward_overflow_names_the_layer_that_overflowed():
         f32.forward([[1.0, 1.0]])
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow under test
 def test_relevance_that_is_not_representable_is_an_error_naming_the_layer():
     # z_ij = (1, -(1 - 2^-52)), z_j = 2^-52: R_i = z_ij / z_j * R_j ~ 2^52 * 1e300 overflows
     net = lrp.Sequential([lrp.Identity(), lrp.Dense([[1.0], [-(1 - 2.0**-52)]])])
@@ -106,6 +109,7 @@ def test_relevance_that_is_not_representable_is_an_error_naming_the_layer():
                         method=method)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow under test
 @pytest.mark.parametrize("rule", [lrp.Gamma(1e308), lrp.ZBox(-1.7e308, 1.7e308)])
 @pytest.mark.parametrize("method", ["fast", "explicit"])
 def test_rule_parameters_that_overflow_are_an_error_naming_the_layer(rule, method):
@@ -116,6 +120,7 @@ def test_rule_parameters_that_overflow_are_an_error_naming_the_layer(rule, metho
 
 
 @pytest.mark.parametrize("method", ["fast", "explicit"])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow under test
 def test_an_output_relevance_of_1e308_under_alpha_beta(method):
     # alpha R_j = 2e308 is beyond float64 and so is R_0 = 2 * 2 / 2 * 1e308 (z+_ij = (2, 0))
     net = lrp.Sequential([lrp.Dense([[2.0], [-1.0]])])
