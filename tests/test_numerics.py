@@ -127,3 +127,12 @@ def test_an_output_relevance_of_1e308_under_alpha_beta(method):
     with pytest.raises(ValueError, match=r"layer '0' \(Dense\): the relevance overflowed"):
         net.explain([[1.0, 1.0]], rule=lrp.AlphaBeta(2, 1), output_relevance=[[1e308]],
                     method=method)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow under test
+def test_an_overflowing_skip_share_names_the_residual():
+    # z_body = -0.5 x, z_short = x, z = 0.5 x: the skip gets x / z * R = 2 * 1e308 (beyond
+    # float64) while the body's -1e308 is fine; only the block's sum at x overflows
+    net = lrp.Sequential([lrp.Residual(lrp.Dense([[-0.5]]), epsilon=0.0)])
+    with pytest.raises(ValueError, match=r"layer '0' \(Residual\): the relevance overflowed"):
+        net.explain([[1.0]], rule=lrp.Zero(), output_relevance=[[1e308]])

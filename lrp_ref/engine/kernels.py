@@ -189,8 +189,9 @@ def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: flo
                 s_b[zero] = 0
         with np.errstate(over="ignore", invalid="ignore"):
             overflowed = not np.isfinite(np.sum(d_b)) and not np.all(np.isfinite(d_b))
-        if overflowed:          # the rule's modified forward overflowed: no share is known,
-            s_b[~np.isfinite(d_b)] = np.nan     # and the layer reports the NaN it leaves
+        if overflowed:          # the rule's modified forward overflowed: no share is known;
+            # NaN survives steps 3 and 4 (0 * NaN is NaN), and the layer reports it by name
+            s_b[~np.isfinite(d_b)] = np.nan
         elif not (s_b.max(initial=0) <= limit and s_b.min(initial=0) >= -limit):  # NaN too
             *entries, rescued_ledger = rescued(s_b, R[block], d_b, eps, b, block, coefficient,
                                                limit)

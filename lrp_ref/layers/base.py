@@ -416,6 +416,7 @@ class Container(Layer):
         start = len(records)
         kept, removed = assignment.condition(self.path, R)
         R_in, own = self._propagate(kept, assignment, method, records)
+        check_representable("relevance", R_in, self.where)   # e.g. a Residual's skip share
         children = {child.path for _, child in self.children()}
         ledger = own + Ledger.condition(removed)
         for record in records[start:]:
