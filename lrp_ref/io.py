@@ -101,6 +101,7 @@ def _load(path: str | os.PathLike, max_bytes: int) -> Layer:
     try:
         if not zipfile.is_zipfile(path):
             raise ValueError(not_a_zip(path))
+        check_member_count(path)
         archive = zipfile.ZipFile(path)
     except MALFORMED as error:
         raise ValueError(f"{path}: not a readable lrp_ref model file ({error})") from error
@@ -129,6 +130,18 @@ def not_a_zip(path: str | os.PathLike) -> str:
     if magic == np.lib.format.MAGIC_PREFIX:
         return "a single array, not an .npz archive"
     return "not an .npz archive"
+
+
+def check_member_count(path: str | os.PathLike) -> None:
+    """Refuse more than :data:`MAX_MEMBERS` entries before zipfile reads its directory
+    (one object per entry: millions of tiny entries would take gigabytes). The count is
+    the zip's end-of-central-directory record, read by zipfile's own helper."""
+    with open(path, "rb") as f:
+        end = zipfile._EndRecData(f)
+    if end is None:
+        raise ValueError("not an .npz archive (no zip directory)")
+    if end[zipfile._ECD_ENTRIES_TOTAL] > MAX_MEMBERS:
+        raise ValueError(f"{end[zipfile._ECD_ENTRIES_TOTAL]} arrays (at most {MAX_MEMBERS})")
 
 
 def load_array(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> np.ndarray:

@@ -284,3 +284,15 @@ def test_cli_prints_one_line_for_hostile_model_files(tmp_path, capsys, case):
                      "--rule", "epsilon"], capsys)
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert "malformed lrp_ref model file" in err or "not a readable" in err
+
+
+def test_too_many_members_are_refused_before_the_directory_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(lrp_io, "MAX_MEMBERS", 5)
+    members = good_members()
+    members.update({f"x{k}": npy_bytes(np.zeros(1)) for k in range(5)})
+    write_zip(tmp_path / "many.npz", members)
+    read = []
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", lambda self: read.append(self))
+    with pytest.raises(ValueError, match=r"10 arrays \(at most 5\)"):
+        lrp.load(tmp_path / "many.npz")
+    assert read == []
