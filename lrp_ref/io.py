@@ -23,6 +23,7 @@ import tokenize
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import IO, Any
 
 import numpy as np
@@ -73,12 +74,12 @@ def save(net: Layer, path: str | os.PathLike) -> None:
         np.savez(f, **{CONFIG_KEY: np.array(config)}, **arrays)
 
 
-def load(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> Layer:
+def load(path: str | os.PathLike | IO[bytes], max_bytes: int = MAX_BYTES) -> Layer:
     """Read a network written by :func:`save`, within the limits of docs/security.md.
 
     Parameters
     ----------
-    path : str or PathLike
+    path : str, PathLike or binary file
         The ``.npz`` file.
     max_bytes : int
         The most bytes of array data the file may declare (:data:`MAX_BYTES`).
@@ -97,7 +98,7 @@ def load(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> Layer:
                          f"layers may nest at most MAX_DEPTH = {MAX_DEPTH} deep)") from error
 
 
-def _load(path: str | os.PathLike, max_bytes: int) -> Layer:
+def _load(path: str | os.PathLike | IO[bytes], max_bytes: int) -> Layer:
     try:
         if not zipfile.is_zipfile(path):
             raise ValueError(not_a_zip(path))
@@ -123,20 +124,36 @@ def _load(path: str | os.PathLike, max_bytes: int) -> Layer:
     return net
 
 
-def not_a_zip(path: str | os.PathLike) -> str:
+@contextmanager
+def opened(path: str | os.PathLike | IO[bytes]) -> Iterator[IO[bytes]]:
+    """``path`` opened for reading, or an open binary file itself from its start (its
+    position restored afterwards)."""
+    if hasattr(path, "read"):
+        start = path.tell()
+        path.seek(0)
+        try:
+            yield path
+        finally:
+            path.seek(start)
+    else:
+        with open(path, "rb") as f:
+            yield f
+
+
+def not_a_zip(path: str | os.PathLike | IO[bytes]) -> str:
     """Why ``path`` is not an ``.npz`` archive: a plain ``.npy`` array, or not NumPy at all."""
-    with open(path, "rb") as f:
+    with opened(path) as f:
         magic = f.read(len(np.lib.format.MAGIC_PREFIX))
     if magic == np.lib.format.MAGIC_PREFIX:
         return "a single array, not an .npz archive"
     return "not an .npz archive"
 
 
-def check_member_count(path: str | os.PathLike) -> None:
+def check_member_count(path: str | os.PathLike | IO[bytes]) -> None:
     """Refuse more than :data:`MAX_MEMBERS` entries before zipfile reads its directory
     (one object per entry: millions of tiny entries would take gigabytes). The count is
     the zip's end-of-central-directory record, read by zipfile's own helper."""
-    with open(path, "rb") as f:
+    with opened(path) as f:
         end = zipfile._EndRecData(f)
     if end is None:
         raise ValueError("not an .npz archive (no zip directory)")

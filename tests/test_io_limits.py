@@ -296,3 +296,13 @@ def test_too_many_members_are_refused_before_the_directory_is_read(tmp_path, mon
     with pytest.raises(ValueError, match=r"10 arrays \(at most 5\)"):
         lrp.load(tmp_path / "many.npz")
     assert read == []
+
+
+def test_an_open_binary_file_loads_as_a_path_does(tmp_path):
+    net = network()
+    lrp.save(net, tmp_path / "net.npz")
+    with open(tmp_path / "net.npz", "rb") as f:
+        assert lrp.load(f).config() == net.config()
+    np.save(tmp_path / "x.npy", np.ones(3))
+    with open(tmp_path / "x.npy", "rb") as f, pytest.raises(ValueError, match="single array"):
+        lrp.load(f)
