@@ -39,6 +39,9 @@ def select_targets(output: Array, target: Any) -> Array:
 class Explanation:
     """The result of :meth:`Sequential.explain`.
 
+    Its arrays are its own: none shares memory with the caller's ``x`` or
+    ``output_relevance``.
+
     Attributes
     ----------
     relevance : ndarray

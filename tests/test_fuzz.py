@@ -33,8 +33,23 @@ TOLERANCE = {np.float64: 1e-11, np.float32: 1e-4, np.float16: 0.1}
 
 
 @st.composite
+def residual_networks(draw):
+    """A Dense, then a residual block (Dense, ReLU, Dense; identity skip), then a Dense."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_in, width, n_out = (draw(st.integers(1, 5)) for _ in range(3))
+    eps = draw(st.sampled_from([0.0, 1e-310, 1e-6, 0.1]))
+
+    def dense(n, m):
+        return lrp.Dense(rng.standard_normal((n, m)), rng.standard_normal(m))
+
+    block = lrp.Sequential([dense(width, width), lrp.ReLU(), dense(width, width)])
+    return lrp.Sequential([dense(n_in, width), lrp.Residual(block, epsilon=eps),
+                           dense(width, n_out)])
+
+
+@st.composite
 def cases(draw):
-    net = draw(st.one_of(dense_networks(), conv_networks()))
+    net = draw(st.one_of(dense_networks(), conv_networks(), residual_networks()))
     x = draw(inputs_for(net))
     dtype = draw(st.sampled_from(list(SCALES)))
     scale = 10.0 ** draw(st.sampled_from(SCALES[dtype]))
