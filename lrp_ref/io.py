@@ -61,8 +61,9 @@ MALFORMED = (ValueError, SyntaxError, TypeError, KeyError, EOFError, OverflowErr
 def save(net: Layer, path: str | os.PathLike) -> None:
     """Write ``net`` (any layer or Sequential) to ``path`` (a ``.npz`` file).
 
-    Raises ValueError for a network that :func:`load` would refuse (see
-    :func:`check_network`), so every saved file loads again.
+    Raises ValueError for a network whose structure :func:`load` would refuse
+    (:func:`check_architecture`, :func:`check_network`); a network with more
+    than :data:`MAX_BYTES` of arrays is saved, and loads with a larger ``max_bytes``.
     """
     check_network(net)
     arrays = net.state()
@@ -116,7 +117,7 @@ def _load(path: str | os.PathLike | IO[bytes], max_bytes: int) -> Layer:
             check_architecture(network)
             net = build(network, members)
             check_network(net)
-        except (*MALFORMED, json.JSONDecodeError) as error:
+        except MALFORMED as error:              # json.JSONDecodeError is a ValueError
             raise ValueError(f"{path}: malformed lrp_ref model file ({error})") from error
         unused = sorted(set(members) - members.read - {CONFIG_KEY})
         if unused:
