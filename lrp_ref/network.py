@@ -51,6 +51,9 @@ def one_hot(output: Array, target: Array, logit: bool = False) -> Array:
 class Explanation:
     """The result of :meth:`Network.explain` (a Sequential's or a Graph's).
 
+    Its arrays are its own: none shares memory with the caller's ``x`` or
+    ``output_relevance``.
+
     Attributes
     ----------
     relevance : ndarray
@@ -145,12 +148,15 @@ class Network(Container):
         assignment = self.assign_rules(rule)
         parsed = {} if conditions is None else parse_conditions(self, conditions)
         output = self.forward(x)
+        if isinstance(x, np.ndarray) and np.may_share_memory(output, x):
+            output = output.copy()              # the Explanation never aliases the caller's x
         assignment.conditions = condition_masks(self, parsed, output.shape[0])
         if output_relevance is None:
             target = select_targets(output, target)
             R = one_hot(output, target, logit=True)
         else:  # the seed is given: a target is only a label, and optional
-            R = self._check_output_array(output_relevance, "output_relevance")
+            # a copy: the records and e.relevance never alias the caller's array
+            R = self._check_output_array(output_relevance, "output_relevance").copy()
             target = None if target is None else select_targets(output, target)
         records: list[LayerRecord] = []
         relevance = self._explain(R, assignment, method, records)

@@ -91,14 +91,14 @@ def test_divide_on_hand_computed_values():
     z = np.array([[1.0, -1.0, 0.5, 0.5]])
     b = np.array([0.5, -0.5, -0.5, 0.0])
     R = np.array([[1.0, 2.0, 3.0, 4.0]])
-    s, ledger = divide(R, z, b, 0.5, coefficient=2.0)
+    s, ledger, _ = divide(R, z, b, 0.5, coefficient=2.0)
     np.testing.assert_array_equal(s, [[1.0, -2.0, 12.0, 8.0]])
     np.testing.assert_array_equal(ledger.absorbed_bias, [0.5 + 1.0 - 6.0])
     np.testing.assert_array_equal(ledger.absorbed_stabilizer, [0.5 + 1.0 + 6.0 + 4.0])
     np.testing.assert_array_equal(ledger.dropped, [0.0])
     # without epsilon z_2 + b_2 = 0: its share 2 * 3 = 6 drops and s_2 = 0
     with np.errstate(all="raise"):
-        s, ledger = divide(R, z, b, 0.0, coefficient=2.0)
+        s, ledger, _ = divide(R, z, b, 0.0, coefficient=2.0)
     np.testing.assert_array_equal(s, [[2 / 1.5, 4 / -1.5, 0.0, 16.0]])
     np.testing.assert_array_equal(ledger.dropped, [6.0])
     np.testing.assert_array_equal(ledger.absorbed_stabilizer, [0.0])
@@ -111,7 +111,7 @@ def test_divide_drops_zero_denominators_only_where_epsilon_cannot_reach(dtype):
     z, b, R = (np.array([[0.0, 2.0]], dtype) for _ in range(3))
     R[0] = [3.0, 4.0]
     with np.errstate(all="raise"):
-        s, ledger = divide(R, z, None, 1e-50)
+        s, ledger, _ = divide(R, z, None, 1e-50)
     if dtype == np.float32:                       # float32(1e-50) == 0
         np.testing.assert_array_equal(s, [[0.0, 2.0]])
         np.testing.assert_array_equal(ledger.dropped, [3.0])
@@ -124,11 +124,11 @@ def test_divide_drops_zero_denominators_only_where_epsilon_cannot_reach(dtype):
 def test_divide_writes_into_out_and_never_into_a_read_only_z():
     z = np.array([[1.0, 2.0]])
     z.flags.writeable = False
-    s, _ = divide(np.ones((1, 2)), z, None, 0.0)
+    s, _, _ = divide(np.ones((1, 2)), z, None, 0.0)
     assert not np.shares_memory(s, z)
     np.testing.assert_array_equal(s, [[1.0, 0.5]])
     w = np.array([[1.0, 2.0]])
-    s, _ = divide(np.ones((1, 2)), w, None, 0.0, out=w)
+    s, _, _ = divide(np.ones((1, 2)), w, None, 0.0, out=w)
     assert s is w
     np.testing.assert_array_equal(w, [[1.0, 0.5]])
 
@@ -147,7 +147,7 @@ def test_divide_in_blocks_is_the_definition(seed, shape, epsilon, block_bytes):
     z[0, 0] = -b[0]                     # a zero denominator (dropped without epsilon)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(kernels, "BLOCK_BYTES", block_bytes)
-        s, ledger = divide(R, z, b, epsilon, coefficient=0.5)
+        s, ledger, _ = divide(R, z, b, epsilon, coefficient=0.5)
     d = z + b + stabilizer(z + b, epsilon)
     expected = np.zeros(shape)
     np.divide(0.5 * R, d, out=expected, where=d != 0)
@@ -177,7 +177,7 @@ def test_output_blocks_cover_axis_one_once_within_the_size(shape, itemsize, bloc
 
 def test_divide_with_no_outputs_books_nothing():
     """No outputs (axis 1 of size 0) means no blocks: nothing moves, nothing is booked."""
-    s, ledger = divide(np.zeros((2, 0)), np.zeros((2, 0)), np.zeros(0), 0.1)
+    s, ledger, _ = divide(np.zeros((2, 0)), np.zeros((2, 0)), np.zeros(0), 0.1)
     assert s.shape == (2, 0)
     for term in (ledger.absorbed_bias, ledger.absorbed_stabilizer, ledger.dropped):
         np.testing.assert_array_equal(term, [0.0, 0.0])

@@ -23,6 +23,7 @@ The benchmark in ``benchmarks/vgg16.py`` measures what these buy.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -108,8 +109,34 @@ def output_blocks(shape: tuple[int, ...], itemsize: int) -> list[tuple[slice, sl
     return [(slice(None), slice(k, k + step)) for k in range(0, shape[1], step)]
 
 
+@dataclass(frozen=True)
+class Overflow:
+    """The outputs whose ``s_j = R_j / d_j`` is too large for the dtype, scaled down.
+
+    ``s`` holds ``s_j 2^-exponent`` at those outputs and 0 elsewhere; steps 3
+    and 4 are linear in ``s``, so they run on it as on any ``s`` and
+    :meth:`scale_back` multiplies their result by ``2^exponent``. Where
+    ``z_ij / d_j`` is a fine ratio but ``R_j / d_j`` is not (a tiny ``d_j``:
+    alpha-beta's ``z-_j = -1e-320``, ``Epsilon(1e-310)`` at ``z_j = 0``, float16)
+    the input relevance is then what the explicit path computes.
+    """
+
+    s: Array
+    exponent: int
+
+    def scale_back(self, R: Array) -> Array:
+        """``R 2^exponent``, in place."""
+        return np.ldexp(R, self.exponent, out=R)
+
+
+def large(dtype: np.dtype) -> float:
+    """``2^(maxexp / 2)``: an ``s_j`` up to this leaves room for steps 3 and 4 (sums of
+    products with weights and inputs) before the dtype overflows."""
+    return float(2.0 ** (np.finfo(dtype).maxexp // 2))
+
+
 def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: float = 1.0,
-           out: Array | None = None) -> tuple[Array, Ledger]:
+           out: Array | None = None) -> tuple[Array, Ledger, Overflow | None]:
     """Step 2 of a rule: ``s_j = coefficient R_j / d_j``, 0 where ``d_j = 0``, and its ledger.
 
     ``d_j = z_j + b_j + eps_j`` with ``eps_j = epsilon sign(z_j + b_j)``
@@ -118,36 +145,99 @@ def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: flo
     a new array when None.
 
     It runs block by block over axis 1 (output channels or units), blocks of
-    at most :data:`BLOCK_BYTES`: the stabilizer and the masks are then block-sized
-    temporaries that stay in cache and that the allocator serves again, where
-    output-sized ones would be fresh pages from the OS every time (arrays above
-    32 MB, e.g. at batch 8 on VGG-16), whose first touch costs more than the
-    arithmetic on them.
+    at most :data:`BLOCK_BYTES`: the stabilizer, the masks and ``d`` itself are
+    then block-sized temporaries that stay in cache and that the allocator serves
+    again, where output-sized ones would be fresh pages from the OS every time
+    (arrays above 32 MB, e.g. at batch 8 on VGG-16), whose first touch costs
+    more than the arithmetic on them.
+
+    Where ``|s_j|`` exceeds :func:`large` (or overflows), ``s_j`` is 0 and the
+    third value, an :class:`Overflow`, holds it scaled down (None when no
+    ``s_j`` is that large, the usual case): ``R_j / d_j`` is formed from the
+    mantissas and exponents of ``R_j`` and ``d_j`` apart, so it never
+    overflows. Its bias and stabilizer shares enter the ledger the same way.
     """
     s = np.empty(z.shape, np.result_type(R, z)) if out is None else out
     b = None if b is None else np.broadcast_to(b, z.shape)
     # |d_j| >= eps > 0 where eps is not 0 in the dtype (d_j + eps >= eps where
     # d_j >= 0, as rounding is monotone; likewise below 0): no d_j is 0, nothing to mask
     never_zero = s.dtype.type(epsilon) > 0
+    limit = large(s.dtype)
     ledger = Ledger.zeros(s.shape[0], s.dtype)
-    for block in output_blocks(z.shape, s.itemsize):
-        d = s[block]
+    big: list[tuple[tuple[Array, ...], Array, Array]] = []   # (index, m_R / m_d, e_R - e_d)
+    blocks = output_blocks(z.shape, s.itemsize)
+    d = np.empty(s[blocks[0]].shape, s.dtype) if blocks else None
+    for block in blocks:
+        d_b = d[:, :s[block].shape[1]]           # the last block may be narrower
         if b is not None:                       # d_j = z_j + b_j
-            np.add(z[block], b[block], out=d)
-        elif s is not z:
-            d[...] = z[block]
+            np.add(z[block], b[block], out=d_b)
+        else:
+            d_b[...] = z[block]
         eps = None
         if epsilon:                             # d_j += eps sign(d_j)
-            eps = stabilizer(d, epsilon)
-            d += eps
-        R_share = R[block] if coefficient == 1 else coefficient * R[block]
-        if never_zero:
-            np.divide(R_share, d, out=d)
-            zero = None
-        else:
-            _, zero = safe_divide(R_share, d, in_place=True)
-        ledger = ledger + step_ledger(d, None if b is None else b[block], eps, zero, R_share)
-    return s, ledger
+            eps = stabilizer(d_b, epsilon)
+            d_b += eps
+        with np.errstate(over="ignore"):
+            R_share = R[block] if coefficient == 1 else coefficient * R[block]
+        s_b = s[block]
+        with np.errstate(over="ignore"):        # an overflowing s_j is rescued below
+            if never_zero:
+                np.divide(R_share, d_b, out=s_b)
+                zero = None
+            else:
+                zero = d_b == 0                 # there s_j = 0: no inf or NaN is ever formed
+                np.divide(R_share, d_b, out=s_b, where=~zero)
+                s_b[zero] = 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            overflowed = not np.isfinite(np.sum(d_b)) and not np.all(np.isfinite(d_b))
+        if overflowed:          # the rule's modified forward overflowed: no share is known;
+            # NaN survives steps 3 and 4 (0 * NaN is NaN), and the layer reports it by name
+            s_b[~np.isfinite(d_b)] = np.nan
+        elif not (s_b.max(initial=0) <= limit and s_b.min(initial=0) >= -limit):  # NaN too
+            *entries, rescued_ledger = rescued(s_b, R[block], d_b, eps, b, block, coefficient,
+                                               limit)
+            big.append(tuple(entries))
+            ledger = ledger + rescued_ledger
+        ledger = ledger + step_ledger(s_b, None if b is None else b[block], eps, zero, R_share)
+    if not big:
+        return s, ledger, None
+    return s, ledger, overflow(s, big)
+
+
+def rescued(s_b: Array, R: Array, d: Array, eps: Array | None, b: Array | None,
+            block: tuple[slice, slice], coefficient: float,
+            limit: float) -> tuple[tuple[Array, ...], Array, Array, Ledger]:
+    """The entries of a block whose ``|s_j| > limit``, set to 0 in ``s_b``.
+
+    Returns their index in the whole output, ``coefficient m_R / m_d`` and
+    ``e_R - e_d`` with ``R_j = m_R 2^e_R``, ``d_j = m_d 2^e_d`` (so
+    ``s_j = coefficient m_R / m_d 2^(e_R - e_d)``, formed without overflow), and
+    the ledger of their bias and stabilizer shares ``b_j s_j``, ``eps_j s_j``.
+    """
+    mask = ~(np.abs(s_b) <= limit)
+    where = np.nonzero(mask)
+    index = (where[0], where[1] + (block[1].start or 0), *where[2:])
+    m_R, e_R = np.frexp(R[mask])
+    m_d, e_d = np.frexp(d[mask])
+    ratio = coefficient * m_R / m_d
+    exponent = e_R.astype(np.int64) - e_d
+    s_b[mask] = 0
+    ledger = Ledger.zeros(s_b.shape[0], s_b.dtype)
+    for term, share in ((ledger.absorbed_bias, None if b is None else b[block][mask]),
+                        (ledger.absorbed_stabilizer, None if eps is None else eps[mask])):
+        if share is not None:   # b_j s_j = (b_j m_R / m_d) 2^e, the explicit path's ratio
+            np.add.at(term, where[0], np.ldexp(share * ratio, exponent))
+    return index, ratio, exponent, ledger
+
+
+def overflow(s: Array, big: list[tuple[tuple[Array, ...], Array, Array]]) -> Overflow:
+    """The :class:`Overflow` of the rescued entries of all blocks: one exponent ``k`` for
+    all, the largest ``s_j 2^-k`` near :func:`large`."""
+    k = max(int(e.max()) for _, _, e in big) - np.finfo(s.dtype).maxexp // 2
+    scaled = np.zeros_like(s)
+    for index, ratio, exponent in big:
+        scaled[index] = np.ldexp(ratio, exponent - k)
+    return Overflow(scaled, k)
 
 
 # -- steps 1, 3 and 4 of the fast path ----------------------------------------------------

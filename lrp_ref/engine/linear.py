@@ -70,10 +70,16 @@ def fast_part(layer: Any, a: Array, R: Array, part: Part) -> tuple[Array, Ledger
     z = signed_sum((sign, layer.product(x, w)) for sign, x, w in terms)
     # step 2: s_j = coefficient R_j / d_j,   d_j = z_j + bias(b)_j + eps sign(z_j + bias(b)_j)
     b = None if part.bias is None else layer.expand_bias(part.bias(layer.bias))
-    s, ledger = divide(R, z, b, part.epsilon, part.coefficient,
-                       out=z if z.flags.writeable else None)
-    # step 3: c_i = sum_j weight_t(w)_ij s_j;   step 4: R_i = sum_t sign_t input_t(a)_i c_i
-    R_in = signed_sum((sign, input_times_c(x, layer.linear_T(s, w))) for sign, x, w in terms)
+    s, ledger, overflow = divide(R, z, b, part.epsilon, part.coefficient,
+                                 out=z if z.flags.writeable else None)
+
+    def steps_3_and_4(s: Array) -> Array:
+        # step 3: c_i = sum_j weight_t(w)_ij s_j;   step 4: R_i = sum_t sign_t input_t(a)_i c_i
+        return signed_sum((sign, input_times_c(x, layer.linear_T(s, w))) for sign, x, w in terms)
+
+    R_in = steps_3_and_4(s)
+    if overflow is not None:    # the s_j too large for the dtype, 2^-k s_j: the same steps, x 2^k
+        R_in += overflow.scale_back(steps_3_and_4(overflow.s))
     return R_in, ledger
 
 

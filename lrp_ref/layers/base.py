@@ -75,10 +75,40 @@ def check_finite(name: str, x: Array, where: str) -> None:
         raise ValueError(f"{where}: {name} contains {bad} NaN or inf value(s)")
 
 
+def check_representable(name: str, x: Array, where: str) -> None:
+    """Raise ValueError when a computed ``x`` overflowed (holds inf or NaN).
+
+    The sum of ``x`` is finite in the usual case (one pass, no temporary array);
+    only when it is not are the entries themselves checked. A tuple (the
+    relevance a merge node sends to each of its inputs) is checked entry by entry.
+    """
+    if isinstance(x, tuple):
+        for part in x:
+            check_representable(name, part, where)
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(x)
+    if x.dtype.kind in "fc" and not np.isfinite(total) and not np.all(np.isfinite(x)):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        wider = "" if x.dtype.itemsize >= 8 else ", or compute in float64"
+        raise ValueError(f"{where}: the {name} overflowed: {bad} value(s) are inf or NaN, "
+                         f"beyond the range of {x.dtype} (scale the input, the parameters, "
+                         f"the rule's parameters or the output relevance down{wider})")
+
+
 def as_float_array(x: Any, dtype: np.dtype, where: str) -> Array:
-    """``x`` as an array of ``dtype``; integer and bool input is converted."""
+    """``x`` as an array of ``dtype``; integer and bool input is converted.
+
+    Masked arrays (whose mask would be lost), dates and durations (``datetime64``,
+    ``timedelta64``: not numbers, though NumPy stores them as integers) and complex
+    numbers are a TypeError.
+    """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{where}: masked arrays are not supported (the mask would be lost); "
+                        "pass x.filled(value) or leave the masked samples out")
     array = np.asarray(x)
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+    if array.dtype.kind in "mM" or not (np.issubdtype(array.dtype, np.number)
+                                         or array.dtype == bool):
         raise TypeError(f"{where}: expected a numeric array, got dtype {array.dtype}")
     if np.issubdtype(array.dtype, np.complexfloating):
         raise TypeError(f"{where}: complex input is not supported")
@@ -234,11 +264,14 @@ class Layer:
     @property
     def dtype(self) -> np.dtype | None:
         """The dtype of the layer's parameters, or None for a parameterless layer."""
+        # the first parametrised layer in pre-order: each child answers for its own
+        # subtree, so every layer below is visited once (linear, not exponential, in depth)
         for array in self.arrays().values():
             return array.dtype
-        for _, child in self.named_layers():
-            if child.dtype is not None:
-                return child.dtype
+        for _, child in self.children():
+            dtype = child.dtype
+            if dtype is not None:
+                return dtype
         return None
 
     def __repr__(self) -> str:
@@ -297,7 +330,11 @@ class Layer:
         copy an output before modifying it in place.
         """
         a = self._check_input(a)
+        if a.ndim and a.shape[0] == 0:
+            raise ValueError(f"{self.where}: the batch is empty (input of shape {a.shape}); "
+                             "give at least one sample")
         z = self._forward(a)
+        check_representable("output", z, self.where)
         self._input = self._kept_input(a, z)
         self._output_shape = z.shape
         return z
@@ -360,6 +397,7 @@ class Layer:
 
     def check_rule(self, rule: Rule | None) -> None:
         """Raise when this layer cannot apply ``rule`` (names the layer)."""
+        check_not_a_rule_class(rule, self.where)
         if rule is not None and not isinstance(rule, Rule):
             raise TypeError(f"{self.where}: expected a Rule or None, got {rule!r}")
         if not self.takes_rule and rule is not None:
@@ -375,6 +413,7 @@ class Layer:
         ``composite(network) -> {path: Rule}``.
         """
         assignment = Assignment()
+        check_not_a_rule_class(spec, self.where)
         if isinstance(spec, Rule) or spec is None:
             self._assign_uniform(spec, assignment)
         elif isinstance(spec, (list, tuple)):
@@ -431,6 +470,7 @@ class Layer:
         rule = assignment.get(self.path)
         kept, removed = assignment.condition(self.path, R)
         R_in, ledger = self._relevance(kept, rule, method)
+        check_representable("relevance", R_in, self.where)
         records.append(LayerRecord(self.path, type(self).__name__, rule, R_in, R,
                                    ledger + Ledger.condition(removed)))
         return R_in
@@ -456,6 +496,7 @@ class Container(Layer):
         start = len(records)
         kept, removed = assignment.condition(self.path, R)
         R_in, own = self._propagate(kept, assignment, method, records)
+        check_representable("relevance", R_in, self.where)   # e.g. a Residual's skip share
         children = {child.path for _, child in self.children()}
         ledger = own + Ledger.condition(removed)
         for record in records[start:]:
@@ -497,6 +538,13 @@ class Container(Layer):
             elif entry is not None:
                 raise ValueError(f"{self.where} has an identity branch, which takes no rule; "
                                  f"its entry must be None, got {entry!r}")
+
+
+def check_not_a_rule_class(rule: Any, where: str) -> None:
+    """TypeError for a Rule class given where a rule object belongs (``rule=Epsilon``)."""
+    if isinstance(rule, type) and issubclass(rule, Rule):
+        raise TypeError(f"{where}: rule {rule.__name__} is a class; pass an instance: "
+                        f"{rule.__name__}()")
 
 
 def check_method(method: str) -> None:

@@ -51,8 +51,12 @@ def proportional_split(R: Array, parts: tuple[Array, ...], epsilon: float
     ``epsilon = 0`` drops its ``R``.
     """
     z = total(parts)
-    s, ledger = divide(R, z, None, epsilon, out=z)          # s = R / (z + eps sign(z))
-    return tuple(x * s for x in parts), ledger               # R_k = x_k s
+    s, ledger, overflow = divide(R, z, None, epsilon, out=z)  # s = R / (z + eps sign(z))
+    R_k = tuple(x * s for x in parts)                          # R_k = x_k s
+    if overflow is not None:    # s too large for the dtype, held as 2^-k s (kernels.divide)
+        for R_part, x in zip(R_k, parts):
+            R_part += overflow.scale_back(x * overflow.s)
+    return R_k, ledger
 
 
 class Merge(Layer):

@@ -44,9 +44,18 @@ class LinearRule(Rule):
         """
 
 
-def check_epsilon(name: str, value: float) -> None:
+def real_number(value: object) -> object:
+    """A NumPy real scalar (``np.float32(1e-6)``, ``np.int64(1)``) as the Python number it
+    holds; anything else unchanged (the caller checks it)."""
+    return value.item() if isinstance(value, (np.integer, np.floating)) else value
+
+
+def check_epsilon(name: str, value: float) -> float:
+    """``value`` (a Python or NumPy real number, finite, ``>= 0``) as a Python number."""
+    value = real_number(value)
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return value
 
 
 def check_bias_flag(bias: object) -> None:

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from . import equations
-from .base import LinearRule, check_bias_flag, check_epsilon
+from .base import LinearRule, check_bias_flag, check_epsilon, real_number
 from .parts import Part, Term, identity, negative, positive
 
 #: The tolerance within which ``alpha - beta`` must equal 1.
@@ -65,7 +65,7 @@ class Epsilon(LinearRule):
     bias: bool = True
 
     def __post_init__(self) -> None:
-        check_epsilon("Epsilon: epsilon", self.epsilon)
+        object.__setattr__(self, "epsilon", check_epsilon("Epsilon: epsilon", self.epsilon))
         check_bias_flag(self.bias)
 
     def equation(self, a, patches, w, b, R):
@@ -125,8 +125,12 @@ class AlphaBeta(LinearRule):
     bias: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("alpha", "beta"):
+            object.__setattr__(self, name, real_number(getattr(self, name)))
         _check_finite("AlphaBeta", alpha=self.alpha, beta=self.beta)
-        if abs(self.alpha - self.beta - 1) > ALPHA_BETA_TOLERANCE:
+        # checked in floating point, as the engine uses them: AlphaBeta(2**60, 2**60 - 1)
+        # conserves in exact integers but not in float64, where alpha - beta = 0
+        if not abs(float(self.alpha) - float(self.beta) - 1) <= ALPHA_BETA_TOLERANCE:
             raise ValueError(
                 f"AlphaBeta(alpha={self.alpha}, beta={self.beta}) does not conserve relevance: "
                 f"it needs alpha - beta = 1 (a neuron passes (alpha - beta) R_j down). "

@@ -90,7 +90,7 @@ class Gamma(LinearRule):
     bias: bool = True
 
     def __post_init__(self) -> None:
-        check_epsilon("Gamma: gamma", self.gamma)
+        object.__setattr__(self, "gamma", check_epsilon("Gamma: gamma", self.gamma))
         check_bias_flag(self.bias)
 
     def equation(self, a, patches, w, b, R):
