@@ -64,11 +64,20 @@ def zennit_composites():
                             c.epsilon_plus_flat(1e-6, pr.TINY)),
         "EpsilonAlpha2Beta1": (lambda **k: z.EpsilonAlpha2Beta1(epsilon=1e-6, **tiny, **k),
                                c.epsilon_alpha2_beta1(1e-6, pr.TINY)),
+        "EpsilonGammaBox": (lambda **k: z.EpsilonGammaBox(
+            torch.as_tensor(BOX_LOW), torch.as_tensor(BOX_HIGH), epsilon=1e-6, gamma=0.25,
+            **tiny, **k), c.epsilon_gamma_box(BOX_LOW, BOX_HIGH, 0.25, 1e-6, pr.TINY)),
     }
 
 
+#: The input box of EpsilonGammaBox, per channel (1, C, 1, 1): about +-3 standard deviations
+#: of the normalised pixels the other cases draw.
+BOX_LOW = np.array([-3.0, -2.5, -2.0]).reshape(1, 3, 1, 1)
+BOX_HIGH = np.array([2.5, 3.0, 2.0]).reshape(1, 3, 1, 1)
+
 CASES = [("resnet18", "EpsilonPlus"), ("resnet18", "EpsilonPlusFlat"),
-         ("resnet18", "EpsilonAlpha2Beta1"), ("resnet50", "EpsilonPlus")]
+         ("resnet18", "EpsilonAlpha2Beta1"), ("resnet50", "EpsilonPlus"),
+         ("resnet18", "EpsilonGammaBox")]
 
 
 @pytest.mark.parametrize("name, composite", CASES, ids=[f"{m}-{c}" for m, c in CASES])
@@ -79,6 +88,8 @@ def test_resnet_agrees_with_zennit_and_its_resnet_canonizer(name, composite):
     zennit_composite, ours = zennit_composites()[composite]
     m = model(name, seed=1)
     x = np.random.default_rng(1).standard_normal((2, 3, 64, 64))
+    if composite == "EpsilonGammaBox":      # ZBox's input lies in its box
+        x = np.random.default_rng(1).uniform(BOX_LOW, BOX_HIGH, size=(2, 3, 64, 64))
     target = np.array([3, 600])
     canonizer = pr.zennit.torchvision.ResNetCanonizer()
     zennit_relevance, captured = pr.zennit_lrp(m, x, target,
