@@ -258,6 +258,19 @@ def test_gamma_zero_is_lrp0(case):
             layer.relevance(R, lrp.Zero(bias=False), method=method))
 
 
+@given(case=layer_cases())
+def test_generalized_gamma_zero_is_lrp0(case):
+    """g = 0: both halves are z_ij / (sum_i z_ij + b_j), and z_j = 0 (dropped) is LRP-0's zero
+    denominator too. The fast path sums a+ w and a- w apart (rounding: 1e-12 of the scale)."""
+    layer, a, R, _ = case
+    layer.forward(a)
+    scale = oracle(layer, lrp.Zero(), a, R)[3]
+    for method in ("fast", "explicit"):
+        np.testing.assert_allclose(layer.relevance(R, lrp.GeneralizedGamma(0.0), method=method),
+                                   layer.relevance(R, lrp.Zero(), method=method),
+                                   rtol=0, atol=1e-12 * scale + 1e-300)
+
+
 @given(case=layer_cases(), gamma=st.sampled_from([0.25, 1.0]), bias=st.booleans())
 def test_generalized_gamma_is_montavons_gamma_on_positive_outputs_of_nonnegative_inputs(
         case, gamma, bias):

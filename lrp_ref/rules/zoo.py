@@ -136,7 +136,8 @@ class GeneralizedGamma(LinearRule):
     terms ``b + g b+`` and ``b + g b-`` are booked as ``absorbed_bias``;
     ``bias=False`` removes ``b`` from the denominators (the sign of ``z_j``
     still includes it, as in Zennit's ``zero_params='bias'``). There is no
-    stabilizer. ``gamma = 0`` is LRP-0 except at ``z_j = 0``.
+    stabilizer. ``gamma = 0`` is LRP-0 (:class:`Zero`); with ``bias=False`` it
+    is ``Zero(bias=False)`` except at outputs with ``z_j = 0``.
 
     For inputs ``a >= 0`` and outputs ``z_j > 0`` this is :class:`Gamma`
     (Montavon et al. 2019). They differ at negative outputs, which receive
