@@ -170,12 +170,15 @@ def rounding_scale(W, M, b, a, R, rule) -> float:
     ``z'_ij = sum_t sign_t input_t(a)_i weight_t(w)_ij`` over connected pairs,
     ``cond_j = (sum_i |z'_ij| + |bias_j| + eps) / |d_j|``. Both paths sum the
     same products in different orders; they differ by a few unit roundoffs
-    times this scale.
+    times this scale. A part that serves only some outputs (``part.outputs``
+    of the layer's output ``z_j``) counts only those.
     """
     B = a.shape[0]
-    R = R.reshape(B, -1)
+    R_all = R.reshape(B, -1)
+    output = a.reshape(B, -1) @ W + b                   # z_j, for the parts' output masks
     scale = 0.0
     for part in rule.parts():
+        R = R_all if part.outputs is None else np.where(part.outputs(output), R_all, 0)
         z_ij = sum(t.sign * t.input(a).reshape(B, -1)[:, :, None] * (t.weight(W) * M)[None]
                    for t in part.terms)
         bias = part.bias(b) if part.bias is not None else 0 * b
@@ -239,6 +242,7 @@ def assert_ledger_balances(layer, a, R, rule, method):
 RULE_EXAMPLES = {
     "ZPlus": [{}],
     "Gamma": [{}, {"gamma": 0.5, "bias": False}],
+    "GeneralizedGamma": [{}, {"gamma": 0.5, "bias": False}],
     "ZBox": [{"low": -1.0, "high": 2.0}],
     "Flat": [{}],
     "WSquare": [{}],

@@ -53,6 +53,8 @@ X = RNG.random((2, 2, 6, 6))
 EPS, STAB = lrp.Epsilon(1e-6), lrp.Epsilon(1e-6)
 AB10, AB21 = lrp.AlphaBeta(1, 0), lrp.AlphaBeta(2, 1)
 
+GG = lrp.GeneralizedGamma(0.25)       # Zennit's Gamma, in epsilon_gamma_box
+
 EXPECTED = {
     "epsilon_plus": {"0": AB10, "2": AB10, "3": lrp.Pass(), "5": STAB, "6": AB10,
                      "9": EPS, "11": EPS},
@@ -62,8 +64,8 @@ EXPECTED = {
                              "9": EPS, "11": EPS},
     "epsilon_alpha2_beta1_flat": {"0": lrp.Flat(), "2": AB21, "3": lrp.Pass(), "5": STAB,
                                   "6": AB21, "9": EPS, "11": EPS},
-    "epsilon_gamma_box": {"0": lrp.ZBox(0, 1), "2": lrp.Gamma(0.25), "3": lrp.Pass(),
-                          "5": STAB, "6": lrp.Gamma(0.25), "9": EPS, "11": EPS},
+    "epsilon_gamma_box": {"0": lrp.ZBox(0, 1), "2": GG, "3": lrp.Pass(),
+                          "5": STAB, "6": GG, "9": EPS, "11": EPS},
     # linear layers 0, 2, 6, 9, 11: z^B at 0; the dense head 9, 11 is "upper" (LRP-0);
     # between: 2, 6, of which round(0.5 * 2) = 1 gets gamma, the other epsilon(0.25)
     "montavon2019": {"0": lrp.ZBox(0, 1), "2": lrp.Gamma(0.25), "3": lrp.Pass(), "5": STAB,
@@ -121,7 +123,7 @@ def residual_net() -> lrp.Sequential:
 
 def test_composites_reach_into_residual_blocks_body_before_shortcut():
     net = residual_net()
-    G = lrp.Gamma(0.25)
+    G = GG
     assert C.epsilon_gamma_box(-1, 1)(net) == {
         "0.body.0": lrp.ZBox(-1, 1), "0.shortcut": G, "2.body.0": G, "2.body.1": lrp.Pass(),
         "2.body.2": G, "5": EPS}
@@ -272,37 +274,38 @@ def zennit_gamma(a: np.ndarray, W: np.ndarray, b: np.ndarray, R: np.ndarray, g: 
     return terms.sum(axis=2), scale
 
 
-def test_our_gamma_differs_from_zennit_on_a_negative_output():
-    # a = (1, 1), w = (1, -2), b = 0: z = -1. Ours: w + g w+ = (1.25, -2), d = -0.75,
+def test_montavons_gamma_differs_from_zennit_on_a_negative_output():
+    # a = (1, 1), w = (1, -2), b = 0: z = -1. Montavon's: w + g w+ = (1.25, -2), d = -0.75,
     # R = (1.25, -2) / -0.75 = (-5/3, 8/3). Zennit at z < 0: w + g w- = (1, -2.5), d = -1.5,
-    # R = (1, -2.5) / -1.5 = (-2/3, 5/3).
+    # R = (1, -2.5) / -1.5 = (-2/3, 5/3), which GeneralizedGamma gives.
     layer = lrp.Dense([[1.0], [-2.0]], [0.0])
     layer.forward([[1.0, 1.0]])
     np.testing.assert_allclose(layer.relevance([[1.0]], lrp.Gamma(0.25)), [[-5 / 3, 8 / 3]],
                                rtol=1e-15)
     zennit, _ = zennit_gamma(np.ones((1, 2)), layer.weight, layer.bias, np.ones((1, 1)), 0.25)
     np.testing.assert_allclose(zennit, [[-2 / 3, 5 / 3]], rtol=1e-15)
+    np.testing.assert_allclose(layer.relevance([[1.0]], GG), [[-2 / 3, 5 / 3]], rtol=1e-15)
 
 
-def test_epsilon_gamma_box_reproduces_zennit_when_every_conv_feeds_a_relu():
-    """Every Gamma conv sees a >= 0 (ReLU or pooled ReLU outputs) and, as the next layer's rule
-    multiplies by its input relu(z_j), receives relevance only at z_j > 0: there our Gamma and
-    Zennit's coincide."""
+def test_epsilon_gamma_box_reproduces_zennits_gamma_also_at_negative_outputs():
+    """Conv 2 feeds conv 3 directly (no ReLU, as a ResNet block's last conv feeds the sum):
+    conv 2 receives relevance at negative outputs and conv 3 sees inputs of both signs. At
+    every gamma conv the relevance equals Zennit's generalised Gamma computed by hand."""
     net = lrp.Sequential([
-        conv(2, 3, padding=1), lrp.ReLU(), conv(3, 3, padding=1), lrp.ReLU(),
-        lrp.MaxPool2d(2), conv(3, 4, padding=1, stride=2), lrp.ReLU(), lrp.AvgPool2d(2),
-        lrp.Flatten(), dense(4, 3),
+        conv(2, 3, padding=1), lrp.ReLU(), conv(3, 3, padding=1), conv(3, 3, padding=1),
+        lrp.ReLU(), lrp.MaxPool2d(2), conv(3, 4, padding=1, stride=2), lrp.ReLU(),
+        lrp.AvgPool2d(2), lrp.Flatten(), dense(4, 3),
     ])
     x = RNG.random((2, 2, 8, 8))
     e = net.explain(x, rule=C.epsilon_gamma_box(0, 1))
     inputs = [x]
     for layer in net.layers:
         inputs.append(layer.forward(inputs[-1]))
-    for k in (2, 5):
-        record, a, z = e.layer(str(k)), inputs[k], inputs[k + 1]
-        assert record.rule == lrp.Gamma(0.25)
-        assert np.all(a >= 0)
-        assert np.all(record.relevance_out[z <= 0] == 0) and np.any(record.relevance_out != 0)
+    assert np.any(inputs[3] < 0)                                  # conv 3 sees a < 0
+    assert np.any(e.layer("2").relevance_out[inputs[3] < 0] != 0)  # conv 2: R at z_j < 0
+    for k in (2, 3, 6):
+        record, a = e.layer(str(k)), inputs[k]
+        assert record.rule == GG
         W, M, b = naive.unrolled(net.layers[k], a.shape[1:])
         expected, scale = zennit_gamma(a.reshape(len(a), -1), W, b,
                                        record.relevance_out.reshape(len(a), -1), 0.25)

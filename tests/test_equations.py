@@ -75,6 +75,62 @@ def test_flat_counts_only_true_inputs():
     np.testing.assert_allclose(R_i, [[[1.5, 1.5, 0.0]]], rtol=1e-15)
 
 
+# One Dense layer with three outputs of the three kinds, for the generalised gamma (g = 0.5):
+# a = (2, -1); w_.1 = (1, 3), b_1 = -0.5; w_.2 = (1, -1), b_2 = 0.5; w_.3 = (1, 2), b_3 = 0.
+A3 = np.array([[[2.0, -1.0]]])
+W3 = np.array([[[1.0, 1.0, 1.0], [3.0, -1.0, 2.0]]])
+B3 = np.array([-0.5, 0.5, 0.0])
+R3 = np.array([[[6.5, 2.1, 1.0]]])
+
+
+def test_generalized_gamma_by_hand():
+    """z_j = (2 - 3 - 0.5, 2 + 1 + 0.5, 2 - 2) = (-1.5, 3.5, 0).
+
+    Output 1 (z_1 < 0) takes z_ij + g z-_ij = (2, -3 - 1.5) = (2, -4.5), bias b + g b- = -0.75:
+    d_1 = -3.25, R_i<-1 = (2, -4.5) / -3.25 * 6.5 = (-4, 9), bias -0.75 / -3.25 * 6.5 = 1.5.
+    Output 2 (z_2 > 0) takes z_ij + g z+_ij = (3, 1.5) (the negative input times the negative
+    weight counts as positive), bias b + g b+ = 0.75: d_2 = 5.25, R_i<-2 = (1.2, 0.6), bias 0.3.
+    Output 3 (z_3 = 0) passes nothing: R_3 = 1 is dropped. R_i = (-2.8, 9.6);
+    -2.8 + 9.6 + 1.5 + 0.3 + 1 = 9.6 = sum R_j."""
+    R_i, terms = equations.generalized_gamma(A3, W3, B3, R3, 0.5)
+    np.testing.assert_allclose(R_i, [[[-2.8, 9.6]]], rtol=1e-15)
+    np.testing.assert_allclose(terms.bias, [[[1.5, 0.3, 0.0]]], rtol=1e-15)
+    np.testing.assert_array_equal(terms.dropped, [[[0.0, 0.0, 1.0]]])
+
+
+def test_generalized_gamma_without_bias_keeps_the_sign_of_the_output():
+    """bias=False: the halves are still chosen by z_j = (-1.5, 3.5, 0) (bias included, as
+    Zennit's zero_params='bias'), the denominators lose b: d_1 = 2 - 4.5 = -2.5,
+    R_i<-1 = (2, -4.5) / -2.5 * 6.5 = (-5.2, 11.7); d_2 = 4.5, R_i<-2 = (1.4, 0.7)."""
+    R_i, terms = equations.generalized_gamma(A3, W3, B3, R3, 0.5, bias=False)
+    np.testing.assert_allclose(R_i, [[[-3.8, 12.4]]], rtol=1e-15)
+    np.testing.assert_array_equal(terms.bias, [[[0.0, 0.0, 0.0]]])
+    np.testing.assert_array_equal(terms.dropped, [[[0.0, 0.0, 1.0]]])
+
+
+def test_montavon_gamma_differs_at_the_negative_output():
+    """Montavon's Gamma on output 1: w + g w+ = (1.5, 4.5), z'_ij = (3, -4.5), b + g b+ = -0.5,
+    d = -2: R_i = (3, -4.5) / -2 * 6.5 = (-9.75, 14.625), where the generalised gamma gives
+    (-4, 9): at a negative output it favours the contributions against the output's sign."""
+    only_1 = R3 * np.array([1.0, 0.0, 0.0])
+    R_i, _ = equations.gamma(A3, W3, B3, only_1, 0.5)
+    np.testing.assert_allclose(R_i, [[[-9.75, 14.625]]], rtol=1e-15)
+    R_i, _ = equations.generalized_gamma(A3, W3, B3, only_1, 0.5)
+    np.testing.assert_allclose(R_i, [[[-4.0, 9.0]]], rtol=1e-15)
+
+
+def test_generalized_gamma_rule_on_a_dense_layer_by_hand():
+    """The rule object on the Dense layer of the example, both paths: the same numbers, and
+    the ledger books bias 1.8 and dropped 1 (the output with z_j = 0)."""
+    layer = lrp.Dense(W3[0], B3)
+    for method in ("fast", "explicit"):
+        e = lrp.Sequential([layer]).explain(A3[0], rule=lrp.GeneralizedGamma(0.5),
+                                            output_relevance=R3[0], method=method)
+        np.testing.assert_allclose(e.relevance, [[-2.8, 9.6]], rtol=1e-15)
+        np.testing.assert_allclose(e.layer("0").absorbed_bias, [1.8], rtol=1e-15)
+        np.testing.assert_allclose(e.layer("0").dropped, [1.0], rtol=1e-15)
+
+
 # -- every rule object agrees with its equation function --------------------------------------
 
 
@@ -82,23 +138,26 @@ def parts_literally(rule: lrp.rules.LinearRule, a: np.ndarray, w: np.ndarray, b:
                     R: np.ndarray) -> np.ndarray:
     """``R_i`` from the rule's declarative parts (lrp_ref.rules.parts), each read literally:
     z'_ij = sum_t sign_t input_t(a)_i weight_t(w)_ij, d_j = sum_i z'_ij + bias(b)_j
-    + eps sign(...), R_i = sum_parts sum_j z'_ij / d_j coefficient R_j (0 where d_j = 0)."""
+    + eps sign(...), R_i = sum_parts sum_j z'_ij / d_j coefficient mask_j R_j (0 where
+    d_j = 0), mask_j = outputs(z_j) of the layer's output z_j = sum_i a_i w_ij + b_j."""
     total = np.zeros(a.shape)
+    z_j = (a[..., None] * w).sum(axis=2) + b
     for part in rule.parts():
         z_ij = sum(t.sign * t.input(a)[..., None] * t.weight(w) for t in part.terms)
         d = z_ij.sum(axis=2) + (0 if part.bias is None else part.bias(b))
         d = d + part.epsilon * np.where(d >= 0, 1.0, -1.0) if part.epsilon else d
         share = np.divide(z_ij, d[:, :, None, :], out=np.zeros(z_ij.shape),
                           where=d[:, :, None, :] != 0)
-        total += (share * part.coefficient * R[:, :, None, :]).sum(axis=3)
+        mask = 1.0 if part.outputs is None else part.outputs(z_j)
+        total += (share * part.coefficient * (mask * R)[:, :, None, :]).sum(axis=3)
     return total
 
 
 RULES = [lrp.Zero(), lrp.Zero(bias=False), lrp.Epsilon(0.3), lrp.Epsilon(1e-6, bias=False),
          lrp.AlphaBeta(2, 1), lrp.AlphaBeta(1, 0), lrp.AlphaBeta(3, 2, bias=False), lrp.ZPlus(),
          lrp.AlphaBeta.from_eq7(0.5, 0.5), lrp.AlphaBeta.from_eq7(0, 1, bias=False),
-         lrp.Gamma(0.25), lrp.Gamma(1.0, bias=False), lrp.ZBox(-1.0, 2.0), lrp.Flat(),
-         lrp.WSquare()]
+         lrp.Gamma(0.25), lrp.Gamma(1.0, bias=False), lrp.GeneralizedGamma(0.25),
+         lrp.GeneralizedGamma(1.0, bias=False), lrp.ZBox(-1.0, 2.0), lrp.Flat(), lrp.WSquare()]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lrp.rules.describe)

@@ -1,4 +1,5 @@
-"""The rule zoo (ZPlus, Gamma, ZBox, Flat, WSquare) on Dense, Conv2d, AvgPool2d and BatchNorm.
+"""The rule zoo (ZPlus, Gamma, GeneralizedGamma, ZBox, Flat, WSquare) on Dense, Conv2d,
+AvgPool2d and BatchNorm.
 
 The reference here is an independent oracle: every layer is unrolled into its
 ``(in, out)`` matrix ``W`` plus its connection mask ``M`` (which input feeds
@@ -68,6 +69,15 @@ def contributions(rule, a: np.ndarray, W: np.ndarray, b: np.ndarray, M: np.ndarr
         g = rule.gamma
         bias = b + g * np.maximum(b, 0) if rule.bias else 0 * b
         return [(1.0, A * (W + g * pos), bias)]
+    if isinstance(rule, lrp.GeneralizedGamma):
+        # each output takes the contributions of its own sign; the sign of z_j picks the half
+        g, z_ij = rule.gamma, A * W
+        b_rule = b if rule.bias else 0 * b
+        z_j = z_ij.sum(axis=1) + b
+        return [(1.0, z_ij + g * np.maximum(z_ij, 0), b_rule + g * np.maximum(b_rule, 0),
+                 z_j > 0),
+                (1.0, z_ij + g * np.minimum(z_ij, 0), b_rule + g * np.minimum(b_rule, 0),
+                 z_j < 0)]
     if isinstance(rule, lrp.ZBox):
         low, high = (np.broadcast_to(v, a.shape).reshape(A.shape) for v in (rule.low, rule.high))
         return [(1.0, A * W - low * pos - high * neg, 0 * b)]
@@ -90,16 +100,20 @@ def oracle(layer, rule, a: np.ndarray, R: np.ndarray):
     a_flat, R_flat = a.reshape(len(a), -1), R.reshape(len(R), -1)
     R_in = np.zeros_like(a_flat)
     bias_total, dropped, scale = np.zeros(len(a)), np.zeros(len(a)), np.zeros(a_flat.shape)
-    for coefficient, z_ij, bias in contributions(rule, a, W, b, M):
+    taken = np.zeros(R_flat.shape)
+    for coefficient, z_ij, bias, *serves in contributions(rule, a, W, b, M):
         d = z_ij.sum(axis=1) + bias                                    # (B, J)
         safe = np.where(d == 0, 1, d)
         share = np.where(d[:, None, :] == 0, 0, z_ij / safe[:, None, :])
-        R_j = coefficient * R_flat
+        mask = serves[0] if serves else np.ones(R_flat.shape, bool)    # the outputs it serves
+        taken += coefficient * mask
+        R_j = coefficient * np.where(mask, R_flat, 0)
         R_in += (share * R_j[:, None, :]).sum(axis=2)
         bias_total += np.where(d == 0, 0, bias / safe * R_j).sum(axis=1)
         dropped += np.where(d == 0, R_j, 0).sum(axis=1)
         cond = np.where(d == 0, 0, (np.abs(z_ij).sum(axis=1) + np.abs(bias)) / np.abs(safe))
         scale += (np.abs(share * R_j[:, None, :]) * (1 + cond[:, None, :])).sum(axis=2)
+    dropped += (R_flat * (1 - taken)).sum(axis=1)        # outputs no part serves pass nothing
     return R_in.reshape(a.shape), bias_total, dropped, float(scale.max(initial=0.0))
 
 
@@ -157,10 +171,12 @@ def layer_cases(draw, kinds=("dense", "conv", "avgpool", "batchnorm"), zeros=(0.
 
 def rules_for(draw, rng, shape) -> list:
     return [lrp.ZPlus(), lrp.Gamma(), lrp.Gamma(draw(st.sampled_from([0.5, 3.0])), bias=False),
-            draw(zbox_rules(rng, shape)), lrp.Flat(), lrp.WSquare()]
+            draw(zbox_rules(rng, shape)), lrp.Flat(), lrp.WSquare(), lrp.GeneralizedGamma(),
+            lrp.GeneralizedGamma(draw(st.sampled_from([0.5, 3.0])), bias=False)]
 
 
-RULE_NAMES = ["ZPlus", "Gamma", "Gamma(bias=False)", "ZBox", "Flat", "WSquare"]
+RULE_NAMES = ["ZPlus", "Gamma", "Gamma(bias=False)", "ZBox", "Flat", "WSquare",
+              "GeneralizedGamma", "GeneralizedGamma(bias=False)"]
 
 
 @st.composite
@@ -240,6 +256,37 @@ def test_gamma_zero_is_lrp0(case):
         np.testing.assert_array_equal(
             layer.relevance(R, lrp.Gamma(0.0, bias=False), method=method),
             layer.relevance(R, lrp.Zero(bias=False), method=method))
+
+
+@given(case=layer_cases())
+def test_generalized_gamma_zero_is_lrp0(case):
+    """g = 0: both halves are z_ij / (sum_i z_ij + b_j), and z_j = 0 (dropped) is LRP-0's zero
+    denominator too. The fast path sums a+ w and a- w apart (rounding: 1e-12 of the scale)."""
+    layer, a, R, _ = case
+    layer.forward(a)
+    scale = oracle(layer, lrp.Zero(), a, R)[3]
+    for method in ("fast", "explicit"):
+        np.testing.assert_allclose(layer.relevance(R, lrp.GeneralizedGamma(0.0), method=method),
+                                   layer.relevance(R, lrp.Zero(), method=method),
+                                   rtol=0, atol=1e-12 * scale + 1e-300)
+
+
+@given(case=layer_cases(), gamma=st.sampled_from([0.25, 1.0]), bias=st.booleans())
+def test_generalized_gamma_is_montavons_gamma_on_positive_outputs_of_nonnegative_inputs(
+        case, gamma, bias):
+    """For a >= 0 the positive half is a (w + g w+) with bias b + g b+: Montavon's Gamma.
+    With relevance only at outputs z_j > 0 the two rules are equal (same sums, same order
+    up to the a- term, which is 0: 1e-12 of the rounding scale, as above); with relevance at
+    a negative output they differ (test_equations.py shows by how much)."""
+    layer, a, R, _ = case
+    a = np.abs(a)
+    z = layer.forward(a)
+    R = np.where(z > 0, R, 0)
+    for method in ("fast", "explicit"):
+        mine = layer.relevance(R, lrp.GeneralizedGamma(gamma, bias), method=method)
+        montavon = layer.relevance(R, lrp.Gamma(gamma, bias), method=method)
+        scale = oracle(layer, lrp.Gamma(gamma, bias), a, R)[3]
+        np.testing.assert_allclose(mine, montavon, rtol=0, atol=1e-12 * scale + 1e-300)
 
 
 @given(case=layer_cases())
@@ -469,9 +516,10 @@ def test_zbox_compares_and_hashes_by_value():
     ((-0.25,), ValueError), ((float("nan"),), ValueError), ((float("inf"),), ValueError),
     (("0.25",), ValueError), ((0.25, 1), TypeError),
 ])
-def test_gamma_rejects_bad_parameters(args, error):
+@pytest.mark.parametrize("rule", [lrp.Gamma, lrp.GeneralizedGamma])
+def test_gamma_rejects_bad_parameters(args, error, rule):
     with pytest.raises(error):
-        lrp.Gamma(*args)
+        rule(*args)
 
 
 # -- BatchNorm: a one-to-one affine map ----------------------------------------------------------

@@ -7,6 +7,7 @@ from lrp_ref.rules import (
     Epsilon,
     Flat,
     Gamma,
+    GeneralizedGamma,
     Pass,
     WSquare,
     ZBox,
@@ -23,6 +24,7 @@ from lrp_ref.rules.spec import SPECS, parse_rule
     ("alphabeta", AlphaBeta(2, 1)), ("alphabeta:2,1", AlphaBeta(2, 1)),
     ("ab:1, 0", AlphaBeta(1, 0)),
     ("zplus", ZPlus()), ("gamma", Gamma()), ("gamma:0.5", Gamma(0.5)),
+    ("ggamma", GeneralizedGamma()), ("generalized_gamma:0.5", GeneralizedGamma(0.5)),
     ("zbox:-1,1", ZBox(-1, 1)), ("flat", Flat()), ("wsquare", WSquare()), ("pass", Pass()),
     (" eps:1e-6 ", Epsilon(1e-6)),
 ])

@@ -23,7 +23,10 @@ ways that must agree to rounding:
 
     since ``sum_j a_i w_ij / z_j R_j = a_i sum_j w_ij s_j``. A rule is
     read as a sum of parts (:mod:`lrp_ref.rules.parts`), each with its own
-    modified inputs, weights and bias; the steps run once per part.
+    modified inputs, weights and bias; the steps run once per part. A part
+    that serves only the outputs of one sign (the generalised gamma rule) gets
+    ``R_j`` masked by the sign of the layer's output ``z_j``
+    (:func:`by_output_sign`).
 
 The layer is any object with the maps of :class:`lrp_ref.layers.LinearLayer`:
 ``product(x, w)`` (``sum_i x_i w_ij``, no bias), ``linear_T(s, w)`` (its adjoint
@@ -54,12 +57,35 @@ def relevance(layer: Any, a: Array, R: Array, rule: LinearRule,
     """``R_i`` and the ledger of one linear layer with input ``a`` under ``rule``."""
     if method == "explicit":
         return explicit(layer, a, R, rule)
-    first, *others = rule.parts()
+    parts = rule.parts()
+    if any(part.outputs is not None for part in parts):
+        return by_output_sign(layer, a, R, parts)
+    first, *others = parts
     R_in, ledger = fast_part(layer, a, R, first)
     for part in others:                         # R_i = sum over the parts
         R_part, ledger_part = fast_part(layer, a, R, part)
         R_in, ledger = R_in + R_part, ledger + ledger_part
     return R_in, ledger
+
+
+def by_output_sign(layer: Any, a: Array, R: Array,
+                   parts: tuple[Part, ...]) -> tuple[Array, Ledger]:
+    """A rule whose parts serve outputs chosen by the sign of ``z_j`` (generalised gamma).
+
+    Each part redistributes ``mask_j R_j`` (``mask = part.outputs(z_j)``, all
+    outputs where it has none); the relevance no part takes,
+    ``R_j (1 - sum_parts coefficient mask_j)``, passes nothing and is dropped.
+    """
+    z = layer.product(a, layer.weight) + layer.expand_bias(layer.bias)     # z_j, as the forward
+    R_in, ledger, taken = None, None, np.zeros(R.shape, R.dtype)
+    for part in parts:
+        served = np.ones(R.shape, bool) if part.outputs is None else part.outputs(z)
+        R_part, ledger_part = fast_part(layer, a, np.where(served, R, 0), part)
+        taken += part.coefficient * served
+        R_in = R_part if R_in is None else R_in + R_part
+        ledger = ledger_part if ledger is None else ledger + ledger_part
+    left = per_sample_sum(R * (1 - taken))
+    return R_in, ledger + Ledger(np.zeros_like(left), np.zeros_like(left), left)
 
 
 def fast_part(layer: Any, a: Array, R: Array, part: Part) -> tuple[Array, Ledger]:

@@ -19,11 +19,12 @@ are :mod:`.composites`, :mod:`.spec` and :mod:`.canonize`; this package's
 
 from .base import LinearRule, Pass, Rule, describe, short_repr
 from .basic import ALPHA_BETA_TOLERANCE, AlphaBeta, AlphaBetaEq7, Epsilon, Zero
-from .parts import AddPositive, Bound, Part, Term
-from .zoo import Flat, Gamma, WSquare, ZBox, ZPlus
+from .parts import AddNegative, AddPositive, Bound, Part, Term
+from .zoo import Flat, Gamma, GeneralizedGamma, WSquare, ZBox, ZPlus
 
 __all__ = [
     "ALPHA_BETA_TOLERANCE",
+    "AddNegative",
     "AddPositive",
     "AlphaBeta",
     "AlphaBetaEq7",
@@ -31,6 +32,7 @@ __all__ = [
     "Epsilon",
     "Flat",
     "Gamma",
+    "GeneralizedGamma",
     "LinearRule",
     "Part",
     "Pass",

@@ -21,7 +21,7 @@ same name:
 layer          rule
 =============  ===============================================================
 Dense          ``Epsilon(epsilon)``
-Conv2d         the composite's conv rule (z+, alpha2-beta1 or gamma)
+Conv2d         the composite's conv rule (z+, alpha2-beta1 or generalised gamma)
 AvgPool2d      ``Epsilon(stabilizer)`` (Zennit's ``Norm``)
 BatchNorm      ``Pass()`` (Zennit's default; fold it first to give it a rule)
 first layer    ``Flat()`` / ``ZBox(low, high)`` replaces that one layer's rule
@@ -32,7 +32,7 @@ Conv2d, AvgPool2d, BatchNorm1d and BatchNorm2d) is a ValueError naming it:
 no layer is ever left silently without a rule. ``uniform(rule)`` is the
 exception: it gives its rule to every layer that takes one.
 
-Comparing with Zennit: our ZPlus/Gamma/ZBox/Flat have no stabilizer in the
+Comparing with Zennit: our ZPlus/GeneralizedGamma/ZBox/Flat have no stabilizer in the
 denominator where Zennit adds ``stabilizer * sign(d_j)`` (``lrp_ref.rules``),
 so results agree to about ``1e-6 / |d_j|`` relative with Zennit's defaults.
 """
@@ -45,7 +45,18 @@ from typing import Any
 
 from ..layers.base import Layer
 from ..table import format_table
-from . import AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, ZBox, Zero, short_repr
+from . import (
+    AlphaBeta,
+    Epsilon,
+    Flat,
+    Gamma,
+    GeneralizedGamma,
+    Pass,
+    Rule,
+    ZBox,
+    Zero,
+    short_repr,
+)
 
 #: Layer type name -> the kind a composite dispatches on (matched along the MRO,
 #: so subclasses of these layers are recognised; no import of their modules).
@@ -204,27 +215,27 @@ def epsilon_alpha2_beta1_flat(epsilon: float = 1e-6, stabilizer: float = 1e-6) -
 
 def epsilon_gamma_box(low: Any, high: Any, gamma: float = 0.25, epsilon: float = 1e-6,
                       stabilizer: float = 1e-6) -> Composite:
-    """Zennit's ``EpsilonGammaBox``: Conv2d -> ``Gamma(gamma)``, Dense -> ``Epsilon(epsilon)``,
-    ``ZBox(low, high)`` on the first Conv2d.
+    """Zennit's ``EpsilonGammaBox``: Conv2d -> ``GeneralizedGamma(gamma)``,
+    Dense -> ``Epsilon(epsilon)``, ``ZBox(low, high)`` on the first Conv2d.
 
     The box goes to the first *Conv2d* only, as Zennit's code does (its
     documentation says "first linear layer"); a network without a Conv2d is
     refused rather than silently left without the box. AvgPool2d ->
     ``Epsilon(stabilizer)``, BatchNorm -> ``Pass()``.
 
-    Our :class:`~lrp_ref.rules.Gamma` is Montavon's; Zennit's generalised
-    Gamma agrees with it for inputs ``a >= 0`` at outputs ``z_j > 0`` and
-    routes relevance at negative outputs differently. The composite therefore
-    reproduces Zennit (up to the stabilizer, see the module docstring) when
-    every Gamma layer sees non-negative inputs and receives relevance only at
-    positive outputs: when every Conv2d but the first is preceded by a ReLU
-    (or a pooling of ReLU outputs) and followed directly by a ReLU, after
-    ``merge_batchnorm`` if the net has BatchNorm.
+    The conv rule is Zennit's ``Gamma``, the generalised gamma
+    (:class:`~lrp_ref.rules.GeneralizedGamma`: each output takes the
+    contributions of its own sign), so the composite reproduces Zennit (up to
+    the stabilizer, see the module docstring) on any architecture, ResNets
+    included, where convolutions whose outputs are negative receive relevance.
+    Montavon's :class:`~lrp_ref.rules.Gamma` (:func:`montavon2019`) agrees
+    with it only at outputs ``z_j > 0`` of inputs ``a >= 0``.
     """
     box = ZBox(low, high)
     parameters = {"low": box.low, "high": box.high, "gamma": gamma, "epsilon": epsilon,
                   "stabilizer": stabilizer}
-    rules_by_kind = _by_kind(_zennit_rules(Gamma(gamma), epsilon, stabilizer), box, ("conv",))
+    rules_by_kind = _by_kind(_zennit_rules(GeneralizedGamma(gamma), epsilon, stabilizer), box,
+                             ("conv",))
 
     def choose(entries: list[Entry]) -> dict[str, Rule]:
         if _first(entries, ("conv",)) is None:
@@ -249,7 +260,9 @@ def montavon2019(low: Any, high: Any, gamma: float = 0.25, epsilon: float = 0.25
       classifier in the paper; in a network without Conv2d every Dense but the
       first. ``upper=k`` makes them the last ``k`` layers instead;
     * the ``m`` layers in between: the lower ``floor(lower * m + 1/2)`` get
-      ``Gamma(gamma)``, the rest (the middle layers) ``Epsilon(epsilon)``.
+      ``Gamma(gamma)`` (Montavon's, as in the paper: for the ReLU network
+      it was written for, every such layer feeds a ReLU), the rest (the middle
+      layers) ``Epsilon(epsilon)``.
       ``lower=0.5`` reproduces the paper's VGG-16 split (of the 12 conv
       layers after the first, 6 gamma — blocks 1-3 — and 6 epsilon —
       blocks 4-5).

@@ -170,6 +170,31 @@ def gamma(a: Array, w: Array, b: Array, R: Array, gamma: float) -> tuple[Array, 
     return R_i, Terms(bias=ratio(b_gamma, z_j) * R, dropped=dropped(R, z_j))
 
 
+def generalized_gamma(a: Array, w: Array, b: Array, R: Array, gamma: float,
+                      bias: bool = True) -> tuple[Array, Terms]:
+    """The generalised LRP-gamma (Andeol et al. 2021; Zennit's ``Gamma``)::
+
+        R_i = sum_j [z_j > 0] (z_ij + g z+_ij) / (sum_i (z_ij + g z+_ij) + b_j + g b+_j) * R_j
+            + sum_j [z_j < 0] (z_ij + g z-_ij) / (sum_i (z_ij + g z-_ij) + b_j + g b-_j) * R_j
+
+    ``z+_ij = max(0, z_ij)``, ``z-_ij = min(0, z_ij)``: an output takes the
+    contributions of its own sign, amplified by ``g``. ``z_j = sum_i z_ij + b_j``
+    is the layer's output (with its bias also for ``bias=False``, which removes
+    ``b`` from the denominators only); at ``z_j = 0`` nothing passes (dropped).
+    """
+    z_ij = a[..., None] * w
+    z_j = z_ij.sum(axis=2) + b                        # the forward: its sign picks the half
+    b = b if bias else 0 * b
+    R_up, R_down = np.where(z_j > 0, R, 0), np.where(z_j < 0, R, 0)
+    up_ij, down_ij = z_ij + gamma * plus(z_ij), z_ij + gamma * minus(z_ij)
+    b_up, b_down = b + gamma * plus(b), b + gamma * minus(b)
+    up_j, down_j = up_ij.sum(axis=2) + b_up, down_ij.sum(axis=2) + b_down
+    R_i = redistribute(up_ij, up_j, R_up) + redistribute(down_ij, down_j, R_down)
+    return R_i, Terms(bias=ratio(b_up, up_j) * R_up + ratio(b_down, down_j) * R_down,
+                      dropped=np.where(z_j == 0, R, 0) + dropped(R_up, up_j)
+                      + dropped(R_down, down_j))
+
+
 def z_box(a: Array, w: Array, R: Array, low: Array, high: Array) -> tuple[Array, Terms]:
     """The z^B rule for ``low <= a <= high`` (Montavon et al. 2017)::
 
@@ -205,6 +230,7 @@ __all__ = [
     "epsilon",
     "flat",
     "gamma",
+    "generalized_gamma",
     "w_square",
     "z_box",
     "z_plus",

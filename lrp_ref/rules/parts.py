@@ -8,6 +8,14 @@ contribution::
     d_j   = sum_i z'_ij + bias(b)_j + epsilon * sign(...)          (denominator)
     R_i  += sum_j z'_ij / d_j * coefficient * R_j
 
+A part may serve only some outputs, chosen by the sign of the layer's output
+``z_j = sum_i a_i w_ij + b_j`` (its ``outputs`` mask; the generalised gamma
+rule treats positive and negative outputs apart): it then shares
+``coefficient * R_j`` only where the mask holds. Relevance that no part takes
+(``R_j (1 - sum_parts coefficient * mask_j)``, e.g. at ``z_j = 0`` when the
+masks are ``z_j > 0`` and ``z_j < 0``) passes nothing and is booked as
+``dropped``.
+
 ``sign(0) := +1`` everywhere. A part whose denominator is exactly zero passes
 nothing down: that relevance is booked as ``dropped`` in the audit, never as
 NaN or inf. The engine that evaluates parts is ``lrp_ref.engine``; the same
@@ -52,6 +60,19 @@ def square(x: Array) -> Array:
     return x * x
 
 
+# -- output masks: which outputs a part serves, from the layer's output z_j --------------
+
+
+def positive_outputs(z: Array) -> Array:
+    """``z_j > 0``: the outputs a part for positive outputs serves."""
+    return z > 0
+
+
+def negative_outputs(z: Array) -> Array:
+    """``z_j < 0``: the outputs a part for negative outputs serves."""
+    return z < 0
+
+
 @dataclass(frozen=True)
 class Term:
     """One product ``sign * input(a)_i * weight(w)_ij`` of a part's numerator."""
@@ -67,12 +88,15 @@ class Part:
 
     ``bias`` maps the layer's bias to the bias in the denominator (None: no
     bias). ``epsilon`` adds the stabilizer ``epsilon * sign(d_j)``.
+    ``outputs`` maps the layer's output ``z_j`` (its forward, bias included)
+    to the mask of the outputs this part serves (None: every output).
     """
 
     coefficient: float
     terms: tuple[Term, ...]
     bias: Callable[[Array], Array] | None
     epsilon: float = 0.0
+    outputs: Callable[[Array], Array] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,16 @@ class AddPositive:
 
     def __call__(self, x: Array) -> Array:
         return x + self.gamma * positive(x)
+
+
+@dataclass(frozen=True)
+class AddNegative:
+    """``x + gamma * min(0, x)``: the generalised gamma rule's ``w + g w-`` and ``b + g b-``."""
+
+    gamma: float
+
+    def __call__(self, x: Array) -> Array:
+        return x + self.gamma * negative(x)
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,7 +11,8 @@ string                                 rule or composite
 ``eps`` / ``eps:E``                    ``Epsilon(E)`` (default 1e-6), eq. (6) of docs/theory.md
 ``alphabeta`` / ``alphabeta:A,B``      ``AlphaBeta(A, B)`` (default 2, 1), eq. (7)
 ``zplus``                              ``ZPlus()``
-``gamma`` / ``gamma:G``                ``Gamma(G)`` (default 0.25)
+``gamma`` / ``gamma:G``                ``Gamma(G)`` (default 0.25), Montavon et al. 2019
+``ggamma`` / ``ggamma:G``              ``GeneralizedGamma(G)`` (default 0.25), Zennit's Gamma
 ``zbox:L,H``                           ``ZBox(L, H)``
 ``flat``, ``wsquare``, ``pass``        ``Flat()``, ``WSquare()``, ``Pass()``
 ``epsilon_plus[:E]``                   composite (Zennit's EpsilonPlus)
@@ -23,8 +24,9 @@ string                                 rule or composite
 =====================================  ===========================================
 
 Aliases: ``lrp0`` for ``zero``, ``epsilon`` for ``eps``, ``ab`` for
-``alphabeta``. Names are case-insensitive. A string that does not parse, or
-whose numbers the rule rejects, raises a ValueError with a one-line message.
+``alphabeta``, ``generalized_gamma`` for ``ggamma``. Names are case-insensitive.
+A string that does not parse, or whose numbers the rule rejects, raises a
+ValueError with a one-line message.
 """
 
 from __future__ import annotations
@@ -33,7 +35,19 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from . import AlphaBeta, Epsilon, Flat, Gamma, Pass, WSquare, ZBox, Zero, ZPlus, composites
+from . import (
+    AlphaBeta,
+    Epsilon,
+    Flat,
+    Gamma,
+    GeneralizedGamma,
+    Pass,
+    WSquare,
+    ZBox,
+    Zero,
+    ZPlus,
+    composites,
+)
 
 #: name -> (constructor, smallest and largest number of parameters, usage)
 SPECS: dict[str, tuple[Callable[..., Any], int, int, str]] = {
@@ -42,6 +56,7 @@ SPECS: dict[str, tuple[Callable[..., Any], int, int, str]] = {
     "alphabeta": (AlphaBeta, 0, 2, "alphabeta[:A,B]"),
     "zplus": (ZPlus, 0, 0, "zplus"),
     "gamma": (Gamma, 0, 1, "gamma[:G]"),
+    "ggamma": (GeneralizedGamma, 0, 1, "ggamma[:G]"),
     "zbox": (ZBox, 2, 2, "zbox:L,H"),
     "flat": (Flat, 0, 0, "flat"),
     "wsquare": (WSquare, 0, 0, "wsquare"),
@@ -55,7 +70,8 @@ SPECS: dict[str, tuple[Callable[..., Any], int, int, str]] = {
     "epsilon_gamma_box": (composites.epsilon_gamma_box, 2, 3, "epsilon_gamma_box:L,H[,G]"),
     "montavon2019": (composites.montavon2019, 2, 2, "montavon2019:L,H"),
 }
-ALIASES = {"lrp0": "zero", "epsilon": "eps", "ab": "alphabeta"}
+ALIASES = {"lrp0": "zero", "epsilon": "eps", "ab": "alphabeta",
+           "generalized_gamma": "ggamma"}
 #: The accepted forms, for help texts and error messages.
 SYNTAX = ", ".join(usage for *_, usage in SPECS.values())
 

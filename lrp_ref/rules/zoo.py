@@ -1,4 +1,5 @@
-"""The rule zoo beyond eqs. (5)-(7): z+, gamma, z^B, flat and w^2 (Montavon et al. 2017, 2019).
+"""The rule zoo beyond eqs. (5)-(7): z+, gamma, z^B, flat and w^2 (Montavon et al. 2017, 2019),
+and the generalised gamma (Andeol et al. 2021).
 
 Each class is the declarative description the fast engine evaluates; its
 literal form is the function of the same name in :mod:`lrp_ref.rules.equations`.
@@ -13,7 +14,20 @@ import numpy as np
 from . import equations
 from .base import LinearRule, check_bias_flag, check_epsilon, short_repr
 from .basic import Z_PLUS
-from .parts import AddPositive, Bound, Part, Term, identity, negative, ones, positive, square
+from .parts import (
+    AddNegative,
+    AddPositive,
+    Bound,
+    Part,
+    Term,
+    identity,
+    negative,
+    negative_outputs,
+    ones,
+    positive,
+    positive_outputs,
+    square,
+)
 
 Array = np.ndarray
 
@@ -76,11 +90,13 @@ class Gamma(LinearRule):
     favouring positive contributions gives more stable, less noisy heatmaps
     (Montavon et al. 2019, section 10.3).
 
-    Peers: for ``a >= 0`` and ``z_j > 0`` equal to Zennit's ``Gamma``
-    (Andeol et al. 2021's generalised form), which uses ``w + g w-`` for
-    negative inputs and routes relevance at negative outputs ``z_j < 0``
-    through ``a+ (w + g w-) + a- (w + g w+)`` with bias ``b + g b-`` — ours
-    keeps Montavon's single formula there. Captum's ``GammaRule`` leaves the
+    Peers: for ``a >= 0`` and ``z_j > 0`` equal to Zennit's ``Gamma``, which
+    is the generalised form (:class:`GeneralizedGamma`): it uses ``w + g w-``
+    for negative inputs and routes relevance at negative outputs ``z_j < 0``
+    through ``a+ (w + g w-) + a- (w + g w+)`` with bias ``b + g b-`` — this
+    rule keeps Montavon's single formula there (at a negative output it
+    favours the contributions that oppose the output's sign, so the shares
+    can be large and of either sign). Captum's ``GammaRule`` leaves the
     bias unmodified (``b_j`` instead of ``b_j + g b+_j``). On a BatchNorm
     (one input per output) this is the affine treatment with the scale and
     shift replaced by ``w + g w+`` and ``b + g b+``.
@@ -99,6 +115,66 @@ class Gamma(LinearRule):
     def parts(self) -> tuple[Part, ...]:
         modified = AddPositive(float(self.gamma))
         return (Part(1.0, (Term(identity, modified),), modified if self.bias else None),)
+
+
+@dataclass(frozen=True)
+class GeneralizedGamma(LinearRule):
+    """The generalised LRP-gamma (Andeol et al. 2021, "Learning domain invariant
+    representations by joint Wasserstein distance minimization"; Zennit's
+    ``Gamma``): every output takes the contributions of its own sign::
+
+        R_i = sum_j [z_j > 0] (z_ij + g z+_ij) / (sum_i (z_ij + g z+_ij) + b_j + g b+_j) * R_j
+            + sum_j [z_j < 0] (z_ij + g z-_ij) / (sum_i (z_ij + g z-_ij) + b_j + g b-_j) * R_j
+
+    with ``z_ij = a_i w_ij``, ``z+_ij = max(0, z_ij) = a+ w+ + a- w-``,
+    ``z-_ij = min(0, z_ij) = a+ w- + a- w+`` and ``g = gamma >= 0``. A positive
+    output shares ``R_j`` over ``a+ (w + g w+) + a- (w + g w-)``, a negative one
+    over ``a+ (w + g w-) + a- (w + g w+)``: gamma amplifies the contributions
+    that agree with the output's sign, on both sides. ``[z_j > 0]`` reads the layer's actual output
+    ``z_j = sum_i z_ij + b_j``; an output with ``z_j = 0`` passes nothing and
+    its ``R_j`` is booked as ``dropped`` (so is a zero denominator). The bias
+    terms ``b + g b+`` and ``b + g b-`` are booked as ``absorbed_bias``;
+    ``bias=False`` removes ``b`` from the denominators (the sign of ``z_j``
+    still includes it, as in Zennit's ``zero_params='bias'``). There is no
+    stabilizer. ``gamma = 0`` is LRP-0 (:class:`Zero`); with ``bias=False`` it
+    is ``Zero(bias=False)`` except at outputs with ``z_j = 0``.
+
+    For inputs ``a >= 0`` and outputs ``z_j > 0`` this is :class:`Gamma`
+    (Montavon et al. 2019). They differ at negative outputs, which receive
+    relevance wherever no ReLU follows the layer: a ResNet block's last
+    convolution feeds the addition, and there Montavon's formula, which
+    favours the contributions *against* the output's sign, gives shares that
+    can be huge and of either sign (docs/peers.md, difference 3).
+
+    When to use: wherever :class:`Gamma` would be used but a layer's outputs
+    can be negative with relevance (residual networks, inputs of both signs);
+    ``composites.epsilon_gamma_box`` uses it, as Zennit's ``EpsilonGammaBox``.
+
+    Peers: equal to Zennit's ``Gamma`` (up to its stabilizer, see above).
+    Captum and iNNvestigate have only Montavon's form. On a BatchNorm (one
+    input per output) ``R_j`` is split between the input and the shift as
+    the formula says.
+    """
+
+    gamma: float = 0.25
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        check_epsilon("GeneralizedGamma: gamma", self.gamma)
+        check_bias_flag(self.bias)
+
+    def equation(self, a, patches, w, b, R):
+        return equations.generalized_gamma(patches(a), w, b, R, self.gamma, self.bias)
+
+    def parts(self) -> tuple[Part, ...]:
+        up, down = AddPositive(float(self.gamma)), AddNegative(float(self.gamma))
+        # z_j > 0: a+ (w + g w+) + a- (w + g w-) = z_ij + g z+_ij, bias b + g b+
+        positive_half = Part(1.0, (Term(positive, up), Term(negative, down)),
+                             up if self.bias else None, outputs=positive_outputs)
+        # z_j < 0: a+ (w + g w-) + a- (w + g w+) = z_ij + g z-_ij, bias b + g b-
+        negative_half = Part(1.0, (Term(positive, down), Term(negative, up)),
+                             down if self.bias else None, outputs=negative_outputs)
+        return (positive_half, negative_half)
 
 
 def _as_bound(name: str, value: object) -> float | Array:

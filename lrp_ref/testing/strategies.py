@@ -26,13 +26,25 @@ from hypothesis import strategies as st
 
 from ..layers import AvgPool2d, Conv2d, Dense, Flatten, Layer, MaxPool2d, ReLU
 from ..network import Sequential
-from ..rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, WSquare, ZBox, Zero, ZPlus
+from ..rules import (
+    AlphaBeta,
+    Epsilon,
+    Flat,
+    Gamma,
+    GeneralizedGamma,
+    Rule,
+    WSquare,
+    ZBox,
+    Zero,
+    ZPlus,
+)
 
 #: The spatial sizes :func:`inputs_for` tries for an image network (square inputs).
 IMAGE_SIZES = range(1, 33)
 
 #: The rule families :func:`rules` draws from.
-RULE_NAMES = ("Zero", "Epsilon", "AlphaBeta", "ZPlus", "Gamma", "Flat", "WSquare", "ZBox")
+RULE_NAMES = ("Zero", "Epsilon", "AlphaBeta", "ZPlus", "Gamma", "GeneralizedGamma", "Flat",
+              "WSquare", "ZBox")
 
 _SEEDS = st.integers(0, 2**32 - 1)
 
@@ -177,8 +189,8 @@ def rules(names: tuple[str, ...] = RULE_NAMES) -> st.SearchStrategy[Rule]:
     """Linear rules with drawn parameters, from the families in ``names``.
 
     ``Zero`` and ``Epsilon`` (epsilon 1e-6, 0.01, 0.25 or 1) and ``AlphaBeta``
-    ((1, 0), (2, 1) or (1.5, 0.5)) and ``Gamma`` (gamma 0, 0.25 or 1) with and
-    without bias; ``ZPlus``, ``Flat``, ``WSquare``; ``ZBox(-3, 3)``.
+    ((1, 0), (2, 1) or (1.5, 0.5)), ``Gamma`` and ``GeneralizedGamma`` (gamma 0,
+    0.25 or 1) with and without bias; ``ZPlus``, ``Flat``, ``WSquare``; ``ZBox(-3, 3)``.
     """
     unknown = sorted(set(names) - set(RULE_NAMES))
     if unknown:
@@ -195,8 +207,9 @@ def rules(names: tuple[str, ...] = RULE_NAMES) -> st.SearchStrategy[Rule]:
         if name == "AlphaBeta":
             alpha, beta = draw(st.sampled_from([(1.0, 0.0), (2.0, 1.0), (1.5, 0.5)]))
             return AlphaBeta(alpha, beta, bias=bias)
-        if name == "Gamma":
-            return Gamma(draw(st.sampled_from([0.0, 0.25, 1.0])), bias=bias)
+        if name in ("Gamma", "GeneralizedGamma"):
+            gamma_rule = Gamma if name == "Gamma" else GeneralizedGamma
+            return gamma_rule(draw(st.sampled_from([0.0, 0.25, 1.0])), bias=bias)
         if name == "ZBox":
             return ZBox(-3.0, 3.0)
         return {"ZPlus": ZPlus, "Flat": Flat, "WSquare": WSquare}[name]()

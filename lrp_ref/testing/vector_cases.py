@@ -36,6 +36,7 @@ from ..rules import (
     Epsilon,
     Flat,
     Gamma,
+    GeneralizedGamma,
     Pass,
     Rule,
     WSquare,
@@ -162,6 +163,7 @@ RULES: dict[str, Rule] = {
     "eq7-0-1": AlphaBeta.from_eq7(0, 1),
     "zplus": ZPlus(),
     "gamma-0.25": Gamma(0.25),
+    "ggamma-0.25": GeneralizedGamma(0.25),
     "flat": Flat(),
     "wsquare": WSquare(),
 }

@@ -15,8 +15,8 @@ modules skip first (``pytest.skip(..., allow_module_level=True)``).
   docs/peers.md come from it).
 
 Stabilizers. Every Zennit rule adds ``stabilizer * sign(d_j)`` to its
-denominators; lrp_ref's ZPlus, AlphaBeta, Gamma, ZBox, Flat and WSquare have
-none. To compare semantics rather than the stabilizer, the Zennit rules get
+denominators; lrp_ref's ZPlus, AlphaBeta, Gamma, GeneralizedGamma, ZBox, Flat and
+WSquare have none. To compare semantics rather than the stabilizer, the Zennit rules get
 :data:`TINY` = 1e-30: it changes no denominator of magnitude above ~1e-14 in
 float64, and where a denominator is exactly zero its numerators are zero too
 (0 * 1e30 R = 0, no overflow). Epsilon is compared at its own epsilon (1e-6
@@ -108,7 +108,9 @@ def zennit_rule(rule: lrp.Rule | None, stabilizer: float = TINY) -> Any:
                                 **({} if rule.bias else no_bias))
     if isinstance(rule, lrp.ZPlus):
         return zrules.ZPlus(stabilizer, **no_bias)
-    if isinstance(rule, lrp.Gamma):
+    if isinstance(rule, (lrp.Gamma, lrp.GeneralizedGamma)):
+        # Zennit's Gamma is our GeneralizedGamma; our (Montavon's) Gamma equals it only for
+        # inputs >= 0 at outputs z_j > 0 (docs/peers.md, difference 3)
         return zrules.Gamma(rule.gamma, stabilizer, **({} if rule.bias else no_bias))
     if isinstance(rule, lrp.ZBox):
         low, high = (torch.tensor(np.array(bound)) for bound in (rule.low, rule.high))

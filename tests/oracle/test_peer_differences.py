@@ -126,8 +126,9 @@ def zennit_gamma_by_hand(g, x, weight, bias, relevance_out):
 
 
 def test_zennit_gamma_on_negative_outputs():
-    """Zennit's Gamma routes relevance at z_j < 0 through w + g w- (and drops it at z_j = 0);
-    ours keeps Montavon's single formula. With x >= 0 they agree exactly where z_j > 0."""
+    """Zennit's Gamma routes relevance at z_j < 0 through w + g w- (and drops it at z_j = 0):
+    our GeneralizedGamma. Our Gamma keeps Montavon's single formula; with x >= 0 it agrees
+    with Zennit's exactly where z_j > 0."""
     x = np.array([[0.5, 1.0, 2.0], [1.0, 1.0, 0.0]])          # x >= 0
     weight = np.array([[1.0, -2.0, 0.5], [1.0, -1.0, 0.5], [-0.75, 0.25, -1.5]])
     bias = np.array([0.25, 0.0, 0.5])
@@ -137,6 +138,8 @@ def test_zennit_gamma_on_negative_outputs():
     model = linear_model(weight, bias)
     measured = zennit_relevance(model, zrules.Gamma(g, pr.TINY), x, R)
     assert_relevance_close(measured, zennit_gamma_by_hand(g, x, weight, bias, R), rtol=RTOL)
+    assert_relevance_close(ours(lrp.GeneralizedGamma(g), x, R, weight, bias), measured,
+                           rtol=RTOL)
     mine = ours(lrp.Gamma(g), x, R, weight, bias)
     w_g = weight.T + g * pos(weight.T)
     ours_hand = by_hand(x[:, :, None] * w_g[None], x @ w_g + bias + g * pos(bias), R)

@@ -62,7 +62,14 @@ print("classes:", classes, " images:", x.shape, " masks:", masks.shape)
 #   {\sum_{i'} a_{i'} (w_{i'j} + \gamma w^+_{i'j})} R_j$$
 #
 # (with $[l, h] = [0, 1]$ the pixel range; the biases enter the γ denominator as
-# $b_j + \gamma b^+_j$). Montavon et al.'s recipe splits by depth instead:
+# $b_j + \gamma b^+_j$). That γ is Montavon et al.'s, written for ReLU inputs at positive
+# outputs. Zennit's γ, and so `epsilon_gamma_box`'s (`GeneralizedGamma`), is that formula
+# at outputs $z_j > 0$ and its mirror image at $z_j < 0$ ($w^-$ in place of $w^+$, bias
+# $b_j + \gamma b^-_j$): every output takes the contributions of its own sign. The two
+# differ where relevance reaches negative outputs, e.g. the second convolution of this
+# net's residual block (`3.body.2`), whose output feeds the addition, not a ReLU
+# (docs/peers.md, difference 3). Montavon et al.'s recipe, with their γ, splits by depth
+# instead:
 
 # %%
 box = models.CARDS["shapes_cnn"].input_range           # (0.0, 1.0)
