@@ -265,7 +265,7 @@ class Tanh(Activation):
 
     def df(self, z: Array) -> Array:
         y = np.tanh(z)
-        return (1 - y) * (1 + y)
+        return 1 - y * y
 
 
 class Sigmoid(Activation):
