@@ -67,9 +67,11 @@ class Activation(PassThrough):
     hyperparameter_names: ClassVar[tuple[str, ...]] = ()
 
     def f(self, z: Array) -> Array:
+        """The function, element-wise: ``a = f(z)``."""
         raise NotImplementedError
 
     def df(self, z: Array) -> Array:
+        """Its exact derivative ``f'(z)``, element-wise (torch's values at the kinks)."""
         raise NotImplementedError
 
     def hyperparameters(self) -> dict[str, Any]:
