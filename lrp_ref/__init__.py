@@ -10,6 +10,8 @@ from .audit import LayerRecord, Ledger
 from .graph import Graph
 from .io import load, save
 from .layers import (
+    ELU,
+    GELU,
     LSTM,
     AdaptiveAvgPool2d,
     Add,
@@ -22,12 +24,21 @@ from .layers import (
     Dense,
     Embedding,
     Flatten,
+    Hardsigmoid,
+    Hardswish,
     Identity,
     Layer,
+    LeakyReLU,
     MaxPool2d,
+    Mish,
     Mul,
     ReLU,
+    ReLU6,
     Residual,
+    Sigmoid,
+    SiLU,
+    Softplus,
+    Tanh,
 )
 from .network import Explanation, Network, Sequential
 from .rules import (
@@ -53,6 +64,17 @@ if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
     sys.meta_path.append(MovedModules())
 
 __all__ = [
+    "ELU",
+    "GELU",
+    "Hardsigmoid",
+    "Hardswish",
+    "LeakyReLU",
+    "Mish",
+    "ReLU6",
+    "SiLU",
+    "Sigmoid",
+    "Softplus",
+    "Tanh",
     "LSTM",
     "AdaptiveAvgPool2d",
     "Add",

@@ -3,7 +3,8 @@
 ``lrp_ref.load`` builds only these classes, looked up by their name in the file;
 a file never names code. Defining a subclass registers nothing, so a user's class
 named ``Dense`` never changes what ``load`` builds, and abstract bases
-(``Layer``, ``Container``, ``LinearLayer``, ``PassThrough``, ``BatchNorm``) are
+(``Layer``, ``Container``, ``LinearLayer``, ``PassThrough``, ``Activation``,
+``BatchNorm``) are
 not loadable. ``astype`` and the canonizers' copies keep each layer's own class
 (the config carries it in memory, :class:`lrp_ref.layers.base.TypeName`), and
 ``save`` refuses a layer whose class is not in this table. A new layer type of
@@ -27,6 +28,9 @@ register_layer_types([
     layers.BatchNorm1d, layers.BatchNorm2d,
     # no rule
     layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool2d,
+    # element-wise non-linearities: relevance passes unchanged
+    layers.LeakyReLU, layers.ELU, layers.GELU, layers.SiLU, layers.Hardswish,
+    layers.Hardsigmoid, layers.ReLU6, layers.Tanh, layers.Sigmoid, layers.Softplus, layers.Mish,
     # token sequences
     layers.Embedding, layers.LSTM,
 ])

@@ -125,10 +125,10 @@ def conv(**options):
 
 
 @pytest.mark.parametrize("module, error, text", [
-    (nn.Sequential(nn.Linear(2, 2), nn.Sigmoid()), TypeError,
-     "torch module '1' (Sigmoid) is not supported"),
-    (nn.Sequential(nn.Sequential(nn.ReLU(), nn.Tanh())), TypeError,
-     "torch module '0.1' (Tanh) is not supported"),
+    (nn.Sequential(nn.Linear(2, 2), nn.Softsign()), TypeError,
+     "torch module '1' (Softsign) is not supported"),
+    (nn.Sequential(nn.Sequential(nn.ReLU(), nn.SELU())), TypeError,
+     "torch module '0.1' (SELU) is not supported"),
     (nn.Sequential(conv(dilation=2)), ValueError,
      "torch module '0' (Conv2d): dilation=(2, 2) is not supported"),
     (nn.Sequential(nn.Conv2d(2, 2, 3, groups=2)), ValueError, "groups=2 is not supported"),

@@ -30,6 +30,8 @@ def test_the_table_holds_exactly_the_concrete_layer_types():
     assert set(LAYER_TYPES) == {
         "Sequential", "Dense", "Conv2d", "AvgPool2d", "MaxPool2d", "ReLU", "Flatten",
         "Identity", "BatchNorm1d", "BatchNorm2d", "Residual", "Embedding", "LSTM",
+        "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "ReLU6", "Tanh",
+        "Sigmoid", "Softplus", "Mish",
         "Bidirectional", "Graph", "Add", "Concat", "Mul", "AdaptiveAvgPool2d"}
     assert all(name == cls.__name__ for name, cls in LAYER_TYPES.items())
     with pytest.raises(TypeError):
@@ -60,7 +62,7 @@ def test_a_user_class_named_dense_does_not_change_what_load_builds(tmp_path):
     assert type(loaded[0]) is not Dense
 
 
-@pytest.mark.parametrize("name", ["Layer", "Container", "LinearLayer", "PassThrough",
+@pytest.mark.parametrize("name", ["Layer", "Container", "LinearLayer", "PassThrough", "Activation",
                                   "BatchNorm", "PoolingWindow"])
 def test_a_model_file_naming_an_abstract_base_is_a_value_error(tmp_path, name):
     # each would be buildable from this config if it were looked up: BatchNorm's

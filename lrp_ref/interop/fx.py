@@ -17,6 +17,11 @@ fx node                                           lrp_ref node
                                                   one tensor: that tensor, no node)
 ``torch.flatten(x, 1)``, ``x.flatten(1)``         :class:`~lrp_ref.Flatten`
 ``F.relu``, ``torch.relu``, ``x.relu()``          :class:`~lrp_ref.ReLU`
+``torch.sigmoid``, ``torch.tanh`` (and methods),  :class:`~lrp_ref.Sigmoid`, :class:`~lrp_ref.Tanh`,
+``F.gelu``, ``F.silu``, ``F.hardsigmoid``,        ... the layer of that activation, with the
+``F.hardswish``, ``F.relu6``, ``F.leaky_relu``,   call's parameters (``approximate``,
+``F.elu``, ``F.softplus``, ``F.mish``             ``negative_slope``, ``alpha``, ``beta``,
+                                                  ``threshold``; ``inplace`` is ignored)
 ``F.adaptive_avg_pool2d``                         :class:`~lrp_ref.AdaptiveAvgPool2d`
 ``x.mean((2, 3))`` (``keepdim`` either way)       AdaptiveAvgPool2d(1) (and Flatten)
 ``output``                                        the graph's output
@@ -47,13 +52,34 @@ import operator
 from typing import Any
 
 from ..graph import Graph
-from ..layers import AdaptiveAvgPool2d, Add, Concat, Flatten, Layer, ReLU
+from ..layers import (
+    ELU,
+    GELU,
+    Activation,
+    AdaptiveAvgPool2d,
+    Add,
+    Concat,
+    Flatten,
+    Hardsigmoid,
+    Hardswish,
+    Layer,
+    LeakyReLU,
+    Mish,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softplus,
+    Tanh,
+)
 from ..network import Sequential
 from .torch import residual_classes
 
 #: The functions and tensor methods :func:`from_fx` converts, by name (for the errors).
 FUNCTIONS = ("operator.add, torch.add, torch.cat, torch.flatten, torch.relu, F.relu, "
-             "F.adaptive_avg_pool2d; methods add, flatten, relu, mean((2, 3))")
+             "F.adaptive_avg_pool2d, torch.sigmoid, torch.tanh, F.gelu, F.silu, F.hardsigmoid, "
+             "F.hardswish, F.relu6, F.leaky_relu, F.elu, F.softplus, F.mish; "
+             "methods add, flatten, relu, sigmoid, tanh, mean((2, 3))")
 
 
 def from_fx(module: Any, convert_module: Any, torch: Any, residual_epsilon: float) -> Graph:
@@ -115,9 +141,16 @@ class _Tracer:
             torch.flatten: self.flatten,
             torch.relu: self.relu, F.relu: self.relu,
             F.adaptive_avg_pool2d: self.adaptive_avg_pool2d,
+            torch.sigmoid: self.activation(Sigmoid), torch.tanh: self.activation(Tanh),
+            F.gelu: self.activation(GELU), F.silu: self.activation(SiLU),
+            F.hardsigmoid: self.activation(Hardsigmoid), F.hardswish: self.activation(Hardswish),
+            F.relu6: self.activation(ReLU6), F.leaky_relu: self.activation(LeakyReLU),
+            F.elu: self.activation(ELU), F.softplus: self.activation(Softplus),
+            F.mish: self.activation(Mish),
         }
         self.methods = {"add": self.add, "flatten": self.flatten, "relu": self.relu,
-                        "mean": self.mean}
+                        "mean": self.mean, "sigmoid": self.activation(Sigmoid),
+                        "tanh": self.activation(Tanh)}
 
     def build(self, fx_graph: Any) -> Graph:
         for node in fx_graph.nodes:
@@ -194,6 +227,32 @@ class _Tracer:
 
     def relu(self, node: Any) -> tuple[Layer, list[str]]:
         return ReLU(), [self.tensor(node, node.args[0])]
+
+    def activation(self, cls: type[Activation]) -> Any:
+        """The converter of a functional activation: ``cls`` with the call's constants.
+
+        The arguments after the tensor are ``cls``'s parameters in torch's order
+        (``F.leaky_relu(x, negative_slope, inplace)``, ``F.softplus(x, beta,
+        threshold)``), positional or by name; ``inplace`` changes no value.
+        """
+        names = (*cls.hyperparameter_names, "inplace")
+
+        def convert(node: Any) -> tuple[Layer, list[str]]:
+            given = dict(node.kwargs)
+            x = node.args[0] if node.args else given.pop("input", None)
+            if len(node.args) > 1 + len(names) or set(given) - set(names):
+                raise self.refuse(node, f"arguments beyond {', '.join(names)}")
+            given.update(zip(names, node.args[1:]))
+            if any(isinstance(value, self.torch.fx.Node) for value in given.values()):
+                raise self.refuse(node, "a parameter computed in forward; lrp_ref "
+                                        "converts constant activation parameters")
+            given.pop("inplace", None)
+            try:
+                layer = cls(**given)
+            except ValueError as error:
+                raise self.refuse(node, str(error)) from None
+            return layer, [self.tensor(node, x)]
+        return convert
 
     def adaptive_avg_pool2d(self, node: Any) -> tuple[Layer, list[str]]:
         size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")

@@ -18,6 +18,10 @@ torch module (inference mode)              lrp_ref layer
 ``Linear(in, out)``                        :class:`~lrp_ref.Dense`, weight transposed to (in, out)
 ``Conv2d``                                 :class:`~lrp_ref.Conv2d` (stride, zero padding)
 ``ReLU``                                   :class:`~lrp_ref.ReLU`
+``LeakyReLU``, ``ELU``, ``GELU``, ``SiLU``,   the lrp_ref layer of the same name and
+``Hardswish``, ``Hardsigmoid``, ``ReLU6``,  parameters (``negative_slope``, ``alpha``,
+``Tanh``, ``Sigmoid``, ``Softplus``,        ``approximate``, ``beta``, ``threshold``);
+``Mish``                                   ``inplace`` changes no value and is ignored
 ``MaxPool2d`` / ``AvgPool2d``              :class:`~lrp_ref.MaxPool2d` / :class:`~lrp_ref.AvgPool2d`
 ``AdaptiveAvgPool2d``                      :class:`~lrp_ref.AdaptiveAvgPool2d` (equal windows)
 ``BatchNorm1d`` / ``BatchNorm2d``          :class:`~lrp_ref.BatchNorm1d` / ``BatchNorm2d``
@@ -64,6 +68,7 @@ import numpy as np
 
 from ..graph import Graph
 from ..layers import (
+    Activation,
     AdaptiveAvgPool2d,
     AvgPool2d,
     BatchNorm1d,
@@ -77,12 +82,14 @@ from ..layers import (
     ReLU,
     Residual,
 )
+from ..layers.activations import ACTIVATIONS
 from ..network import Sequential
 from .peers import import_torch
 from .torch_rnn import convert_module as convert_rnn_module
 
 SUPPORTED = ("Sequential, Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, "
              "BatchNorm1d, BatchNorm2d, "
+             f"{', '.join(cls.__name__ for cls in ACTIVATIONS)}, "
              "Flatten, Dropout, Identity, Embedding, LSTM and lrp_ref.interop.torch.ResidualBlock")
 
 
@@ -164,6 +171,8 @@ class _Converter:
             nn.Dropout1d: lambda m, p: Identity(),
             nn.Dropout2d: lambda m, p: Identity(),
             residual_classes()[0]: self.residual,
+            # element-wise non-linearities: nn.GELU -> GELU, ... (the same names)
+            **{getattr(nn, cls.__name__): self.activation(cls) for cls in ACTIVATIONS},
         }
 
     def array(self, tensor: Any) -> np.ndarray:
@@ -252,6 +261,19 @@ class _Converter:
         _refuse(_where(path, module), "(start_dim, end_dim)", (module.start_dim, module.end_dim),
                 (1, -1))
         return Flatten()
+
+    def activation(self, cls: type[Activation]) -> Any:
+        """The converter of torch's module of the same name as ``cls``.
+
+        Its parameters are torch's attributes of the same names (``negative_slope``,
+        ``alpha``, ``approximate``, ``beta``, ``threshold``); ``inplace`` changes no value.
+        """
+        def convert(module: Any, path: str) -> Activation:
+            try:
+                return cls(**{name: getattr(module, name) for name in cls.hyperparameter_names})
+            except ValueError as error:
+                raise ValueError(f"{_where(path, module)}: {error}") from None
+        return convert
 
     def residual(self, module: Any, path: str) -> Residual:
         def child(name: str) -> Layer:

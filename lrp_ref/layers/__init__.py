@@ -1,6 +1,20 @@
 """Layers: one file per layer family, each with forward, backward and relevance."""
 
 from ..engine.linear import EXPLICIT_MAX_BYTES
+from .activations import (
+    ELU,
+    GELU,
+    Activation,
+    Hardsigmoid,
+    Hardswish,
+    LeakyReLU,
+    Mish,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softplus,
+    Tanh,
+)
 from .base import LAYER_TYPES, Container, Layer
 from .batchnorm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .bidirectional import Bidirectional
@@ -15,6 +29,18 @@ from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual
 
 __all__ = [
+    "ELU",
+    "GELU",
+    "Activation",
+    "Hardsigmoid",
+    "Hardswish",
+    "LeakyReLU",
+    "Mish",
+    "ReLU6",
+    "SiLU",
+    "Sigmoid",
+    "Softplus",
+    "Tanh",
     "EXPLICIT_MAX_BYTES",
     "LAYER_TYPES",
     "LSTM",
