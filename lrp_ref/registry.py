@@ -22,11 +22,16 @@ register_layer_types([
     Sequential, Graph, layers.Residual, layers.Bidirectional,
     # merge nodes of a Graph
     layers.Add, layers.Concat, layers.Mul,
+    # a signal and a constant
+    layers.AddConstant, layers.Scale,
     # linear layers: every linear rule
     layers.Dense, layers.Conv2d, layers.AvgPool2d, layers.AdaptiveAvgPool2d,
     layers.BatchNorm1d, layers.BatchNorm2d,
     # no rule
     layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool2d,
+    # shape only: relevance moves with the elements
+    layers.Reshape, layers.Permute, layers.Transpose, layers.ChannelShuffle, layers.Slice,
+    layers.Chunk,
     # token sequences
     layers.Embedding, layers.LSTM,
 ])

@@ -4,6 +4,7 @@ from ..engine.linear import EXPLICIT_MAX_BYTES
 from .base import LAYER_TYPES, Container, Layer
 from .batchnorm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .bidirectional import Bidirectional
+from .constant import AddConstant, Scale
 from .conv import Conv2d
 from .dense import Dense
 from .elementwise import Flatten, Identity, ReLU
@@ -13,6 +14,7 @@ from .lstm import LSTM
 from .merge import Add, Concat, Merge, Mul
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual
+from .shape import ChannelShuffle, Chunk, Permute, Reshape, Slice, Transpose
 
 __all__ = [
     "EXPLICIT_MAX_BYTES",
@@ -20,11 +22,14 @@ __all__ = [
     "LSTM",
     "AdaptiveAvgPool2d",
     "Add",
+    "AddConstant",
     "AvgPool2d",
     "BatchNorm",
     "BatchNorm1d",
     "BatchNorm2d",
     "Bidirectional",
+    "ChannelShuffle",
+    "Chunk",
     "Concat",
     "Container",
     "Conv2d",
@@ -37,6 +42,11 @@ __all__ = [
     "MaxPool2d",
     "Merge",
     "Mul",
+    "Permute",
     "ReLU",
+    "Reshape",
     "Residual",
+    "Scale",
+    "Slice",
+    "Transpose",
 ]
