@@ -424,3 +424,20 @@ def test_with_a_sigmoid_layer_a_squeeze_excitation_block_imports(monkeypatch):
     R_signal, R_gate = e.layer("mul").relevance_in
     np.testing.assert_array_equal(R_signal, R)
     np.testing.assert_array_equal(R_gate, np.zeros((2, 4, 1, 1)))
+
+
+def test_split_pieces_and_a_minus_one_batch_entry_equal_torch():
+    """split(x, 2, 1) of 5 channels: pieces 0:2, 2:4 and the short 4:5; a list split's
+    piece -1; view(-1, 5) keeps the batch here, as torch does."""
+    def fn(m, x):
+        pieces = torch.split(m(x), 2, 1)
+        last = x.split([3, 2], dim=1)[-1]
+        return torch.cat([pieces[2], pieces[0], last], 1).view(-1, 5)
+
+    m = wrap(fn)
+    net = from_torch(m)
+    # fx numbers the getitems in the order Python evaluates them: `last` first
+    assert [net[k].index for k in ("getitem", "getitem_1", "getitem_2")] == [
+        (slice(3, 5, None),), (slice(4, 6, None),), (slice(0, 2, None),)]
+    x = np.random.default_rng(0).standard_normal((2, 5))
+    np.testing.assert_array_equal(net.forward(x), forward(m, x))

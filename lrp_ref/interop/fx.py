@@ -534,7 +534,7 @@ class _Tracer:
             if not isinstance(k, int) or not -n <= k < n:
                 raise self.refuse(node, f"piece {k!r} of a split into {pieces.sizes}")
             ends = np.cumsum([0, *pieces.sizes]).tolist()
-            start, stop = ends[k], ends[k + 1 if k >= 0 else len(ends) + k]
+            start, stop = ends[k % n], ends[k % n + 1]
         cut = slice(start, stop)
         return Slice(((slice(None),) * (pieces.dim - 1) + (cut,)) if pieces.dim > 0 else
                      (Ellipsis, cut, *(slice(None),) * (-pieces.dim - 1)))
