@@ -441,3 +441,33 @@ def test_split_pieces_and_a_minus_one_batch_entry_equal_torch():
         (slice(3, 5, None),), (slice(4, 6, None),), (slice(0, 2, None),)]
     x = np.random.default_rng(0).standard_normal((2, 5))
     np.testing.assert_array_equal(net.forward(x), forward(m, x))
+
+
+def test_subtracting_and_dividing_by_constants_convert_to_add_constant_and_scale():
+    """(x - mean) / std with buffers, then - 1 and / 4: AddConstant(-c) and Scale(1 / c);
+    x - c is x + (-c) exactly, x / c is x (1 / c) to a rounding."""
+    class Normalize(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mean", torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))
+            self.register_buffer("std", torch.tensor([0.25, 3.0, 0.7], dtype=torch.float64))
+
+        def forward(self, x):
+            return torch.div(x.sub(self.mean) / self.std - 1, 4.0)
+
+    m = Normalize().eval()
+    net = from_torch(m)
+    assert [type(n.layer).__name__ for n in net.nodes] == ["AddConstant", "Scale",
+                                                            "AddConstant", "Scale"]
+    np.testing.assert_array_equal(net["sub"].constant, [-0.5, 1.0, -2.0])
+    assert float(net["sub_1"].constant) == -1.0 and float(net["div"].scale) == 0.25
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    assert_relevance_close(net.forward(x), forward(m, x), rtol=FORWARD_RTOL)
+
+
+def test_a_constant_minus_a_tensor_and_a_division_by_zero_are_refused():
+    with pytest.raises(ValueError, match=r"fx node 'sub'.*converts x - c of a tensor x and a "
+                                         r"constant c"):
+        from_torch(wrap(lambda m, x: 1.0 - m(x)))
+    with pytest.raises(ValueError, match=r"fx node 'truediv'.*holds 0"):
+        from_torch(wrap(lambda m, x: m(x) / 0.0))

@@ -15,6 +15,9 @@ fx node                                             lrp_ref node
 ``operator.add``, ``torch.add``, ``Tensor.add``     :class:`~lrp_ref.Add` (``residual_epsilon``)
 ... of a tensor and a constant (``x + 1``, a        :class:`~lrp_ref.AddConstant` (the
 parameter or buffer: ``get_attr``)                  constant as a bias; ``residual_epsilon``)
+``x - c``, ``torch.sub``, ``Tensor.sub`` (``c``    :class:`~lrp_ref.AddConstant` of ``-c``
+a constant as above)
+``x / c``, ``torch.div``, ``Tensor.div``            :class:`~lrp_ref.Scale` of ``1 / c``
 ``operator.mul``, ``torch.mul``, ``Tensor.mul``     :class:`~lrp_ref.Mul` ``(signal, gate)``,
 of a signal and a gate                              the gate the factor made by a sigmoid or
                                                     hardsigmoid (below)
@@ -121,11 +124,12 @@ from ..network import Sequential
 from .torch import residual_classes
 
 #: The functions and tensor methods :func:`from_fx` converts, by name (for the errors).
-FUNCTIONS = ("operator.add, torch.add, operator.mul, torch.mul, torch.cat, torch.flatten, "
-             "torch.reshape, torch.permute, torch.transpose, torch.chunk, torch.split, "
-             "operator.getitem, torch.relu, F.relu, F.adaptive_avg_pool2d, torchvision's "
-             "channel_shuffle; methods add, mul, flatten, view, reshape, permute, transpose, "
-             "contiguous, chunk, split, size, relu, mean((2, 3))")
+FUNCTIONS = ("operator.add, torch.add, operator.mul, torch.mul, x - c, x / c (c constant), "
+             "torch.cat, torch.flatten, torch.reshape, torch.permute, torch.transpose, "
+             "torch.chunk, torch.split, operator.getitem, torch.relu, F.relu, "
+             "F.adaptive_avg_pool2d, torchvision's channel_shuffle; methods add, mul, sub, div, "
+             "flatten, view, reshape, permute, transpose, contiguous, chunk, split, size, relu, "
+             "mean((2, 3))")
 
 #: Methods and functions that only move elements: a gate stays a gate through them.
 SHAPE_METHODS = ("view", "reshape", "contiguous", "permute", "transpose")
@@ -262,6 +266,8 @@ class _Tracer:
         self.functions = {
             operator.add: self.add, torch.add: self.add,
             operator.mul: self.mul, torch.mul: self.mul,
+            operator.sub: self.sub, torch.sub: self.sub,
+            operator.truediv: self.div, torch.div: self.div,
             torch.cat: self.cat,
             torch.flatten: self.flatten,
             torch.reshape: self.reshape,
@@ -279,7 +285,8 @@ class _Tracer:
         shuffle = torchvision_channel_shuffle()
         if shuffle is not None:
             self.functions[shuffle] = self.channel_shuffle
-        self.methods = {"add": self.add, "mul": self.mul, "flatten": self.flatten,
+        self.methods = {"add": self.add, "mul": self.mul, "sub": self.sub, "div": self.div,
+                        "flatten": self.flatten,
                         "view": self.reshape, "reshape": self.reshape,
                         "permute": self.permute, "transpose": self.transpose,
                         "contiguous": self.contiguous, "chunk": self.chunk,
@@ -354,6 +361,27 @@ class _Tracer:
             c, x = constant
             return AddConstant(c, epsilon=self.epsilon), [x]
         return Add(epsilon=self.epsilon), [self.tensor(node, a) for a in node.args]
+
+    def sub(self, node: Any) -> tuple[Layer, list[str]]:
+        c, x = self.by_constant(node, "x - c")      # x + (-c): the same float
+        return AddConstant(-c, epsilon=self.epsilon), [x]
+
+    def div(self, node: Any) -> tuple[Layer, list[str]]:
+        c, x = self.by_constant(node, "x / c")      # x (1 / c): within a rounding of x / c
+        if not np.all(c):
+            raise self.refuse(node, "a division by a constant that holds 0")
+        return Scale(1 / c), [x]
+
+    def by_constant(self, node: Any, what: str) -> tuple[Any, str]:
+        """``(c, x)`` of ``x - c`` or ``x / c``, ``c`` a number or a parameter or buffer."""
+        constant = None
+        if len(node.args) == 2 and not node.kwargs:
+            constant = self.constant_operand(node, commutes=False)
+        if constant is None:
+            raise self.refuse(node, f"lrp_ref converts {what} of a tensor x and a constant c "
+                                    "(a number, a parameter or buffer; no keywords), not "
+                                    f"{node.args!r}")
+        return constant
 
     def mul(self, node: Any) -> tuple[Layer, list[str]]:
         if len(node.args) != 2 or node.kwargs:
@@ -557,10 +585,11 @@ class _Tracer:
         rest = node.args[1:] or (node.kwargs.get(keyword, ()),)
         return tuple(rest[0]) if len(rest) == 1 and isinstance(rest[0], (tuple, list)) else rest
 
-    def constant_operand(self, node: Any) -> tuple[Any, str] | None:
-        """``(constant, tensor name)`` when one operand is a number or a get_attr array."""
+    def constant_operand(self, node: Any, commutes: bool = True) -> tuple[Any, str] | None:
+        """``(constant, tensor name)`` when one operand (the second unless ``commutes``)
+        is a number or a get_attr array and the other a tensor."""
         a, b = node.args
-        for c, x in ((a, b), (b, a)):
+        for c, x in ((b, a), (a, b))[:2 if commutes else 1]:
             number = isinstance(c, (int, float)) and not isinstance(c, bool)
             if (number or self.is_node(c) and c in self.constants) and self.is_node(x) and (
                     x in self.names):
