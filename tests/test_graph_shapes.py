@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import lrp_ref as lrp
 from lrp_ref.audit import per_sample_sum
@@ -235,3 +237,58 @@ def test_a_graph_of_every_new_layer_round_trips_through_a_file(tmp_path):
     np.testing.assert_allclose(per_sample_sum(e.relevance) + booked, per_sample_sum(R),
                                rtol=1e-12)     # float64 rounding of a few divisions
     assert all(not r.ledger.total().any() for r in e.layers if r.path != "shift")
+
+
+# -- properties on random graphs ----------------------------------------------------------
+
+
+@st.composite
+def shape_graphs(draw):
+    """``(graph, x)``: Dense -> ReLU -> Reshape -> a random rearrangement -> a random slice
+    -> Scale -> AddConstant(epsilon=0) -> a chunk of two added back -> Flatten -> Dense."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    g = lrp.Graph()
+    h = g.add(lrp.Dense(rng.standard_normal((3, 24)), rng.standard_normal(24)), g.input(),
+              name="fc")
+    h = g.add(lrp.ReLU(), h, name="relu")
+    h = g.add(lrp.Reshape((4, 2, 3)), h, name="view")              # (B, 4, 2, 3)
+    move = draw(st.sampled_from([lrp.Permute((0, 3, 1, 2)), lrp.Transpose(1, -1),
+                                 lrp.ChannelShuffle(2), lrp.Identity()]))
+    h = g.add(move, h, name="move")
+    h = g.add(lrp.Reshape((-1,)), h, name="flat")                  # (B, 24)
+    start = draw(st.integers(0, 10))
+    stop = draw(st.integers(start + 4, 24))
+    step = draw(st.sampled_from([1, 2]))
+    h = g.add(lrp.Slice(slice(start, stop, step)), h, name="slice")
+    width = len(range(start, stop, step))
+    h = g.add(lrp.Scale(rng.standard_normal(width)), h, name="scale")
+    h = g.add(lrp.AddConstant(rng.standard_normal(width), epsilon=0), h, name="shift")
+    if width % 2:
+        h = g.add(lrp.Slice(slice(1, None)), h, name="even")
+        width -= 1
+    a = g.add(lrp.Chunk(2, 0), h, name="first")
+    b = g.add(lrp.Chunk(2, 1), h, name="second")
+    h = g.add(lrp.Add(epsilon=0), a, b, name="sum")
+    g.output(g.add(lrp.Dense(rng.standard_normal((width // 2, 2)), rng.standard_normal(2)), h,
+                   name="head"))
+    return g, rng.standard_normal((3, 3))
+
+
+@given(shape_graphs())
+def test_lrp0_equals_gradient_x_input_through_shape_and_constant_nodes(case):
+    """Shape nodes and Scale pass R = z g on as a g; AddConstant(epsilon=0) splits
+    (x + c) g into x g and the bias c g: LRP-0 stays Gradient x Input, the ledger balances."""
+    g, x = case
+    e = g.explain(x, target=0, rule=lrp.Zero())
+    gxi = g.gradient_x_input(x, target=0)
+    dropped = sum(np.abs(r.dropped) for r in e.layers)
+    mask = dropped == 0
+    scale = 1 + np.abs(gxi).max() + np.abs(e.output).max()
+    # sums of the same products in other orders; 1e-11 relative leaves room for
+    # cancellation in near-zero denominators (as tests/test_graph_properties.py)
+    np.testing.assert_allclose(e.relevance[mask], gxi[mask], rtol=0, atol=1e-11 * scale)
+    booked = sum(r.ledger.total() for r in e.layers)
+    np.testing.assert_allclose(per_sample_sum(e.relevance) + booked, e.output[:, 0],
+                               rtol=0, atol=1e-11 * scale)
+    for name in ("view", "move", "flat", "slice", "scale", "first", "second"):
+        assert not e.layer(name).ledger.total().any()
