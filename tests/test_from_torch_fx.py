@@ -311,8 +311,8 @@ class Shuffle(nn.Module):
 
 
 def test_a_traced_channel_shuffle_is_refused_for_its_computed_sizes():
-    with pytest.raises(ValueError, match=r"fx node 'view' \(call_method 'view'\).*3 entries "
-                                         r"computed from sizes"):
+    with pytest.raises(ValueError, match=r"fx node 'view' \(call_method 'view'\).*3 size\(s\) "
+                                         r"computed from sizes;"):
         from_torch(Shuffle().eval())
 
 
@@ -471,3 +471,26 @@ def test_a_constant_minus_a_tensor_and_a_division_by_zero_are_refused():
         from_torch(wrap(lambda m, x: 1.0 - m(x)))
     with pytest.raises(ValueError, match=r"fx node 'truediv'.*holds 0"):
         from_torch(wrap(lambda m, x: m(x) / 0.0))
+
+
+def test_a_size_of_the_reshaped_tensor_at_its_own_axis_is_kept():
+    """b, c, h, w = x.size(): x.view(b, c, -1) keeps x's own axis 1, Reshape((0, -1)); the
+    module's output m(x) is another fx node, so there c is a computed size: m(x).view(b, c, 4)
+    is Reshape((-1, 4)), and m(x).view(b, c, -1) (two unknowns) is refused."""
+    def fn(m, x):
+        b, c, h, w = x.size()
+        return x.view(b, c, -1) + m(x).view(b, c, 4)
+
+    m = wrap(fn)
+    net = from_torch(m)
+    assert net["view"].shape == (0, -1) and net["view_1"].shape == (-1, 4)
+    x = np.random.default_rng(0).standard_normal((2, 3, 2, 2))
+    np.testing.assert_array_equal(net.forward(x), forward(m, x))
+
+    def two_unknowns(m, x):
+        b, c, h, w = x.size()
+        return m(x).view(b, c, -1)
+
+    with pytest.raises(ValueError, match=r"fx node 'view'.*1 size\(s\) computed from sizes "
+                                         r"and a -1"):
+        from_torch(wrap(two_unknowns))

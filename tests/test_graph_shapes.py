@@ -292,3 +292,13 @@ def test_lrp0_equals_gradient_x_input_through_shape_and_constant_nodes(case):
                                rtol=0, atol=1e-11 * scale)
     for name in ("view", "move", "flat", "slice", "scale", "first", "second"):
         assert not e.layer(name).ledger.total().any()
+
+
+def test_reshape_zero_keeps_the_input_size_on_that_axis():
+    """Reshape((0, -1)) of (B, 3, 2, 2) is (B, 3, 4) (ONNX's Reshape convention);
+    a 0 at an axis the input lacks is an error."""
+    a = np.arange(24.0).reshape(2, 3, 2, 2)
+    np.testing.assert_array_equal(lrp.Reshape((0, -1)).forward(a), a.reshape(2, 3, 4))
+    np.testing.assert_array_equal(lrp.Reshape((0, 2, -1)).forward(a), a.reshape(2, 3, 2, 2))
+    with pytest.raises(ValueError, match="cannot reshape"):
+        lrp.Sequential([lrp.Reshape((2, 0))]).forward(np.ones((2, 6)))

@@ -56,12 +56,16 @@ method call is named by its fx node name (``add``, ``add_1``, ``cat``,
 Sizes in ``view``/``reshape``. lrp_ref's Reshape keeps the batch axis and
 needs the other sizes as constants, but fx records ``x.view(x.size(0), -1)``
 with the size as a traced value. The first entry must be the batch size
-(``x.size(0)``, ``x.shape[0]``) or -1; the others are ints, except that one
-entry computed from sizes (``c`` in ``y.view(b, c, 1, 1)``) becomes -1 when
-no entry is -1 already: the element count is fixed, so -1 infers the very size
-torch used. Two or more computed entries (``x.view(b, g, c // g, h, w)``) are
-refused. A -1 batch entry (``x.view(-1, 400)``) gives an error at forward
-when torch would change the batch size.
+(``x.size(0)``, ``x.shape[0]``) or -1; the others are ints, or ``x.size(k)``
+of the reshaped ``x`` itself at axis ``k`` (``x.view(b, c, -1)`` after
+``b, c, h, w = x.size()``), which becomes Reshape's 0 (keep that axis, as
+ONNX's Reshape),
+except that one entry computed otherwise from sizes (``c`` in
+``y.view(b, c, 1, 1)``) becomes -1 when no entry is -1 already: the element
+count is fixed, so -1 infers the very size torch used. Two or more computed
+entries (``x.view(b, g, c // g, h, w)``) are refused. A -1 batch entry
+(``x.view(-1, 400)``) gives an error at forward when torch would change the
+batch size.
 
 Chunks and splits. A Graph node has one output, so ``a, b = x.chunk(2, 1)``
 becomes a node per piece (``getitem``, ``getitem_1``), each reading ``x`` and
@@ -227,10 +231,11 @@ def _refuse_hooks(module: Any, torch: Any) -> None:
 @dataclass(frozen=True)
 class _Size:
     """A traced size: ``x.size()``/``x.shape`` (``whole``), ``x.size(k)`` (``axis`` k), or
-    a size computed from sizes (neither)."""
+    a size computed from sizes (neither); ``source`` is the fx node of ``x``."""
 
     whole: bool = False
     axis: int | None = None
+    source: Any = None
 
 
 @dataclass(frozen=True)
@@ -422,20 +427,27 @@ class _Tracer:
     def reshape(self, node: Any) -> tuple[Layer, list[str]]:
         shape = list(self.varargs(node, "shape"))
         batch = shape[0] if shape else None
-        if not (batch == -1 or self.is_size(batch) and self.sizes[batch] == _Size(axis=0)):
+        if not (batch == -1 or self.is_size(batch) and self.sizes[batch].axis == 0):
             raise self.refuse(node, f"a new shape whose first entry is {batch!r}; lrp_ref's "
                                     "Reshape keeps the batch axis: the first entry must be "
                                     "x.size(0), x.shape[0] or -1")
-        sizes = shape[1:]
+        if 0 in shape:
+            raise self.refuse(node, "a new shape with a size 0; lrp_ref converts no empty "
+                                    "tensors")
+        sizes = []
+        for k, d in enumerate(shape[1:], start=1):
+            kept = self.is_size(d) and self.sizes[d] == _Size(axis=k, source=node.args[0])
+            sizes.append(0 if kept else d)           # 0: x.size(k) of x itself at axis k
         computed = [k for k, d in enumerate(sizes) if not isinstance(d, int)]
         if not all(self.is_size(sizes[k]) for k in computed):
             raise self.refuse(node, f"a shape entry that is neither an int nor a size: "
                                     f"{shape!r}")
         if len(computed) > 1 or (computed and -1 in sizes):
-            raise self.refuse(node, f"a new shape with {len(computed)} entries computed from "
-                                    "sizes (and -1s); lrp_ref's Reshape needs the sizes of a "
-                                    "sample as ints, with at most one computed entry or -1 "
-                                    "(module docstring): write them as ints")
+            minus = " and a -1" if -1 in sizes else ""
+            raise self.refuse(node, f"a new shape with {len(computed)} size(s) computed from "
+                                    f"sizes{minus}; lrp_ref's Reshape needs the sizes of a "
+                                    "sample as ints, x.size(k) of the reshaped x at axis k, "
+                                    "and at most one computed entry or -1 (module docstring)")
         return Reshape([-1 if k in computed else d for k, d in enumerate(sizes)]), [
             self.tensor(node, node.args[0])]
 
@@ -476,8 +488,9 @@ class _Tracer:
     def getitem(self, node: Any) -> tuple[Layer, list[str]] | None:
         source, index = node.args
         if self.is_size(source):                    # x.shape[k], x.size()[k]
-            whole = self.sizes[source].whole and isinstance(index, int) and index >= 0
-            self.sizes[node] = _Size(axis=index) if whole else _Size()
+            size = self.sizes[source]
+            whole = size.whole and isinstance(index, int) and index >= 0
+            self.sizes[node] = _Size(axis=index, source=size.source) if whole else _Size()
             return None
         if source in self.pieces:                   # a, b = x.chunk(2, 1)
             return self.piece(node, self.pieces[source], index), [self.pieces[source].source]
@@ -488,12 +501,12 @@ class _Tracer:
             raise self.refuse(node, f"the attribute {node.args[1]!r}; lrp_ref reads only "
                                     "x.shape of a tensor")
         self.tensor(node, node.args[0])
-        self.sizes[node] = _Size(whole=True)
+        self.sizes[node] = _Size(whole=True, source=node.args[0])
 
     def size(self, node: Any) -> None:
         self.tensor(node, node.args[0])
         dim = self.argument(node, 1, "dim", None)
-        self.sizes[node] = _Size(whole=True) if dim is None else _Size(axis=dim)
+        self.sizes[node] = _Size(whole=dim is None, axis=dim, source=node.args[0])
 
     def relu(self, node: Any) -> tuple[Layer, list[str]]:
         return ReLU(), [self.tensor(node, node.args[0])]

@@ -69,7 +69,9 @@ class Reshape(Rearrange):
     """``z = a.reshape(B, *shape)`` (C order, like ``torch.Tensor.view``/``reshape``).
 
     ``shape`` is the new shape of one sample (the batch axis ``B`` is kept);
-    one entry may be -1 (inferred). ``R_in = R_out.reshape(a.shape)``.
+    one entry may be -1 (inferred), and an entry 0 keeps the input's size on
+    that axis (ONNX's Reshape convention: ``Reshape((0, -1))`` maps
+    ``(B, C, H, W)`` to ``(B, C, H*W)``). ``R_in = R_out.reshape(a.shape)``.
 
     Example: ``Reshape((2, 3))`` maps ``(B, 6)`` to ``(B, 2, 3)``; relevance
     ``[[1, 2, 3], [4, 5, 6]]`` goes back as ``[1, 2, 3, 4, 5, 6]``.
@@ -79,15 +81,18 @@ class Reshape(Rearrange):
         super().__init__()
         self.shape = _int_tuple(shape, "shape", "Reshape")
         if sum(d == -1 for d in self.shape) > 1 or any(d < -1 for d in self.shape):
-            raise ValueError(f"Reshape: shape entries are sizes >= 0 and at most one -1, "
-                             f"got {self.shape}")
+            raise ValueError(f"Reshape: shape entries are sizes >= 1, 0 (keep) and at most "
+                             f"one -1, got {self.shape}")
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"shape": list(self.shape)}
 
     def _forward(self, a: Array) -> Array:
         try:
-            return a.reshape((a.shape[0], *self.shape))
+            if any(d == 0 and k >= a.ndim for k, d in enumerate(self.shape, start=1)):
+                raise ValueError                        # 0 keeps an axis a does not have
+            return a.reshape((a.shape[0], *(a.shape[k] if d == 0 else d
+                                             for k, d in enumerate(self.shape, start=1))))
         except ValueError:
             raise self._fail(a, f"cannot reshape a sample to {self.shape}") from None
 
