@@ -231,11 +231,11 @@ def _refuse_hooks(module: Any, torch: Any) -> None:
 @dataclass(frozen=True)
 class _Size:
     """A traced size: ``x.size()``/``x.shape`` (``whole``), ``x.size(k)`` (``axis`` k), or
-    a size computed from sizes (neither); ``source`` is the fx node of ``x``."""
+    a size computed from sizes (neither); ``tensor`` is the fx node of ``x``."""
 
     whole: bool = False
     axis: int | None = None
-    source: Any = None
+    tensor: Any = None
 
 
 @dataclass(frozen=True)
@@ -266,8 +266,9 @@ class _Tracer:
         self.constants: dict[Any, np.ndarray] = {}   # get_attr node -> its array
         self.calls: dict[str, int] = {}         # module path -> calls so far
         F = torch.nn.functional
-        # The function table. A new conversion is one entry: the function and a method
-        # (fx node) -> (layer or None, input node names).
+        # The function table, where a new conversion is one entry: function -> converter,
+        # converter(fx node) -> (layer or None, input node names), or None when the fx node
+        # makes no lrp_ref node (a size, the tuple of a chunk). Methods: self.methods.
         self.functions = {
             operator.add: self.add, torch.add: self.add,
             operator.mul: self.mul, torch.mul: self.mul,
@@ -436,7 +437,7 @@ class _Tracer:
                                     "tensors")
         sizes = []
         for k, d in enumerate(shape[1:], start=1):
-            kept = self.is_size(d) and self.sizes[d] == _Size(axis=k, source=node.args[0])
+            kept = self.is_size(d) and self.sizes[d] == _Size(axis=k, tensor=node.args[0])
             sizes.append(0 if kept else d)           # 0: x.size(k) of x itself at axis k
         computed = [k for k, d in enumerate(sizes) if not isinstance(d, int)]
         if not all(self.is_size(sizes[k]) for k in computed):
@@ -490,7 +491,7 @@ class _Tracer:
         if self.is_size(source):                    # x.shape[k], x.size()[k]
             size = self.sizes[source]
             whole = size.whole and isinstance(index, int) and index >= 0
-            self.sizes[node] = _Size(axis=index, source=size.source) if whole else _Size()
+            self.sizes[node] = _Size(axis=index, tensor=size.tensor) if whole else _Size()
             return None
         if source in self.pieces:                   # a, b = x.chunk(2, 1)
             return self.piece(node, self.pieces[source], index), [self.pieces[source].source]
@@ -501,12 +502,12 @@ class _Tracer:
             raise self.refuse(node, f"the attribute {node.args[1]!r}; lrp_ref reads only "
                                     "x.shape of a tensor")
         self.tensor(node, node.args[0])
-        self.sizes[node] = _Size(whole=True, source=node.args[0])
+        self.sizes[node] = _Size(whole=True, tensor=node.args[0])
 
     def size(self, node: Any) -> None:
         self.tensor(node, node.args[0])
         dim = self.argument(node, 1, "dim", None)
-        self.sizes[node] = _Size(whole=dim is None, axis=dim, source=node.args[0])
+        self.sizes[node] = _Size(whole=dim is None, axis=dim, tensor=node.args[0])
 
     def relu(self, node: Any) -> tuple[Layer, list[str]]:
         return ReLU(), [self.tensor(node, node.args[0])]
