@@ -23,6 +23,8 @@ register_layer_types([
     Sequential, Graph, layers.Residual, layers.Bidirectional,
     # merge nodes of a Graph
     layers.Add, layers.Concat, layers.Mul,
+    # a signal and a constant
+    layers.AddConstant, layers.Scale,
     # linear layers: every linear rule
     layers.Dense, layers.Conv2d, layers.AvgPool2d, layers.AdaptiveAvgPool2d,
     layers.BatchNorm1d, layers.BatchNorm2d,
@@ -31,6 +33,9 @@ register_layer_types([
     # element-wise non-linearities: relevance passes unchanged
     layers.LeakyReLU, layers.ELU, layers.GELU, layers.SiLU, layers.Hardswish,
     layers.Hardsigmoid, layers.ReLU6, layers.Tanh, layers.Sigmoid, layers.Softplus, layers.Mish,
+    # shape only: relevance moves with the elements
+    layers.Reshape, layers.Permute, layers.Transpose, layers.ChannelShuffle, layers.Slice,
+    layers.Chunk,
     # token sequences
     layers.Embedding, layers.LSTM,
 ])

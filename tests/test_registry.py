@@ -32,7 +32,9 @@ def test_the_table_holds_exactly_the_concrete_layer_types():
         "Identity", "BatchNorm1d", "BatchNorm2d", "Residual", "Embedding", "LSTM",
         "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "ReLU6", "Tanh",
         "Sigmoid", "Softplus", "Mish",
-        "Bidirectional", "Graph", "Add", "Concat", "Mul", "AdaptiveAvgPool2d"}
+        "Bidirectional", "Graph", "Add", "Concat", "Mul", "AdaptiveAvgPool2d",
+        "AddConstant", "Scale", "Reshape", "Permute", "Transpose", "ChannelShuffle", "Slice",
+        "Chunk"}
     assert all(name == cls.__name__ for name, cls in LAYER_TYPES.items())
     with pytest.raises(TypeError):
         LAYER_TYPES["Dense"] = object          # read-only: changed only in its module
@@ -75,7 +77,8 @@ def test_a_model_file_naming_an_abstract_base_is_a_value_error(tmp_path, name):
 
 def test_the_error_lists_what_a_model_file_may_name(tmp_path):
     write(tmp_path / "bad.npz", {"type": "Container"}, {})
-    with pytest.raises(ValueError, match=r"may name only .*'Bidirectional', 'Concat', 'Conv2d'"):
+    with pytest.raises(ValueError, match=r"may name only .*'Bidirectional', 'ChannelShuffle', "
+                                         r"'Chunk', 'Concat', 'Conv2d'"):
         lrp.load(tmp_path / "bad.npz")
 
 

@@ -138,7 +138,7 @@ def from_torch(module: Any, dtype: Any = np.float64,
                         f"forward calls other modules), got a single {type(module).__name__}; "
                         "wrap it: nn.Sequential(module)")
     from .fx import from_fx
-    return from_fx(module, converter.convert, torch, residual_epsilon)
+    return from_fx(module, converter.convert, torch, residual_epsilon, converter.array)
 
 
 def _where(path: str, module: Any) -> str:

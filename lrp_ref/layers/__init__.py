@@ -18,6 +18,7 @@ from .activations import (
 from .base import LAYER_TYPES, Container, Layer
 from .batchnorm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .bidirectional import Bidirectional
+from .constant import AddConstant, Scale
 from .conv import Conv2d
 from .dense import Dense
 from .elementwise import Flatten, Identity, ReLU
@@ -27,6 +28,7 @@ from .lstm import LSTM
 from .merge import Add, Concat, Merge, Mul
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual
+from .shape import ChannelShuffle, Chunk, Permute, Reshape, Slice, Transpose
 
 __all__ = [
     "ELU",
@@ -46,11 +48,14 @@ __all__ = [
     "LSTM",
     "AdaptiveAvgPool2d",
     "Add",
+    "AddConstant",
     "AvgPool2d",
     "BatchNorm",
     "BatchNorm1d",
     "BatchNorm2d",
     "Bidirectional",
+    "ChannelShuffle",
+    "Chunk",
     "Concat",
     "Container",
     "Conv2d",
@@ -63,6 +68,11 @@ __all__ = [
     "MaxPool2d",
     "Merge",
     "Mul",
+    "Permute",
     "ReLU",
+    "Reshape",
     "Residual",
+    "Scale",
+    "Slice",
+    "Transpose",
 ]

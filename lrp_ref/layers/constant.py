@@ -1,0 +1,126 @@
+"""A signal combined with a constant: ``AddConstant`` (x + c) and ``Scale`` (x * s).
+
+The constant is a number or an array fixed in the model (a parameter or
+buffer read in ``forward``, a literal): it broadcasts to the signal's shape
+and is saved with the layer. Neither layer takes a rule.
+
+* ``AddConstant(c)``: ``c`` acts as a bias (eq. (6) of docs/theory.md with the
+  one contribution ``x`` and the bias ``c``): the signal gets
+  ``x / (x + c + eps sign(x + c)) R``, the constant's share is booked as
+  ``absorbed_bias``, the stabilizer's as ``absorbed_stabilizer``.
+* ``Scale(s)``: multiplication by a constant (layer scale, a fixed
+  temperature) passes relevance unchanged, ``R_x = R``: the product has one
+  variable factor, which takes all (as the signal of :class:`~lrp_ref.Mul`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..audit import Ledger
+from ..engine.kernels import divide
+from ..rules import Rule
+from .base import Layer
+
+Array = np.ndarray
+
+
+class WithConstant(Layer):
+    """A one-input layer holding one constant array that broadcasts to its input."""
+
+    def _constant(self, name: str, value: Any) -> Array:
+        array = np.asarray(value)
+        if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype,
+                                                                      np.complexfloating):
+            raise TypeError(f"{type(self).__name__}: {name} must be a real number or array, "
+                            f"got {value!r}")
+        array = array.astype(np.float64 if not np.issubdtype(array.dtype, np.floating)
+                             else array.dtype)
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{type(self).__name__}: {name} contains NaN or inf")
+        return array
+
+    def _check_broadcast(self, a: Array, c: Array) -> None:
+        try:
+            fits = np.broadcast_shapes(a.shape, c.shape) == a.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{self.where}: the constant of shape {c.shape} must broadcast to "
+                             f"the input's shape, got input of shape {a.shape}")
+
+
+class AddConstant(WithConstant):
+    """``z = x + c``, ``c`` a constant broadcast to ``x``: ``c`` takes its share as a bias.
+
+    Eq. (6) of docs/theory.md with one contribution ``x`` and the bias ``c``::
+
+        s(z) = z + epsilon * sign(z),        sign(0) := +1,   z = x + c
+        R_x  = x / s(z) * R                  (element-wise)
+
+    ``c / s(z) R`` is booked as ``absorbed_bias``, ``epsilon sign(z) / s(z) R``
+    as ``absorbed_stabilizer``; with ``epsilon = 0`` a zero ``z`` drops its
+    ``R``. ``epsilon`` defaults to 1e-6, as :class:`~lrp_ref.Add`.
+
+    Example: ``AddConstant(1.0, epsilon=0)`` of ``x = 3`` with ``R = 8``:
+    ``z = 4``, ``R_x = 3/4 8 = 6``, absorbed bias ``1/4 8 = 2``.
+    """
+
+    array_names = ("constant",)
+
+    def __init__(self, constant: Any, epsilon: float = 1e-6) -> None:
+        super().__init__()
+        self.constant = self._constant("constant", constant)
+        if not (isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and epsilon >= 0):
+            raise ValueError(f"AddConstant: epsilon must be a finite number >= 0, "
+                             f"got {epsilon!r}")
+        self.epsilon = float(epsilon)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"epsilon": self.epsilon}
+
+    def _forward(self, a: Array) -> Array:
+        self._check_broadcast(a, self.constant)
+        return a + self.constant
+
+    def _backward(self, grad_z: Array) -> Array:
+        return grad_z                                           # dz/dx = 1
+
+    def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
+        self.check_rule(rule)
+        x = self._input
+        s, ledger, overflow = divide(R, x, self.constant, self.epsilon)  # s = R / s(x + c)
+        R_x = x * s                                                        # R_x = x s
+        if overflow is not None:    # s too large for the dtype, held as 2^-k s (kernels.divide)
+            R_x += overflow.scale_back(x * overflow.s)
+        return R_x, ledger
+
+
+class Scale(WithConstant):
+    """``z = x * s``, ``s`` a constant broadcast to ``x``; relevance passes: ``R_x = R``.
+
+    Multiplication by a constant or a parameter (layer scale) has one variable
+    factor, ``x``, which takes all the relevance; nothing is absorbed. (LRP-0
+    of the one contribution ``z_x = x s`` to ``z`` gives the same:
+    ``z_x / z R = R``.) The gradient is ``s grad_z``.
+    """
+
+    array_names = ("scale",)
+
+    def __init__(self, scale: Any) -> None:
+        super().__init__()
+        self.scale = self._constant("scale", scale)
+
+    def _forward(self, a: Array) -> Array:
+        self._check_broadcast(a, self.scale)
+        return a * self.scale
+
+    def _backward(self, grad_z: Array) -> Array:
+        return grad_z * self.scale
+
+    def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
+        self.check_rule(rule)
+        return R, self._no_loss(R)
