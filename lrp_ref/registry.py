@@ -23,8 +23,8 @@ register_layer_types([
     # merge nodes of a Graph
     layers.Add, layers.Concat, layers.Mul,
     # linear layers: every linear rule
-    layers.Dense, layers.Conv2d, layers.AvgPool2d, layers.AdaptiveAvgPool2d,
-    layers.BatchNorm1d, layers.BatchNorm2d,
+    layers.Dense, layers.Conv1d, layers.Conv2d, layers.ConvTranspose2d,
+    layers.AvgPool2d, layers.AdaptiveAvgPool2d, layers.BatchNorm1d, layers.BatchNorm2d,
     # no rule
     layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool2d,
     # token sequences

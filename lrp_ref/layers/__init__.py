@@ -4,7 +4,8 @@ from ..engine.linear import EXPLICIT_MAX_BYTES
 from .base import LAYER_TYPES, Container, Layer
 from .batchnorm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .bidirectional import Bidirectional
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d, Convolution
+from .conv_transpose import ConvTranspose2d
 from .dense import Dense
 from .elementwise import Flatten, Identity, ReLU
 from .embedding import Embedding
@@ -27,7 +28,10 @@ __all__ = [
     "Bidirectional",
     "Concat",
     "Container",
+    "Conv1d",
     "Conv2d",
+    "ConvTranspose2d",
+    "Convolution",
     "Dense",
     "Embedding",
     "Flatten",

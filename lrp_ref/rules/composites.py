@@ -51,7 +51,9 @@ from . import AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, ZBox, Zero, short_rep
 #: so subclasses of these layers are recognised; no import of their modules).
 KINDS = {
     "Dense": "dense",
+    "Conv1d": "conv",
     "Conv2d": "conv",
+    "ConvTranspose2d": "conv",
     "AvgPool2d": "avgpool",
     "BatchNorm1d": "batchnorm",
     "BatchNorm2d": "batchnorm",
