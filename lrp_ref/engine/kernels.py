@@ -201,13 +201,15 @@ def convolve(x: Array, w: Array, window: Window, band_bytes: int = BAND_BYTES,
     """
     Ho, Wo = window.output_size(x.shape[2:], "Conv2d")
     B, n_out = x.shape[0], w.shape[0]
-    w_mat = w.reshape(groups, n_out // groups, -1)              # (G, C_out/G, K/G)
-    K = groups * w_mat.shape[2]
-    z = np.empty((B, groups, n_out // groups, Ho * Wo), dtype=np.result_type(x, w))
+    # (C_out, K), or (G, C_out/G, K/G) with groups; z and the columns get the same
+    # leading axes: (B, [G,] C_out/G, P) and (B, [G,] K/G, P)
+    w_mat = w.reshape(n_out, -1) if groups == 1 else w.reshape(groups, n_out // groups, -1)
+    K = groups * w_mat.shape[-1]
+    z = np.empty((B, *w_mat.shape[:-1], Ho * Wo), dtype=np.result_type(x, w))
     rows = max(1, band_bytes // (B * K * Wo * z.itemsize))
     for p0 in range(0, Ho, rows):
         band = range(p0, min(p0 + rows, Ho))
-        cols = window.columns(x, band).reshape(B, groups, w_mat.shape[2], -1)
+        cols = window.columns(x, band).reshape(B, *w_mat.shape[:-2], w_mat.shape[-1], -1)
         # matmul broadcasts the weight over the batch; the rows land in NCHW order
         np.matmul(w_mat, cols, out=z[..., band.start * Wo:band.stop * Wo])
     return z.reshape(B, n_out, Ho, Wo)
