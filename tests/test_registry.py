@@ -74,7 +74,8 @@ def test_a_model_file_naming_an_abstract_base_is_a_value_error(tmp_path, name):
 
 def test_the_error_lists_what_a_model_file_may_name(tmp_path):
     write(tmp_path / "bad.npz", {"type": "Container"}, {})
-    with pytest.raises(ValueError, match=r"may name only .*'Bidirectional', 'Concat', 'Conv1d', 'Conv2d'"):
+    with pytest.raises(ValueError,
+                       match=r"may name only .*'Bidirectional', 'Concat', 'Conv1d', 'Conv2d'"):
         lrp.load(tmp_path / "bad.npz")
 
 
