@@ -311,7 +311,25 @@ def rounding_scale(W, M, b, a, R, rule) -> float:
 
 
 def layer_rounding_scale(layer, a, R, rule) -> float:
-    """:func:`rounding_scale` of a Dense, Conv2d or AvgPool2d layer on input ``a``."""
+    """:func:`rounding_scale` of a Dense, convolution or AvgPool2d layer on input ``a``.
+
+    A convolution whose padding copies inputs is measured per copy, as its
+    contributions are formed: on the explicitly padded input (numpy.pad) with the
+    same convolution unpadded, times the most copies any input has (their shares add).
+    """
+    if isinstance(layer, lrp.layers.Convolution) and layer.config().get("padding_mode"):
+        kernel, stride, widths, dilation, groups, mode, _ = conv_geometry(layer)
+        numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+        one_d = isinstance(layer, lrp.Conv1d)
+        pads = widths[1:] if one_d else widths
+        a_pad = np.pad(a, ((0, 0), (0, 0), *pads), mode=numpy_mode)
+        plain = type(layer)(layer.weight, layer.bias, stride=stride[1] if one_d else stride,
+                            dilation=dilation[1] if one_d else dilation, groups=groups)
+        copies = 1
+        for n, (before, after) in zip(a.shape[2:], pads):
+            sources = [source(y, n, mode) for y in range(-before, n + after)]
+            copies *= max(sources.count(y) for y in range(n))
+        return copies * rounding_scale(*unrolled(plain, a_pad.shape[1:]), a_pad, R, rule)
     return rounding_scale(*unrolled(layer, a.shape[1:]), a, R, rule)
 
 
