@@ -143,6 +143,11 @@ def unrolled(layer, in_shape):
     """
     if isinstance(layer, lrp.Dense):
         return layer.weight, np.ones_like(layer.weight), layer.bias
+    if isinstance(layer, lrp.layers.BatchNorm):             # one input per output
+        per_channel = (in_shape[0],) + (1,) * (len(in_shape) - 1)
+        scale = np.broadcast_to(layer.weight.reshape(per_channel), in_shape)
+        shift = np.broadcast_to(layer.bias.reshape(per_channel), in_shape)
+        return np.diag(scale.ravel()), np.eye(scale.size), shift.ravel()
     if isinstance(layer, lrp.layers.Convolution):
         i, j, k, out_shape = conv_connections(layer, in_shape)
         n_in, n_out = int(np.prod(in_shape)), int(np.prod(out_shape))

@@ -339,3 +339,43 @@ def test_bad_inputs_name_the_layer():
     with pytest.raises(ValueError, match=re.escape("layer '0' (ConvTranspose2d): input of "
                                                    "spatial size (1, 1) gives an empty output")):
         transposed.forward(np.ones((1, 1, 1, 1)))
+
+
+# -- BatchNorm1d on (B, C, L), after a Conv1d ----------------------------------------------
+
+
+@pytest.mark.parametrize("rule", RULES, ids=rule_id)
+def test_batchnorm1d_on_sequences(rule):
+    """torch's BatchNorm1d also takes (B, C, L): y = a x + c per channel, over the length."""
+    rng = np.random.default_rng(2)
+    gamma, beta, mean = rng.standard_normal((3, 4))
+    var = rng.random(4) + 0.5
+    bn = lrp.BatchNorm1d(gamma, beta, mean, var, eps=1e-5)
+    x = rng.standard_normal((2, 4, 5))
+    a = gamma / np.sqrt(var + 1e-5)
+    expected = a[:, None] * (x - mean[:, None]) + beta[:, None]
+    np.testing.assert_allclose(bn.forward(x), expected, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(bn.backward(np.ones_like(x)), np.broadcast_to(a[:, None], x.shape),
+                               rtol=1e-15)
+    assert_explicit_equals_fast(bn, x, rng.standard_normal(x.shape), rule)
+    assert bn.forward(x[:, :, 0]).shape == (2, 4)                   # (B, C) still works
+
+
+def test_batchnorm1d_folds_into_conv1d():
+    rng = np.random.default_rng(4)
+    net = lrp.Sequential([lrp.Conv1d(rng.standard_normal((3, 2, 3)), rng.standard_normal(3),
+                                     padding="same"),
+                          lrp.BatchNorm1d(*rng.standard_normal((3, 3)), rng.random(3) + 0.5),
+                          lrp.ReLU()])
+    folded = lrp.canonize.merge_batchnorm(net)
+    assert [type(layer) for layer in folded.layers] == [lrp.Conv1d, lrp.ReLU]
+    x = rng.standard_normal((2, 2, 6))
+    np.testing.assert_allclose(folded.forward(x), net.forward(x), rtol=1e-12, atol=1e-12)
+
+
+def test_batchnorm1d_names_the_channels_it_expects():
+    bn = lrp.Sequential([lrp.BatchNorm1d(np.ones(3), np.zeros(3), np.zeros(3), np.ones(3))])
+    with pytest.raises(ValueError, match=re.escape(
+            "layer '0' (BatchNorm1d): expected input of shape (B, 3) or (B, 3, *), "
+            "got (1, 2, 5)")):
+        bn.forward(np.ones((1, 2, 5)))

@@ -135,3 +135,29 @@ def test_a_traced_depthwise_separable_block():
     e = net.explain(x, rule=lrp.composites.epsilon_gamma_box(-3.0, 3.0))
     assert np.all(np.isfinite(e.relevance))
     assert e.layer("depthwise").rule == lrp.ZBox(-3.0, 3.0)
+
+
+def test_an_ecg_style_conv1d_network():
+    """Conv1d - BatchNorm1d on (B, C, L) - ReLU - Conv1d (strided, dilated) - Flatten -
+    Linear from torch: the same forward, also after folding the BatchNorm, and an
+    explanation whose ledger balances at every layer (1e-10 of the relevance moved)."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv1d(2, 4, 5, padding="same", padding_mode="replicate"),
+                          nn.BatchNorm1d(4), nn.ReLU(),
+                          nn.Conv1d(4, 4, 3, stride=2, dilation=2, groups=2), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(4 * 6, 3)).double()
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-0.5, 0.5)
+        model[1].running_var.uniform_(0.5, 1.5)
+    model.eval()
+    x = np.random.default_rng(3).standard_normal((2, 2, 16))
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    net = from_torch(model)
+    np.testing.assert_allclose(net.forward(x), expected, rtol=1e-12, atol=1e-12)
+    folded = lrp.canonize.merge_batchnorm(net)
+    np.testing.assert_allclose(folded.forward(x), expected, rtol=1e-12, atol=1e-12)
+    e = net.explain(x, rule=lrp.composites.epsilon_plus_flat())
+    for record in e.layers:
+        moved = np.abs(record.relevance_out).sum() + 1e-300
+        assert np.abs(record.imbalance()).max() <= 1e-10 * moved
