@@ -379,3 +379,28 @@ def test_batchnorm1d_names_the_channels_it_expects():
             "layer '0' (BatchNorm1d): expected input of shape (B, 3) or (B, 3, *), "
             "got (1, 2, 5)")):
         bn.forward(np.ones((1, 2, 5)))
+
+
+@given(seed=st.integers(0, 2**32 - 1), groups=st.integers(1, 3),
+       dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       padding=st.tuples(st.integers(0, 2), st.integers(0, 2)))
+def test_both_transposed_convolution_routes_agree(seed, groups, dilation, padding):
+    """At stride 1 the transposed convolution is a convolution with the flipped kernel
+    (grouped and dilated as the forward); it must equal the GEMM-and-fold route, and be
+    the adjoint of the forward: <conv(x), s> = <x, conv^T(s)>."""
+    from lrp_ref.engine import kernels
+    from lrp_ref.engine.patches import Window
+
+    rng = np.random.default_rng(seed)
+    window = Window((3, 2), (1, 1), padding, dilation)
+    w = rng.standard_normal((groups * 1, 2, 3, 2))     # per group: 1 output <= 2 inputs
+    size = tuple(max(e - 2 * p, 1) + 3 for e, p in zip(window.extent, padding))
+    x = rng.standard_normal((2, groups * 2, *size))
+    s = rng.standard_normal(kernels.convolve(x, w, window, groups=groups).shape)
+    flipped = kernels.transposed_convolution(s, w, window, size, groups=groups)
+    fold = (kernels.fold_transposed_groups(s, w, window, size, kernels.BAND_BYTES, groups)
+            if groups > 1 else kernels.fold_transposed(s, w, window, size))
+    scale = np.abs(s).sum() * np.abs(w).max()
+    np.testing.assert_allclose(flipped, fold, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose((kernels.convolve(x, w, window, groups=groups) * s).sum(),
+                               (x * flipped).sum(), rtol=0, atol=1e-12 * scale * np.abs(x).max())
