@@ -404,3 +404,24 @@ def test_both_transposed_convolution_routes_agree(seed, groups, dilation, paddin
     np.testing.assert_allclose(flipped, fold, rtol=0, atol=1e-12 * scale)
     np.testing.assert_allclose((kernels.convolve(x, w, window, groups=groups) * s).sum(),
                                (x * flipped).sum(), rtol=0, atol=1e-12 * scale * np.abs(x).max())
+
+
+def test_explicit_path_refuses_a_large_grouped_layer_before_building_its_weights():
+    """Groups are explicit positions with their own copy of the group's weights,
+    (G P, K, J): as large as z_ij of one sample (here 0.9 GB in float32). The budget is
+    checked on the shape first."""
+    import tracemalloc
+
+    from lrp_ref.engine.linear import EXPLICIT_MAX_BYTES
+
+    layer = lrp.Conv2d(np.ones((256, 64, 5, 5), np.float32), padding=2, groups=2)
+    a = np.ones((1, 128, 24, 24), np.float32)
+    R = layer.forward(a)
+    assert 2 * 24 * 24 * 64 * 25 * 128 * 4 > 3 * EXPLICIT_MAX_BYTES
+    tracemalloc.start()
+    with pytest.raises(ValueError, match=r"explicit path would materialise z_ij of shape "
+                                         r"\(1, 1152, 1600, 128\)"):
+        layer.relevance(R, lrp.Epsilon(), method="explicit")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 * 2**20              # R (0.6 MB) may be copied once by the checks

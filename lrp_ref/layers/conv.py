@@ -227,6 +227,11 @@ class Convolution(LinearLayer):
         positions = int(np.prod(self._shape_2d(self._output_shape)[2:]))
         return np.repeat(w_kj, positions, axis=0)                       # (G P, K, J)
 
+    def window_kj(self) -> tuple[int, int]:
+        # one group's (K, J), without the (G P, K, J) array of weight_pkj, which is as
+        # large as the z_ij of one sample
+        return self._weight_kj(self._kernel_2d(self.weight)).shape[1:]
+
     def output_pj(self, z: Array) -> Array:
         z = self._to_2d(z)
         B, G = z.shape[0], self.groups
