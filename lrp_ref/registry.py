@@ -24,9 +24,10 @@ register_layer_types([
     layers.Add, layers.Concat, layers.Mul,
     # linear layers: every linear rule
     layers.Dense, layers.Conv1d, layers.Conv2d, layers.ConvTranspose2d,
-    layers.AvgPool2d, layers.AdaptiveAvgPool2d, layers.BatchNorm1d, layers.BatchNorm2d,
+    layers.AvgPool1d, layers.AvgPool2d, layers.AdaptiveAvgPool2d, layers.BatchNorm1d,
+    layers.BatchNorm2d,
     # no rule
-    layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool2d,
+    layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool1d, layers.MaxPool2d,
     # token sequences
     layers.Embedding, layers.LSTM,
 ])

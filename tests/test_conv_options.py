@@ -425,3 +425,53 @@ def test_explicit_path_refuses_a_large_grouped_layer_before_building_its_weights
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 2 * 2**20              # R (0.6 MB) may be copied once by the checks
+
+
+# -- 1-D pools: the 2-D pools behind a reshape ---------------------------------------------
+
+
+@pytest.mark.parametrize("rule", RULES, ids=rule_id)
+def test_avgpool1d_is_avgpool2d_on_a_row(rule):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 10))
+    pool, pool2d = lrp.AvgPool1d(3, 2), lrp.AvgPool2d((1, 3), (1, 2))
+    z = pool.forward(x)
+    np.testing.assert_allclose(z, (x[:, :, 0:7:2] + x[:, :, 1:8:2] + x[:, :, 2:9:2]) / 3,
+                               rtol=1e-15)
+    R = rng.standard_normal(z.shape)
+    for method in ("fast", "explicit"):
+        record = assert_ledger_balances(pool, x, R, rule, method)
+        pool2d.forward(x[:, :, None])
+        np.testing.assert_array_equal(record.relevance_in,
+                                      pool2d.relevance(R[:, :, None], rule, method)[:, :, 0])
+
+
+def test_maxpool1d_by_hand():
+    """x = (1, 5, 2, 4), kernel 2, stride 2, padding 1 (-inf): windows (-inf, 1), (5, 2),
+    (4, -inf) with maxima 1, 5, 4; proportional without padding: windows (1, 5), (2, 4)."""
+    pool = lrp.MaxPool1d(2, 2, padding=1)
+    x = np.array([[[1.0, 5.0, 2.0, 4.0]]])
+    np.testing.assert_array_equal(pool.forward(x), [[[1.0, 5.0, 4.0]]])
+    R_in = pool.relevance(np.array([[[1.0, 2.0, 3.0]]]))
+    np.testing.assert_array_equal(R_in, [[[1.0, 2.0, 0.0, 3.0]]])
+    proportional = lrp.MaxPool1d(2, mode="proportional")
+    proportional.forward(x)
+    np.testing.assert_allclose(proportional.relevance(np.array([[[6.0, 12.0]]])),
+                               [[[1.0, 5.0, 4.0, 8.0]]], rtol=1e-15)
+
+
+def test_1d_network_saves_loads_and_takes_composites(tmp_path):
+    rng = np.random.default_rng(7)
+    net = lrp.Sequential([lrp.Conv1d(rng.standard_normal((3, 2, 3)), padding=1), lrp.ReLU(),
+                          lrp.MaxPool1d(2, mode="proportional"), lrp.AvgPool1d(2, 1),
+                          lrp.Flatten(), lrp.Dense(rng.standard_normal((3 * 3, 2)))])
+    x = rng.standard_normal((2, 2, 8))
+    lrp.save(net, tmp_path / "net.npz")
+    loaded = lrp.load(tmp_path / "net.npz")
+    assert repr(loaded) == repr(net)
+    np.testing.assert_array_equal(loaded.forward(x), net.forward(x))
+    composite = lrp.composites.epsilon_alpha2_beta1()
+    assert composite(net)["3"] == lrp.Epsilon(1e-6)              # AvgPool: Zennit's Norm
+    e = loaded.explain(x, rule=composite)
+    assert [r.path for r in e.layers] == ["0", "1", "2", "3", "4", "5"]
+    assert np.all(np.isfinite(e.relevance)) and e.relevance.shape == x.shape

@@ -161,3 +161,17 @@ def test_an_ecg_style_conv1d_network():
     for record in e.layers:
         moved = np.abs(record.relevance_out).sum() + 1e-300
         assert np.abs(record.imbalance()).max() <= 1e-10 * moved
+
+
+@pytest.mark.parametrize("module", [nn.MaxPool1d(3, 2, padding=1), nn.MaxPool1d(2),
+                                    nn.AvgPool1d(3, 2), nn.AvgPool1d(2)], ids=repr)
+def test_1d_pools_forward_and_gradient_against_torch(module):
+    x = np.random.default_rng(1).standard_normal((2, 3, 9))
+    net = from_torch(nn.Sequential(module).eval())
+    layer = net[0]
+    x_t = torch.from_numpy(x).requires_grad_()
+    z_t = module(x_t)
+    np.testing.assert_allclose(layer.forward(x), z_t.detach().numpy(), rtol=1e-14)
+    g = np.random.default_rng(2).standard_normal(z_t.shape)
+    z_t.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(layer.backward(g), x_t.grad.numpy(), rtol=1e-14)

@@ -31,7 +31,7 @@ def test_the_table_holds_exactly_the_concrete_layer_types():
         "Sequential", "Dense", "Conv2d", "AvgPool2d", "MaxPool2d", "ReLU", "Flatten",
         "Identity", "BatchNorm1d", "BatchNorm2d", "Residual", "Embedding", "LSTM",
         "Bidirectional", "Graph", "Add", "Concat", "Mul", "AdaptiveAvgPool2d", "Conv1d",
-        "ConvTranspose2d"}
+        "ConvTranspose2d", "AvgPool1d", "MaxPool1d"}
     assert all(name == cls.__name__ for name, cls in LAYER_TYPES.items())
     with pytest.raises(TypeError):
         LAYER_TYPES["Dense"] = object          # read-only: changed only in its module
@@ -62,7 +62,8 @@ def test_a_user_class_named_dense_does_not_change_what_load_builds(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["Layer", "Container", "LinearLayer", "PassThrough",
-                                  "BatchNorm", "PoolingWindow", "Convolution"])
+                                  "BatchNorm", "PoolingWindow", "Convolution",
+                                  "Pool1d"])
 def test_a_model_file_naming_an_abstract_base_is_a_value_error(tmp_path, name):
     # each would be buildable from this config if it were looked up: BatchNorm's
     # constructor takes exactly these arrays

@@ -23,6 +23,7 @@ torch module (inference mode)              lrp_ref layer
                                            output_padding, groups, dilation)
 ``ReLU``                                   :class:`~lrp_ref.ReLU`
 ``MaxPool2d`` / ``AvgPool2d``              :class:`~lrp_ref.MaxPool2d` / :class:`~lrp_ref.AvgPool2d`
+``MaxPool1d`` / ``AvgPool1d``              :class:`~lrp_ref.MaxPool1d` / :class:`~lrp_ref.AvgPool1d`
 ``AdaptiveAvgPool2d``                      :class:`~lrp_ref.AdaptiveAvgPool2d` (equal windows)
 ``BatchNorm1d`` / ``BatchNorm2d``          :class:`~lrp_ref.BatchNorm1d` / ``BatchNorm2d``
 ``Flatten()``                              :class:`~lrp_ref.Flatten`
@@ -68,6 +69,7 @@ import numpy as np
 from ..graph import Graph
 from ..layers import (
     AdaptiveAvgPool2d,
+    AvgPool1d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -78,6 +80,7 @@ from ..layers import (
     Flatten,
     Identity,
     Layer,
+    MaxPool1d,
     MaxPool2d,
     ReLU,
     Residual,
@@ -86,8 +89,8 @@ from ..network import Sequential
 from .peers import import_torch
 from .torch_rnn import convert_module as convert_rnn_module
 
-SUPPORTED = ("Sequential, Linear, Conv1d, Conv2d, ConvTranspose2d, ReLU, MaxPool2d, AvgPool2d, "
-             "AdaptiveAvgPool2d, BatchNorm1d, BatchNorm2d, "
+SUPPORTED = ("Sequential, Linear, Conv1d, Conv2d, ConvTranspose2d, ReLU, MaxPool1d, MaxPool2d, "
+             "AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm1d, BatchNorm2d, "
              "Flatten, Dropout, Identity, Embedding, LSTM and lrp_ref.interop.torch.ResidualBlock")
 
 
@@ -162,6 +165,8 @@ class _Converter:
             nn.ReLU: lambda m, p: ReLU(),
             nn.MaxPool2d: self.maxpool2d,
             nn.AvgPool2d: self.avgpool2d,
+            nn.MaxPool1d: self.maxpool1d,
+            nn.AvgPool1d: self.avgpool1d,
             nn.AdaptiveAvgPool2d: self.adaptive_avgpool2d,
             nn.BatchNorm1d: self.batchnorm,
             nn.BatchNorm2d: self.batchnorm,
@@ -240,6 +245,20 @@ class _Converter:
         _refuse(where, "divisor_override", module.divisor_override, None)
         return AvgPool2d(module.kernel_size, module.stride)
 
+    def maxpool1d(self, module: Any, path: str) -> MaxPool1d:
+        where = _where(path, module)
+        _refuse(where, "ceil_mode", module.ceil_mode, False)
+        _refuse(where, "dilation", _single(module.dilation), 1)
+        _refuse(where, "return_indices", module.return_indices, False)
+        return MaxPool1d(_single(module.kernel_size), _single(module.stride),
+                         padding=_single(module.padding))
+
+    def avgpool1d(self, module: Any, path: str) -> AvgPool1d:
+        where = _where(path, module)
+        _refuse(where, "padding", module.padding[0], 0)
+        _refuse(where, "ceil_mode", module.ceil_mode, False)
+        return AvgPool1d(module.kernel_size[0], module.stride[0])
+
     def adaptive_avgpool2d(self, module: Any, path: str) -> AdaptiveAvgPool2d:
         size = module.output_size
         if size is None or (isinstance(size, tuple) and None in size):
@@ -271,6 +290,11 @@ class _Converter:
 
         shortcut = None if module.shortcut is None else child("shortcut")
         return Residual(child("body"), shortcut, epsilon=self.residual_epsilon)
+
+
+def _single(value: Any) -> Any:
+    """A 1-D module's int option, which torch keeps as given: an int or a 1-tuple."""
+    return value[0] if isinstance(value, (tuple, list)) else value
 
 
 def _refuse(where: str, option: str, value: Any, supported: Any) -> None:

@@ -13,6 +13,7 @@ from .linear import LinearLayer
 from .lstm import LSTM
 from .merge import Add, Concat, Merge, Mul
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling1d import AvgPool1d, MaxPool1d
 from .residual import Residual
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "LSTM",
     "AdaptiveAvgPool2d",
     "Add",
+    "AvgPool1d",
     "AvgPool2d",
     "BatchNorm",
     "BatchNorm1d",
@@ -38,6 +40,7 @@ __all__ = [
     "Identity",
     "Layer",
     "LinearLayer",
+    "MaxPool1d",
     "MaxPool2d",
     "Merge",
     "Mul",
