@@ -71,14 +71,14 @@ def padding_widths(padding: Any, kernel: tuple[int, int], dilation: tuple[int, i
         return tuple((t // 2, t - t // 2) for t in totals)
     if (isinstance(padding, (list, tuple)) and len(padding) == 2
             and all(isinstance(p, (list, tuple)) for p in padding)):
-        widths = tuple(as_pair(p, "padding", where, 0) for p in padding)
-        return widths
+        return tuple(as_pair(p, "padding", where, 0) for p in padding)
     ph, pw = as_pair(padding, "padding", where, 0)
     return (ph, ph), (pw, pw)
 
 
 class Convolution(LinearLayer):
-    """The base of :class:`Conv2d` and :class:`Conv1d`: the convolution in 2-D.
+    """The base of :class:`Conv2d`, :class:`Conv1d` and
+    :class:`~lrp_ref.layers.conv_transpose.ConvTranspose2d`: the convolution in 2-D.
 
     A subclass fixes the number of spatial axes (``spatial_rank``, 2 or 1); a
     1-D input, output or weight is seen in 2-D with a unit axis ``H = 1``
@@ -102,7 +102,7 @@ class Convolution(LinearLayer):
         """Check and store the arrays and the geometry (``stride`` etc. already 2-D)."""
         name = type(self).__name__
         self.weight = check_weight(weight, len(self.layout.split(",")), self.layout, name)
-        n_out, n_in = self.weight.shape[:2]
+        n_out = self.weight.shape[0]
         self.bias = check_bias(bias, n_out, self.weight.dtype, name)
         self.groups = check_groups(groups, {"output channels": n_out}, name)
         if padding_mode not in PADDING_MODES:
