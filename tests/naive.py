@@ -137,31 +137,158 @@ def unrolled(layer, in_shape):
 
     ``i`` and ``j`` index the flattened input ``(C, H, W)`` and output
     ``(C_out, Ho, Wo)``; built from the layer's parameters and geometry by loops.
-    A Dense layer is its own matrix, every input connected.
+    A Dense layer is its own matrix, every input connected. A convolution whose
+    padding copies inputs (``padding_mode`` other than zeros) adds the weights of
+    all copies of ``i`` in the window of ``j``.
     """
     if isinstance(layer, lrp.Dense):
         return layer.weight, np.ones_like(layer.weight), layer.bias
+    if isinstance(layer, lrp.layers.BatchNorm):             # one input per output
+        per_channel = (in_shape[0],) + (1,) * (len(in_shape) - 1)
+        scale = np.broadcast_to(layer.weight.reshape(per_channel), in_shape)
+        shift = np.broadcast_to(layer.bias.reshape(per_channel), in_shape)
+        return np.diag(scale.ravel()), np.eye(scale.size), shift.ravel()
+    if isinstance(layer, lrp.layers.Convolution):
+        i, j, k, out_shape = conv_connections(layer, in_shape)
+        n_in, n_out = int(np.prod(in_shape)), int(np.prod(out_shape))
+        Wm, M = np.zeros((n_in, n_out)), np.zeros((n_in, n_out))
+        np.add.at(Wm, (i, j), layer.weight.ravel()[k])
+        M[i, j] = 1
+        return Wm, M, np.repeat(layer.bias, n_out // len(layer.bias))
     C, H, W = in_shape
-    if isinstance(layer, lrp.Conv2d):
-        w, stride, padding = layer.weight, layer.window.stride, layer.window.padding
-        bias = layer.bias
-    else:                                                   # AvgPool2d: depthwise 1/(kh kw)
-        kh, kw = layer.window.kernel
-        w = np.zeros((C, C, kh, kw))
-        w[np.arange(C), np.arange(C)] = 1 / (kh * kw)
-        stride, padding, bias = layer.window.stride, (0, 0), np.zeros(C)
+    kh, kw = layer.window.kernel                            # AvgPool2d: depthwise 1/(kh kw)
+    w = np.zeros((C, C, kh, kw))
+    w[np.arange(C), np.arange(C)] = 1 / (kh * kw)
+    stride, padding, bias = layer.window.stride, (0, 0), np.zeros(C)
     O = w.shape[0]
     Ho, Wo = (out_size(n, k, s, p) for n, k, s, p in zip((H, W), w.shape[2:], stride, padding))
     Wm, M = np.zeros((C * H * W, O * Ho * Wo)), np.zeros((C * H * W, O * Ho * Wo))
     pairs = np.array(list(connections((H, W), w.shape[2:], stride, padding)), dtype=int)
     p, q, u, v, y, x = pairs.reshape(-1, 6).T
-    depthwise = not isinstance(layer, lrp.Conv2d)
-    for o, c in itertools.product(range(O), range(C)):
-        if depthwise and o != c:
-            continue                                        # other channels: not connected
-        i, j = (c * H + y) * W + x, (o * Ho + p) * Wo + q  # flat (c, y, x) and (o, p, q)
-        Wm[i, j], M[i, j] = w[o, c, u, v], 1
+    for c in range(C):                                      # other channels: not connected
+        i, j = (c * H + y) * W + x, (c * Ho + p) * Wo + q  # flat (c, y, x) and (c, p, q)
+        Wm[i, j], M[i, j] = w[c, c, u, v], 1
     return Wm, M, np.repeat(bias, Ho * Wo)
+
+
+# -- convolutions with every option, from their definitions --------------------------------
+
+
+def source(y: int, n: int, mode: str) -> int | None:
+    """The input index that padded position ``y`` (``0 <= y < n`` is the input) holds, or
+    None for a zero: torch's padding modes written out."""
+    if 0 <= y < n:
+        return y
+    if mode == "zeros":
+        return None
+    if mode == "reflect":                     # mirrored at the edge, the edge not repeated
+        return -y if y < 0 else 2 * (n - 1) - y
+    if mode == "replicate":
+        return 0 if y < 0 else n - 1
+    return y % n                              # circular
+
+
+def conv_geometry(layer):
+    """The 2-D geometry of a Conv1d, Conv2d or ConvTranspose2d from its constructor arguments
+    (its config): ``(kernel, stride, widths, dilation, groups, mode, output_padding)``."""
+    h = layer.config()
+    if isinstance(layer, lrp.Conv1d):
+        pad = h["padding"]
+        left, right = (pad, pad) if isinstance(pad, int) else pad
+        return ((1, layer.weight.shape[2]), (1, h["stride"]), ((0, 0), (left, right)),
+                (1, h.get("dilation", 1)), h.get("groups", 1), h.get("padding_mode", "zeros"),
+                (0, 0))
+    pad = h["padding"]
+    widths = tuple(pair(p) if isinstance(p, list) else (p, p) for p in pad)
+    return (layer.weight.shape[2:], tuple(h["stride"]), widths,
+            pair(h.get("dilation", 1)), h.get("groups", 1), h.get("padding_mode", "zeros"),
+            pair(h.get("output_padding", 0)))
+
+
+def conv_connections(layer, in_shape):
+    """``(i, j, k, out_shape)``: input ``i`` feeds output ``j`` through weight entry ``k``
+    (flat indices into the input, the output and ``layer.weight``), one entry per
+    connection: a copy of an input in a padded window is a connection of its own.
+
+    Built by loops over output channels, positions and kernel elements from the
+    equations of ``torch.nn.Conv1d/Conv2d`` (``y = p s + u d - top``, the input
+    group of output channel ``o``) and ``ConvTranspose2d`` (input ``(c, p)``
+    reaches output ``y = p s + u d - pad``).
+    """
+    kernel, stride, widths, dilation, groups, mode, out_pad = conv_geometry(layer)
+    C = in_shape[0]
+    H, W = (1, in_shape[1]) if isinstance(layer, lrp.Conv1d) else in_shape[1:]
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    transposed = isinstance(layer, lrp.ConvTranspose2d)
+    if transposed:
+        O = layer.weight.shape[1] * groups
+        (ph, _), (pw, _) = widths
+        Ho, Wo = ((n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, s, p, d, k, op in
+                  zip((H, W), stride, (ph, pw), dilation, kernel, out_pad))
+    else:
+        O = layer.weight.shape[0]
+        Ho, Wo = ((n + a + b - d * (k - 1) - 1) // s + 1 for n, (a, b), d, k, s in
+                  zip((H, W), widths, dilation, kernel, stride))
+    C_g, O_g = C // groups, O // groups
+    links = []
+    for o, c in itertools.product(range(O), range(C)):
+        if o // O_g != c // C_g:
+            continue                                         # another group: not connected
+        for u, v in itertools.product(range(kh), range(kw)):
+            if transposed:                                   # w[c, o', u, v]
+                k = ((c * O_g + o % O_g) * kh + u) * kw + v
+                for p, q in itertools.product(range(H), range(W)):
+                    y, x = p * sh + u * dh - widths[0][0], q * sw + v * dw - widths[1][0]
+                    if 0 <= y < Ho and 0 <= x < Wo:
+                        links.append(((c * H + p) * W + q, (o * Ho + y) * Wo + x, k))
+                continue
+            k = ((o * C_g + c % C_g) * kh + u) * kw + v        # w[o, c', u, v]
+            for p, q in itertools.product(range(Ho), range(Wo)):
+                y = source(p * sh + u * dh - widths[0][0], H, mode)
+                x = source(q * sw + v * dw - widths[1][0], W, mode)
+                if y is not None and x is not None:
+                    links.append(((c * H + y) * W + x, (o * Ho + p) * Wo + q, k))
+    i, j, k = np.array(links, dtype=int).reshape(-1, 3).T
+    out_shape = (O, Wo) if isinstance(layer, lrp.Conv1d) else (O, Ho, Wo)
+    return i, j, k, out_shape
+
+
+def conv_options_forward(layer, a):
+    """``z_j = sum_i a_i w_ij + b_j`` over :func:`conv_connections`, sample by sample."""
+    i, j, k, out_shape = conv_connections(layer, a.shape[1:])
+    w = layer.weight.ravel()
+    z = np.zeros((len(a), int(np.prod(out_shape))))
+    for n in range(len(a)):
+        np.add.at(z[n], j, a[n].ravel()[i] * w[k])
+    bias = np.repeat(layer.bias, z.shape[1] // len(layer.bias))
+    return (z + bias).reshape(len(a), *out_shape)
+
+
+def conv_options_gradients(layer, a, g):
+    """``dL/da, dL/dw, dL/db`` for ``L = sum g * layer(a)``, over the same connections."""
+    i, j, k, _ = conv_connections(layer, a.shape[1:])
+    w = layer.weight.ravel()
+    grad_a, grad_w = np.zeros((len(a), a[0].size)), np.zeros(w.size)
+    for n in range(len(a)):
+        g_n = g[n].ravel()
+        np.add.at(grad_a[n], i, w[k] * g_n[j])
+        np.add.at(grad_w, k, a[n].ravel()[i] * g_n[j])
+    grad_b = g.reshape(len(g), len(layer.bias), -1).sum(axis=(0, 2))
+    return grad_a.reshape(a.shape), grad_w.reshape(layer.weight.shape), grad_b
+
+
+def conv_options_shares(layer, a, R, weight_of):
+    """``R_i = sum_j sum_(i, j, k) f(w_k) / sum_(i', j, k') f(w_k') R_j`` over the connections:
+    Flat (``f = 1``) and WSquare (``f = w^2``) on every connection, none else."""
+    i, j, k, _ = conv_connections(layer, a.shape[1:])
+    f = weight_of(layer.weight.ravel()[k])
+    R_in = np.zeros((len(a), a[0].size))
+    for n in range(len(a)):
+        R_j = R[n].ravel()
+        total = np.bincount(j, weights=f, minlength=R_j.size)
+        share = np.divide(f, total[j], out=np.zeros_like(f), where=total[j] != 0)
+        np.add.at(R_in[n], i, share * R_j[j])
+    return R_in.reshape(a.shape)
 
 
 def rounding_scale(W, M, b, a, R, rule) -> float:
@@ -192,7 +319,25 @@ def rounding_scale(W, M, b, a, R, rule) -> float:
 
 
 def layer_rounding_scale(layer, a, R, rule) -> float:
-    """:func:`rounding_scale` of a Dense, Conv2d or AvgPool2d layer on input ``a``."""
+    """:func:`rounding_scale` of a Dense, convolution or AvgPool2d layer on input ``a``.
+
+    A convolution whose padding copies inputs is measured per copy, as its
+    contributions are formed: on the explicitly padded input (numpy.pad) with the
+    same convolution unpadded, times the most copies any input has (their shares add).
+    """
+    if isinstance(layer, lrp.layers.Convolution) and layer.config().get("padding_mode"):
+        kernel, stride, widths, dilation, groups, mode, _ = conv_geometry(layer)
+        numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+        one_d = isinstance(layer, lrp.Conv1d)
+        pads = widths[1:] if one_d else widths
+        a_pad = np.pad(a, ((0, 0), (0, 0), *pads), mode=numpy_mode)
+        plain = type(layer)(layer.weight, layer.bias, stride=stride[1] if one_d else stride,
+                            dilation=dilation[1] if one_d else dilation, groups=groups)
+        copies = 1
+        for n, (before, after) in zip(a.shape[2:], pads):
+            sources = [source(y, n, mode) for y in range(-before, n + after)]
+            copies *= max(sources.count(y) for y in range(n))
+        return copies * rounding_scale(*unrolled(plain, a_pad.shape[1:]), a_pad, R, rule)
     return rounding_scale(*unrolled(layer, a.shape[1:]), a, R, rule)
 
 

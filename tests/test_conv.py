@@ -253,7 +253,7 @@ def test_float32_network_stays_float32():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"weight": np.ones((2, 3))}, ValueError, "(C_out, C_in, kh, kw)"),
+    ({"weight": np.ones((2, 3))}, ValueError, "(C_out, C_in / groups, kh, kw)"),
     ({"weight": np.ones((2, 1, 3, 3)), "bias": np.ones(3)}, ValueError, "bias must have shape"),
     ({"weight": np.ones((2, 1, 3, 3)), "stride": 0}, ValueError, "stride must be >= 1"),
     ({"weight": np.ones((2, 1, 3, 3)), "padding": -1}, ValueError, "padding must be >= 0"),
@@ -261,7 +261,8 @@ def test_float32_network_stays_float32():
     ({"weight": np.ones((2, 1, 3, 3)), "padding": 1.5}, TypeError, "pair of ints"),
     ({"weight": np.full((2, 1, 3, 3), np.nan)}, ValueError, "NaN"),
     ({"weight": np.ones((2, 0, 3, 3))}, ValueError, "at least 1 output channel, 1 input "
-                                                    "channel and a 1x1 kernel, got (2, 0, 3, 3)"),
+                                                    "channel and a kernel of size 1, got "
+                                                    "(2, 0, 3, 3)"),
     ({"weight": np.ones((0, 2, 3, 3))}, ValueError, "got (0, 2, 3, 3)"),
     ({"weight": np.ones((2, 2, 3, 0))}, ValueError, "got (2, 2, 3, 0)"),
 ])

@@ -120,22 +120,11 @@ def test_torch_is_imported_lazily():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def conv(**options):
-    return nn.Conv2d(1, 1, 3, **options)
-
-
 @pytest.mark.parametrize("module, error, text", [
     (nn.Sequential(nn.Linear(2, 2), nn.Softsign()), TypeError,
      "torch module '1' (Softsign) is not supported"),
     (nn.Sequential(nn.Sequential(nn.ReLU(), nn.SELU())), TypeError,
      "torch module '0.1' (SELU) is not supported"),
-    (nn.Sequential(conv(dilation=2)), ValueError,
-     "torch module '0' (Conv2d): dilation=(2, 2) is not supported"),
-    (nn.Sequential(nn.Conv2d(2, 2, 3, groups=2)), ValueError, "groups=2 is not supported"),
-    (nn.Sequential(conv(padding=1, padding_mode="reflect")), ValueError,
-     "padding_mode='reflect' is not supported"),
-    (nn.Sequential(nn.Conv2d(1, 1, 4, padding="same")), ValueError,
-     "padding='same' pads unequally"),
     (nn.Sequential(nn.MaxPool2d(2, dilation=2)), ValueError,
      "torch module '0' (MaxPool2d): dilation=2 is not supported"),
     (nn.Sequential(nn.MaxPool2d(2, ceil_mode=True)), ValueError, "ceil_mode=True"),

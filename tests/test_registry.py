@@ -34,7 +34,8 @@ def test_the_table_holds_exactly_the_concrete_layer_types():
         "Sigmoid", "Softplus", "Mish",
         "Bidirectional", "Graph", "Add", "Concat", "Mul", "AdaptiveAvgPool2d",
         "AddConstant", "Scale", "Reshape", "Permute", "Transpose", "ChannelShuffle", "Slice",
-        "Chunk"}
+        "Chunk",
+        "Conv1d", "ConvTranspose2d", "AvgPool1d", "MaxPool1d"}
     assert all(name == cls.__name__ for name, cls in LAYER_TYPES.items())
     with pytest.raises(TypeError):
         LAYER_TYPES["Dense"] = object          # read-only: changed only in its module
@@ -65,7 +66,7 @@ def test_a_user_class_named_dense_does_not_change_what_load_builds(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["Layer", "Container", "LinearLayer", "PassThrough", "Activation",
-                                  "BatchNorm", "PoolingWindow"])
+                                  "BatchNorm", "PoolingWindow", "Convolution", "Pool1d"])
 def test_a_model_file_naming_an_abstract_base_is_a_value_error(tmp_path, name):
     # each would be buildable from this config if it were looked up: BatchNorm's
     # constructor takes exactly these arrays
@@ -78,7 +79,7 @@ def test_a_model_file_naming_an_abstract_base_is_a_value_error(tmp_path, name):
 def test_the_error_lists_what_a_model_file_may_name(tmp_path):
     write(tmp_path / "bad.npz", {"type": "Container"}, {})
     with pytest.raises(ValueError, match=r"may name only .*'Bidirectional', 'ChannelShuffle', "
-                                         r"'Chunk', 'Concat', 'Conv2d'"):
+                                         r"'Chunk', 'Concat', 'Conv1d', 'Conv2d'"):
         lrp.load(tmp_path / "bad.npz")
 
 

@@ -12,8 +12,9 @@ optimisation is explained once, where it is made:
   (alpha-beta's ``a-`` terms after a ReLU) before any product is formed;
 * :func:`input_times_c` (step 4) multiplies into ``c``'s own memory;
 * :func:`convolve` and :func:`transposed_convolution` (steps 1 and 3 of a
-  Conv2d) build the im2col matrix in bands and choose between a convolution
-  with the flipped kernel and a fold;
+  convolution; swapped for a transposed convolution) build the im2col matrix
+  in bands and choose between a convolution with the flipped kernel and a
+  fold; groups are one batched GEMM;
 * :func:`window_shares` (max-pooling's relevance) works on a reshape of the
   input where the windows tile it.
 
@@ -277,54 +278,69 @@ def input_times_c(x: Array, c: Array) -> Array:
 BAND_BYTES = 16 * 2**20
 
 
-def convolve(x: Array, w: Array, window: Window, band_bytes: int = BAND_BYTES) -> Array:
-    """``z[b, o, p, q] = sum_{c, u, v} x_pad[b, c, p*sh + u, q*sw + v] w[o, c, u, v]``.
+def convolve(x: Array, w: Array, window: Window, band_bytes: int = BAND_BYTES,
+             groups: int = 1) -> Array:
+    """``z[b, o, p, q] = sum_{c, u, v} x_pad[b, c, p*sh + u*dh, q*sw + v*dw] w[o, c, u, v]``.
 
     A GEMM ``(C_out, K) @ (K, P)`` per sample on the im2col matrix, built and
     multiplied in bands of output rows whose block stays below ``band_bytes``
-    (a loop over bands, never over single positions).
+    (a loop over bands, never over single positions). With ``groups = G`` the
+    channels fall into ``G`` groups, output group ``g`` seeing only input group
+    ``g`` (``w`` is ``(C_out, C_in / G, kh, kw)``, as in torch): one GEMM
+    ``(C_out/G, K/G) @ (K/G, P)`` per group, all in one batched ``matmul``.
     """
     Ho, Wo = window.output_size(x.shape[2:], "Conv2d")
     B, n_out = x.shape[0], w.shape[0]
-    w_mat = w.reshape(n_out, -1)
-    z = np.empty((B, n_out, Ho * Wo), dtype=np.result_type(x, w))
-    rows = max(1, band_bytes // (B * w_mat.shape[1] * Wo * z.itemsize))
+    # (C_out, K), or (G, C_out/G, K/G) with groups; z and the columns get the same
+    # leading axes: (B, [G,] C_out/G, P) and (B, [G,] K/G, P)
+    w_mat = w.reshape(n_out, -1) if groups == 1 else w.reshape(groups, n_out // groups, -1)
+    K = groups * w_mat.shape[-1]
+    z = np.empty((B, *w_mat.shape[:-1], Ho * Wo), dtype=np.result_type(x, w))
+    rows = max(1, band_bytes // (B * K * Wo * z.itemsize))
     for p0 in range(0, Ho, rows):
         band = range(p0, min(p0 + rows, Ho))
-        cols = window.columns(x, band).reshape(B, w_mat.shape[1], -1)
+        cols = window.columns(x, band).reshape(B, *w_mat.shape[:-2], w_mat.shape[-1], -1)
         # matmul broadcasts the weight over the batch; the rows land in NCHW order
-        np.matmul(w_mat, cols, out=z[:, :, band.start * Wo:band.stop * Wo])
+        np.matmul(w_mat, cols, out=z[..., band.start * Wo:band.stop * Wo])
     return z.reshape(B, n_out, Ho, Wo)
 
 
 def transposed_convolution(s: Array, w: Array, window: Window, size: tuple[int, int],
-                           band_bytes: int = BAND_BYTES) -> Array:
+                           band_bytes: int = BAND_BYTES, groups: int = 1) -> Array:
     """``c_i = sum_j w_ij s_j`` of a convolution: ``c`` of spatial ``size``, without np.add.at.
 
     With stride 1 the transposed convolution is itself a convolution: of ``s``
-    zero-padded by ``(kh-1-ph, kw-1-pw)``, with the kernel flipped in space and
-    its channel axes swapped (substitute ``u' = kh-1-u`` in
-    ``c[c, y, x] = sum w[o, c, u, v] s[o, y + ph - u, x + pw - v]``)::
+    zero-padded by ``(dh(kh-1)-ph, dw(kw-1)-pw)``, with the kernel flipped in
+    space and its channel axes swapped within each group (substitute
+    ``u' = kh-1-u`` in ``c[c, y, x] = sum w[o, c, u, v] s[o, y + ph - u dh, x + pw - v dw]``)::
 
-        c[b, c, y, x] = sum_{o, u', v'} w[o, c, kh-1-u', kw-1-v'] s_pad[b, o, y + u', x + v']
+        c[b, c, y, x] = sum_{o, u', v'} w[o, c, kh-1-u', kw-1-v'] s_pad[b, o, y + u' dh, x + v' dw]
 
     One im2col GEMM with ``K = C_out kh kw`` and no fold. Its column matrix
     has ``C_out kh kw`` rows where the fold's has ``C_in kh kw``: taken when
-    ``C_out <= C_in`` (VGG-16's first layer, 3 -> 64 channels, folds 6x
-    faster). It also needs a copy of the flipped kernel, ``C_in C_out kh kw``
+    ``C_out <= C_in`` (per group; VGG-16's first layer, 3 -> 64 channels,
+    folds 6x faster). It also needs a copy of the flipped kernel, ``C_in C_out kh kw``
     entries in a slow strided order, where the fold adds ``C_in kh kw``
     entries per position: taken when there are at least ``2 C_in`` positions
     (VGG-16's 512-channel layers at 28x28 and 14x14 fold faster). Otherwise
     (and for any stride) :func:`fold_transposed`.
     """
-    (kh, kw), (ph, pw) = window.kernel, window.padding
-    n_out, n_in = w.shape[:2]
+    (kh, kw), (ph, pw), (dh, dw) = window.kernel, window.padding, window.dilation
+    n_out, n_in = w.shape[0] // groups, w.shape[1]              # per group
     positions = s.shape[2] * s.shape[3]
-    if (window.stride == (1, 1) and ph < kh and pw < kw and n_out <= n_in
-            and positions >= 2 * n_in):
-        flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        return convolve(s, flipped, Window((kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw)),
-                        band_bytes)
+    # the flipped convolution's output, s.shape + d (k - 1) - 2 p, must be the size asked for
+    # (it is at stride 1, but for a transposed convolution's output padding)
+    fits = all(n + d * (k - 1) - 2 * p == m for n, k, d, p, m in zip(
+        s.shape[2:], (kh, kw), (dh, dw), (ph, pw), size))
+    if (window.stride == (1, 1) and ph <= dh * (kh - 1) and pw <= dw * (kw - 1) and fits
+            and n_out <= n_in and positions >= 2 * n_in):
+        flipped = (w[:, :, ::-1, ::-1].reshape(groups, n_out, n_in, kh, kw)
+                   .transpose(0, 2, 1, 3, 4).reshape(groups * n_in, n_out, kh, kw))
+        flipped_window = Window((kh, kw), (1, 1), (dh * (kh - 1) - ph, dw * (kw - 1) - pw),
+                                window.dilation)
+        return convolve(s, flipped, flipped_window, band_bytes, groups)
+    if groups > 1:
+        return fold_transposed_groups(s, w, window, size, band_bytes, groups)
     return fold_transposed(s, w, window, size, band_bytes)
 
 
@@ -354,6 +370,40 @@ def fold_transposed(s: Array, w: Array, window: Window, size: tuple[int, int],
         cols = np.matmul(w_t[c0 * K:c1 * K], s_p, out=block[:, :(c1 - c0) * K])
         window.add_windows(c_pad[:, c0:c1], cols.reshape(B, c1 - c0, K, Ho, Wo))
     return window.crop(c_pad)
+
+
+def fold_transposed_groups(s: Array, w: Array, window: Window, size: tuple[int, int],
+                           band_bytes: int, groups: int) -> Array:
+    """:func:`fold_transposed` of a grouped convolution: group ``g``'s window entries
+    ``cols[b, g, (c, u, v), p] = sum_{o in g} w[o, c, u, v] s[b, o, p]``, one batched GEMM
+    for a block of whole groups (as many as keep the block below ``band_bytes``), then fold."""
+    B, n_out, Ho, Wo = s.shape
+    C, K = w.shape[1], w.shape[2] * w.shape[3]                  # C: input channels per group
+    w_t = w.reshape(groups, n_out // groups, C * K).transpose(0, 2, 1)   # (G, C K, O/G)
+    s_p = s.reshape(B, groups, n_out // groups, Ho * Wo)
+    c_pad = window.zeros_padded(B, groups * C, size, s.dtype)
+    step = max(1, band_bytes // (B * C * K * Ho * Wo * s.itemsize))
+    for g0 in range(0, groups, step):
+        g1 = min(g0 + step, groups)
+        cols = np.matmul(w_t[g0:g1], s_p[:, g0:g1])            # (B, g1-g0, C K, P)
+        window.add_windows(c_pad[:, g0 * C:g1 * C], cols.reshape(B, (g1 - g0) * C, K, Ho, Wo))
+    return window.crop(c_pad)
+
+
+def convolution_weight_gradient(a: Array, g: Array, window: Window, kernel_shape: tuple,
+                                groups: int = 1) -> Array:
+    """``dL/dw[o, c, u, v] = sum_{b, p, q} g[b, o, p, q] a_pad[b, g(o) C + c, p sh + u dh, ...]``.
+
+    ``a`` is the input of the convolution, ``g = dL/dz`` its output gradient and
+    ``kernel_shape = (C_out, C_in / G, kh, kw)``; per group, one contraction of
+    ``g`` with the im2col matrix of ``a``.
+    """
+    B, n_out = g.shape[:2]
+    cols = window.columns(a)                                    # (B, C_in, kh kw, Ho, Wo)
+    cols = cols.reshape(B, groups, -1, cols.shape[3] * cols.shape[4])
+    g_p = g.reshape(B, groups, n_out // groups, -1)
+    grad = np.einsum("bgop,bgkp->gok", g_p, cols, optimize=True)
+    return grad.reshape(kernel_shape)
 
 
 # -- max-pooling's relevance ----------------------------------------------------------------

@@ -32,8 +32,9 @@ The layer is any object with the maps of :class:`lrp_ref.layers.LinearLayer`:
 ``product(x, w)`` (``sum_i x_i w_ij``, no bias), ``linear_T(s, w)`` (its adjoint
 in ``x``, a new array), ``expand_bias(b)``, and for the explicit path
 ``patches(x)`` (``(B, P, K)``), ``fold(cols)`` (its adjoint),
-``weight_pkj(w)`` (``(P or 1, K, J)``), ``output_pj(z)`` (``(B, P, J)``) and
-``output_shape``. How each step is made fast is :mod:`lrp_ref.engine.kernels`.
+``weight_pkj(w)`` (``(P or 1, K, J)``), ``window_kj()`` (its ``(K, J)``, without
+building it), ``output_pj(z)`` (``(B, P, J)``) and ``output_shape``. How each step
+is made fast is :mod:`lrp_ref.engine.kernels`.
 """
 
 from __future__ import annotations
@@ -111,10 +112,9 @@ def fast_part(layer: Any, a: Array, R: Array, part: Part) -> tuple[Array, Ledger
 
 def explicit(layer: Any, a: Array, R: Array, rule: LinearRule) -> tuple[Array, Ledger]:
     """``rule``'s literal equation (:mod:`lrp_ref.rules.equations`) with every ``z_ij`` formed."""
-    w = layer.weight_pkj(layer.weight)                                    # (P or 1, K, J)
-    # the shape (B, P, K, J) of z_ij, checked before any patch is built: the outputs
-    # of a sample are its P positions times J outputs per position
-    K, J = w.shape[1:]
+    # the shape (B, P, K, J) of z_ij, checked before any patch or weight is built: the
+    # outputs of a sample are its P positions times J outputs per position
+    K, J = layer.window_kj()
     size = (a.shape[0], int(np.prod(layer.output_shape[1:])) // J, K, J)
     nbytes = int(np.prod(size)) * a.itemsize
     if nbytes > EXPLICIT_MAX_BYTES:
@@ -123,6 +123,7 @@ def explicit(layer: Any, a: Array, R: Array, rule: LinearRule) -> tuple[Array, L
             f"({nbytes:,} bytes > EXPLICIT_MAX_BYTES = {EXPLICIT_MAX_BYTES:,}); "
             "use method='fast' (same result) or a smaller input"
         )
+    w = layer.weight_pkj(layer.weight)                                    # (P or 1, K, J)
     b = layer.output_pj(np.broadcast_to(layer.expand_bias(layer.bias), layer.output_shape))
     R_i, terms = rule.equation(a, layer.patches, w, b, layer.output_pj(R))
     none = np.zeros(a.shape[0], R.dtype)

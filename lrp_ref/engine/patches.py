@@ -1,13 +1,19 @@
 """Sliding windows over images and their adjoint: the one patch helper of Conv2d and pooling.
 
-A 2-D window operation with kernel ``(kh, kw)``, stride ``(sh, sw)`` and zero
-padding ``(ph, pw)`` on an input ``x`` of shape ``(B, C, H, W)`` has
-``Ho x Wo`` output positions; output position ``(p, q)`` sees the window::
+A 2-D window operation with kernel ``(kh, kw)``, stride ``(sh, sw)``, zero
+padding ``(ph, pw)`` and dilation ``(dh, dw)`` on an input ``x`` of shape
+``(B, C, H, W)`` has ``Ho x Wo`` output positions; output position ``(p, q)``
+sees the window::
 
-    x_pad[b, c, p*sh + u, q*sw + v],    0 <= u < kh,  0 <= v < kw
-    Ho = (H + 2 ph - kh) // sh + 1,     Wo = (W + 2 pw - kw) // sw + 1
+    x_pad[b, c, p*sh + u*dh, q*sw + v*dw],    0 <= u < kh,  0 <= v < kw
+    Ho = (H + 2 ph - eh) // sh + 1,           eh = dh (kh - 1) + 1 (the extent)
 
-where ``x_pad`` is ``x`` surrounded by ``ph`` rows and ``pw`` columns of zeros.
+(likewise ``Wo``), where ``x_pad`` is ``x`` surrounded by ``ph`` rows and
+``pw`` columns of zeros. Dilation 1 (the default) is the dense window.
+Padding that is not zero or not symmetric (a convolution's ``padding_mode``,
+``'same'`` with an even kernel) is :class:`Padding`: an explicit copy of the
+input made before the window, whose adjoint folds every copy back onto the
+element it copies.
 
 * :meth:`Window.columns` returns every window at once as an array
   ``cols[b, c, k, p, q]`` of shape ``(B, C, kh*kw, Ho, Wo)``, ``k = u*kw + v``
@@ -73,27 +79,36 @@ def as_pair(value: Any, name: str, where: str, minimum: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Window:
-    """The geometry of a 2-D window operation: kernel, stride and zero padding (pairs)."""
+    """The geometry of a 2-D window operation: kernel, stride, zero padding and dilation
+    (pairs)."""
 
     kernel: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
 
     @classmethod
-    def make(cls, kernel: Any, stride: Any, padding: Any, where: str) -> Window:
-        """Validate ints or pairs (kernel and stride ``>= 1``, padding ``>= 0``)."""
+    def make(cls, kernel: Any, stride: Any, padding: Any, where: str,
+             dilation: Any = 1) -> Window:
+        """Validate ints or pairs (kernel, stride and dilation ``>= 1``, padding ``>= 0``)."""
         return cls(as_pair(kernel, "kernel_size", where, 1), as_pair(stride, "stride", where, 1),
-                   as_pair(padding, "padding", where, 0))
+                   as_pair(padding, "padding", where, 0), as_pair(dilation, "dilation", where, 1))
+
+    @property
+    def extent(self) -> tuple[int, int]:
+        """The rows and columns a window spans, ``d (k - 1) + 1`` (the kernel if ``d = 1``)."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
 
     def output_size(self, size: tuple[int, int], where: str) -> tuple[int, int]:
         """``(Ho, Wo)`` for an input of spatial size ``(H, W)``; ValueError if no window fits."""
         padded = [n + 2 * p for n, p in zip(size, self.padding)]
-        if any(n < k for n, k in zip(padded, self.kernel)):
+        if any(n < k for n, k in zip(padded, self.extent)):
+            dilated = "" if self.dilation == (1, 1) else f" (dilation {self.dilation})"
             raise ValueError(
                 f"{where}: input of spatial size {tuple(size)} (padding {self.padding}) is "
-                f"smaller than the kernel {self.kernel}"
+                f"smaller than the kernel {self.kernel}{dilated}"
             )
-        return tuple((n - k) // s + 1 for n, k, s in zip(padded, self.kernel, self.stride))
+        return tuple((n - k) // s + 1 for n, k, s in zip(padded, self.extent, self.stride))
 
     def zeros_padded(self, batch: int, channels: int, size: tuple[int, int],
                      dtype: np.dtype) -> Array:
@@ -109,7 +124,7 @@ class Window:
         padded: a copy the size of the band, not a padded copy of all of ``x``.
         """
         B, C, H, W = x.shape
-        (kh, _), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        (kh, _), (sh, sw), (ph, pw) = self.extent, self.stride, self.padding
         if rows is None:
             rows = range((H + 2 * ph - kh) // sh + 1)
         # output rows p0..p1-1 see the rows y0 <= y < y1 of x_pad
@@ -121,8 +136,11 @@ class Window:
             top, bottom = max(y0 - ph, 0), min(y1 - ph, H)      # the rows of x among them
             if top < bottom:
                 band[:, :, top + ph - y0:bottom + ph - y0, pw:pw + W] = x[:, :, top:bottom]
-        # (B, C, rows, Wp-kw+1, kh, kw): windows at every offset; keep every stride-th
-        windows = sliding_window_view(band, self.kernel, axis=(2, 3))[:, :, ::sh, ::sw]
+        # (B, C, rows, Wp-ew+1, eh, ew): windows at every offset; keep every stride-th
+        # window and every dilation-th element of it
+        (dh, dw) = self.dilation
+        windows = sliding_window_view(band, self.extent, axis=(2, 3))
+        windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]
         Ho, Wo = windows.shape[2:4]
         # the one copy: rows of Wo entries at a time, in the order (c, u, v, p, q)
         return windows.transpose(0, 1, 4, 5, 2, 3).reshape(B, C, -1, Ho, Wo)
@@ -131,7 +149,7 @@ class Window:
         """The adjoint of :meth:`columns`: ``(B, C, kh*kw, Ho, Wo)`` back onto ``(B, C, H, W)``.
 
         ``x[b, c, y, x] = sum of cols[b, c, u*kw + v, p, q]`` over the windows
-        with ``p*sh + u - ph = y`` and ``q*sw + v - pw = x``.
+        with ``p*sh + u*dh - ph = y`` and ``q*sw + v*dw - pw = x``.
         """
         B, C = cols.shape[:2]
         x_pad = self.zeros_padded(B, C, size, cols.dtype)
@@ -151,7 +169,7 @@ class Window:
     def offsets(self, x: Array) -> list[Array]:
         """``columns(x)[:, :, k]`` for every kernel element ``k``, as views of ``x_pad``.
 
-        ``offsets(x)[u*kw + v][b, c, p, q] = x_pad[b, c, p*sh + u, q*sw + v]``:
+        ``offsets(x)[u*kw + v][b, c, p, q] = x_pad[b, c, p*sh + u*dh, q*sw + v*dw]``:
         one strided view per kernel element, no copy of the windows (only a
         padded copy of ``x`` when there is padding). For operations that work
         element by element across a window, such as max-pooling.
@@ -172,7 +190,7 @@ class Window:
         slice of the result; otherwise the products add up as in :meth:`fold`.
         """
         x_pad = self.zeros_padded(*s.shape[:2], size, s.dtype)
-        overlap = any(st < k for st, k in zip(self.stride, self.kernel))
+        overlap = any(st < k for st, k in zip(self.stride, self.extent))
         for factor, where in zip(factors, self._offset_slices(s.shape[2:])):
             if overlap:
                 x_pad[where] += factor * s
@@ -182,12 +200,13 @@ class Window:
 
     @property
     def tiles(self) -> bool:
-        """Whether the windows tile the input: stride = kernel, no padding.
+        """Whether the windows tile the input: stride = kernel, no padding, no dilation.
 
         Each input then lies in at most one window, and the windows can be cut
         out of the input by a reshape (:meth:`tiled`) instead of strided views.
         """
-        return self.stride == self.kernel and self.padding == (0, 0)
+        return (self.stride == self.kernel and self.padding == (0, 0)
+                and self.dilation == (1, 1))
 
     def tiled(self, x: Array, output_size: tuple[int, int]) -> Array:
         """For tiling windows: ``x`` (B, C, H, W) cut into its windows, a view.
@@ -226,12 +245,126 @@ class Window:
         return out
 
     def _offset_slices(self, output_size: tuple[int, int]) -> list[tuple[Any, ...]]:
-        """For each kernel element ``(u, v)``, the index of ``x_pad[:, :, p*sh + u, q*sw + v]``."""
-        (Ho, Wo), (kh, kw), (sh, sw) = output_size, self.kernel, self.stride
-        return [(slice(None), slice(None), slice(u, u + sh * (Ho - 1) + 1, sh),
-                 slice(v, v + sw * (Wo - 1) + 1, sw)) for u in range(kh) for v in range(kw)]
+        """For each kernel element ``(u, v)``, the index of
+        ``x_pad[:, :, p*sh + u*dh, q*sw + v*dw]``."""
+        (Ho, Wo), (kh, kw), (sh, sw), (dh, dw) = (output_size, self.kernel, self.stride,
+                                                  self.dilation)
+        return [(slice(None), slice(None), slice(u * dh, u * dh + sh * (Ho - 1) + 1, sh),
+                 slice(v * dw, v * dw + sw * (Wo - 1) + 1, sw))
+                for u in range(kh) for v in range(kw)]
 
     def crop(self, x_pad: Array) -> Array:
         """The input positions of a padded array (a view), e.g. of :meth:`zeros_padded`."""
         (ph, pw), (Hp, Wp) = self.padding, x_pad.shape[2:]
         return x_pad[:, :, ph:Hp - ph, pw:Wp - pw]
+
+
+#: torch's padding modes and the ``numpy.pad`` mode that computes each.
+PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
+                 "circular": "wrap"}
+
+
+@dataclass(frozen=True)
+class Padding:
+    """Explicit padding of the two spatial axes, as torch pads before a convolution.
+
+    ``widths = ((top, bottom), (left, right))``; ``mode`` is one of torch's
+    ``padding_mode`` values:
+
+    ``zeros``       the padded entries hold 0: they are not inputs (as the
+                    padding of :class:`Window`);
+    ``reflect``     mirrored at the edge, without repeating it (``x[1], x[0] | x[0], x[1], ...``)
+    ``replicate``   the edge repeated (``x[0], x[0] | x[0], x[1], ...``)
+    ``circular``    wrapped around (``x[-2], x[-1] | x[0], x[1], ...``)
+
+    In the last three the padded entries are copies of inputs: :meth:`apply`
+    is a linear map that copies, and its adjoint :meth:`fold` adds the value
+    at every copy back onto the element it copies. So the relevance that a
+    convolution gives to a padded entry returns to the input element that
+    entry copies (docs/conventions.md, "Padding").
+    """
+
+    widths: tuple[tuple[int, int], tuple[int, int]]
+    mode: str = "zeros"
+
+    def check(self, size: tuple[int, int], where: str) -> None:
+        """torch's limits: ``reflect`` pads less than the size, ``circular`` at most the size."""
+        for n, (before, after) in zip(size, self.widths):
+            if (self.mode == "reflect" and max(before, after) >= n) or (
+                    self.mode == "circular" and max(before, after) > n):
+                limit = "smaller than" if self.mode == "reflect" else "at most"
+                raise ValueError(f"{where}: padding_mode={self.mode!r} needs a padding {limit} "
+                                 f"the input's size; padding {self.widths} on spatial size "
+                                 f"{tuple(size)}")
+
+    def apply(self, x: Array) -> Array:
+        """``x`` (B, C, H, W) padded: a new array ``(B, C, top + H + bottom, left + W + right)``."""
+        return np.pad(x, ((0, 0), (0, 0), *self.widths), mode=PADDING_MODES[self.mode])
+
+    def sources(self, n: int, axis: int) -> Array:
+        """For each padded index along spatial ``axis`` (0: rows, 1: columns), the index
+        of the input it copies; -1 for a zero."""
+        before, after = self.widths[axis]
+        if self.mode == "zeros":
+            return np.pad(np.arange(n), (before, after), constant_values=-1)
+        return np.pad(np.arange(n), (before, after), mode=PADDING_MODES[self.mode])
+
+    def fold(self, x_pad: Array, size: tuple[int, int]) -> Array:
+        """The adjoint of :meth:`apply`: every padded entry added onto the input it copies.
+
+        ``x[b, c, y, x] = sum of x_pad[b, c, r, s]`` over the padded entries
+        ``(r, s)`` that copy ``(y, x)`` (the entry itself among them); zeros are
+        dropped. A new C-contiguous array ``(B, C, *size)``.
+        """
+        out = x_pad
+        for axis, n in enumerate(size):
+            out = self._fold_axis(out, self.sources(n, axis), 2 + axis, n)
+        return np.ascontiguousarray(out)
+
+    def _fold_axis(self, y: Array, sources: Array, axis: int, n: int) -> Array:
+        """Along ``axis``: the entries ``before .. before + n`` (the input itself) plus every
+        border entry added onto its source, one slice at a time (the border is narrow)."""
+        before = self.widths[axis - 2][0]
+        y = np.moveaxis(y, axis, 0)
+        out = y[before:before + n].copy()
+        for r in [*range(before), *range(before + n, len(sources))]:
+            if sources[r] >= 0:
+                out[sources[r]] += y[r]
+        return np.moveaxis(out, 0, axis)
+
+
+@dataclass(frozen=True)
+class GatherWindows:
+    """Windows given by index tables: the explicit patches of a transposed convolution.
+
+    ``rows[p, u]`` is the input row that output row ``p`` reads at kernel row
+    ``u``, or -1 where it reads no input (likewise ``cols[q, v]``). Window
+    ``(p, q)`` is then ``x[b, c, rows[p, u], cols[q, v]]`` with the entries at
+    -1 held at 0: they are not inputs (a transposed convolution's output
+    position meets only some kernel elements; the others fall between the
+    strided inputs or beyond the edge).
+    """
+
+    rows: Array
+    cols: Array
+
+    def _index(self) -> tuple[Any, ...]:
+        return (slice(None), slice(None), self.rows[:, None, :, None], self.cols[None, :, None, :])
+
+    def columns(self, x: Array) -> Array:
+        """``(B, C, kh*kw, Ho, Wo)`` like :meth:`Window.columns`: a gather."""
+        # one row and one column of zeros appended: index -1 reads them
+        x_ext = np.pad(x, ((0, 0), (0, 0), (0, 1), (0, 1)))
+        windows = x_ext[self._index()]                          # (B, C, Ho, Wo, kh, kw)
+        B, C, Ho, Wo = windows.shape[:4]
+        return windows.reshape(B, C, Ho, Wo, -1).transpose(0, 1, 4, 2, 3)
+
+    def fold(self, cols: Array, size: tuple[int, int]) -> Array:
+        """The adjoint of :meth:`columns`: every window entry added onto its input
+        (``np.add.at``: the explicit path's teaching speed); entries at -1 dropped."""
+        B, C, K, Ho, Wo = cols.shape
+        kh, kw = self.rows.shape[1], self.cols.shape[1]
+        x_ext = np.zeros((B, C, size[0] + 1, size[1] + 1), dtype=cols.dtype)
+        entries = cols.transpose(0, 1, 3, 4, 2).reshape(B, C, Ho, Wo, kh, kw)
+        np.add.at(x_ext, self._index(), entries)
+        return x_ext[:, :, :size[0], :size[1]]

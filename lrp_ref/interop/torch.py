@@ -16,13 +16,18 @@ torch module (inference mode)              lrp_ref layer
 =========================================  =========================================
 ``Sequential`` (children ``"0"``, ...)     :class:`~lrp_ref.Sequential` (nested stay nested)
 ``Linear(in, out)``                        :class:`~lrp_ref.Dense`, weight transposed to (in, out)
-``Conv2d``                                 :class:`~lrp_ref.Conv2d` (stride, zero padding)
+``Conv2d`` / ``Conv1d``                    :class:`~lrp_ref.Conv2d` / :class:`~lrp_ref.Conv1d`
+                                           (every option: stride, padding incl. ``'same'``,
+                                           dilation, groups, padding_mode)
+``ConvTranspose2d``                        :class:`~lrp_ref.ConvTranspose2d` (stride, padding,
+                                           output_padding, groups, dilation)
 ``ReLU``                                   :class:`~lrp_ref.ReLU`
 ``LeakyReLU``, ``ELU``, ``GELU``, ``SiLU``,   the lrp_ref layer of the same name and
 ``Hardswish``, ``Hardsigmoid``, ``ReLU6``,  parameters (``negative_slope``, ``alpha``,
 ``Tanh``, ``Sigmoid``, ``Softplus``,        ``approximate``, ``beta``, ``threshold``);
 ``Mish``                                   ``inplace`` changes no value and is ignored
 ``MaxPool2d`` / ``AvgPool2d``              :class:`~lrp_ref.MaxPool2d` / :class:`~lrp_ref.AvgPool2d`
+``MaxPool1d`` / ``AvgPool1d``              :class:`~lrp_ref.MaxPool1d` / :class:`~lrp_ref.AvgPool1d`
 ``AdaptiveAvgPool2d``                      :class:`~lrp_ref.AdaptiveAvgPool2d` (equal windows)
 ``BatchNorm1d`` / ``BatchNorm2d``          :class:`~lrp_ref.BatchNorm1d` / ``BatchNorm2d``
 ``Flatten()``                              :class:`~lrp_ref.Flatten`
@@ -52,8 +57,7 @@ does the same for torchvision's blocks with its ``Sum`` module).
 
 Refused with a TypeError or ValueError naming the module's path and type:
 modules of other types; modules in training mode (call ``model.eval()``);
-Conv2d with dilation, groups, a non-zero padding mode or asymmetric ``'same'``
-padding; pooling with dilation, ``ceil_mode``, ``return_indices`` or
+pooling with dilation, ``ceil_mode``, ``return_indices`` or
 ``divisor_override``, AvgPool2d with padding; BatchNorm without running statistics; Flatten of other
 dimensions; a Sequential whose children have names other than ``"0"``, ``"1"``, ...
 (their paths could not equal torch's names).
@@ -70,14 +74,18 @@ from ..graph import Graph
 from ..layers import (
     Activation,
     AdaptiveAvgPool2d,
+    AvgPool1d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
+    Conv1d,
     Conv2d,
+    ConvTranspose2d,
     Dense,
     Flatten,
     Identity,
     Layer,
+    MaxPool1d,
     MaxPool2d,
     ReLU,
     Residual,
@@ -87,8 +95,8 @@ from ..network import Sequential
 from .peers import import_torch
 from .torch_rnn import convert_module as convert_rnn_module
 
-SUPPORTED = ("Sequential, Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, "
-             "BatchNorm1d, BatchNorm2d, "
+SUPPORTED = ("Sequential, Linear, Conv1d, Conv2d, ConvTranspose2d, ReLU, MaxPool1d, MaxPool2d, "
+             "AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm1d, BatchNorm2d, "
              f"{', '.join(cls.__name__ for cls in ACTIVATIONS)}, "
              "Flatten, Dropout, Identity, Embedding, LSTM and lrp_ref.interop.torch.ResidualBlock")
 
@@ -158,10 +166,14 @@ class _Converter:
         self.converters = {
             nn.Sequential: self.sequential,
             nn.Linear: self.linear,
+            nn.Conv1d: self.conv2d,
             nn.Conv2d: self.conv2d,
+            nn.ConvTranspose2d: self.conv_transpose2d,
             nn.ReLU: lambda m, p: ReLU(),
             nn.MaxPool2d: self.maxpool2d,
             nn.AvgPool2d: self.avgpool2d,
+            nn.MaxPool1d: self.maxpool1d,
+            nn.AvgPool1d: self.avgpool1d,
             nn.AdaptiveAvgPool2d: self.adaptive_avgpool2d,
             nn.BatchNorm1d: self.batchnorm,
             nn.BatchNorm2d: self.batchnorm,
@@ -206,22 +218,27 @@ class _Converter:
         bias = None if module.bias is None else self.array(module.bias)
         return Dense(self.array(module.weight).T, bias)
 
-    def conv2d(self, module: Any, path: str) -> Conv2d:
-        where = _where(path, module)
-        _refuse(where, "dilation", module.dilation, (1, 1))
-        _refuse(where, "groups", module.groups, 1)
-        _refuse(where, "padding_mode", module.padding_mode, "zeros")
+    def conv2d(self, module: Any, path: str) -> Conv1d | Conv2d:
+        """``Conv1d``/``Conv2d`` with every option: stride, padding (numbers, ``'same'``,
+        ``'valid'``), dilation, groups, padding_mode."""
+        two_d = isinstance(module, self.torch.nn.Conv2d)
         padding = module.padding
-        if isinstance(padding, str):  # 'valid' or 'same': torch stores the padding it applies
-            left, right, top, bottom = module._reversed_padding_repeated_twice
-            if left != right or top != bottom:
-                raise ValueError(f"{where}: padding='same' pads unequally on the two sides "
-                                 f"({top}, {bottom}) x ({left}, {right}) for kernel "
-                                 f"{module.kernel_size}; lrp_ref pads symmetrically")
-            padding = (top, left)
+        if not isinstance(padding, str):   # 'same'/'valid' are computed as torch does
+            padding = tuple(padding) if two_d else padding[0]
+        options = {"stride": tuple(module.stride), "dilation": tuple(module.dilation)}
+        if not two_d:
+            options = {name: value[0] for name, value in options.items()}
+        layer = Conv2d if two_d else Conv1d
         bias = None if module.bias is None else self.array(module.bias)
-        return Conv2d(self.array(module.weight), bias, stride=tuple(module.stride),
-                      padding=tuple(padding))
+        return layer(self.array(module.weight), bias, padding=padding, groups=module.groups,
+                     padding_mode=module.padding_mode, **options)
+
+    def conv_transpose2d(self, module: Any, path: str) -> ConvTranspose2d:
+        bias = None if module.bias is None else self.array(module.bias)
+        return ConvTranspose2d(self.array(module.weight), bias, stride=tuple(module.stride),
+                               padding=tuple(module.padding),
+                               output_padding=tuple(module.output_padding),
+                               groups=module.groups, dilation=tuple(module.dilation))
 
     def maxpool2d(self, module: Any, path: str) -> MaxPool2d:
         where = _where(path, module)
@@ -236,6 +253,20 @@ class _Converter:
         _refuse(where, "ceil_mode", module.ceil_mode, False)
         _refuse(where, "divisor_override", module.divisor_override, None)
         return AvgPool2d(module.kernel_size, module.stride)
+
+    def maxpool1d(self, module: Any, path: str) -> MaxPool1d:
+        where = _where(path, module)
+        _refuse(where, "ceil_mode", module.ceil_mode, False)
+        _refuse(where, "dilation", _single(module.dilation), 1)
+        _refuse(where, "return_indices", module.return_indices, False)
+        return MaxPool1d(_single(module.kernel_size), _single(module.stride),
+                         padding=_single(module.padding))
+
+    def avgpool1d(self, module: Any, path: str) -> AvgPool1d:
+        where = _where(path, module)
+        _refuse(where, "padding", module.padding[0], 0)
+        _refuse(where, "ceil_mode", module.ceil_mode, False)
+        return AvgPool1d(module.kernel_size[0], module.stride[0])
 
     def adaptive_avgpool2d(self, module: Any, path: str) -> AdaptiveAvgPool2d:
         size = module.output_size
@@ -281,6 +312,11 @@ class _Converter:
 
         shortcut = None if module.shortcut is None else child("shortcut")
         return Residual(child("body"), shortcut, epsilon=self.residual_epsilon)
+
+
+def _single(value: Any) -> Any:
+    """A 1-D module's int option, which torch keeps as given: an int or a 1-tuple."""
+    return value[0] if isinstance(value, (tuple, list)) else value
 
 
 def _refuse(where: str, option: str, value: Any, supported: Any) -> None:

@@ -19,7 +19,8 @@ from .base import LAYER_TYPES, Container, Layer
 from .batchnorm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .bidirectional import Bidirectional
 from .constant import AddConstant, Scale
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d, Convolution
+from .conv_transpose import ConvTranspose2d
 from .dense import Dense
 from .elementwise import Flatten, Identity, ReLU
 from .embedding import Embedding
@@ -27,6 +28,7 @@ from .linear import LinearLayer
 from .lstm import LSTM
 from .merge import Add, Concat, Merge, Mul
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling1d import AvgPool1d, MaxPool1d
 from .residual import Residual
 from .shape import ChannelShuffle, Chunk, Permute, Reshape, Slice, Transpose
 
@@ -49,6 +51,7 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "Add",
     "AddConstant",
+    "AvgPool1d",
     "AvgPool2d",
     "BatchNorm",
     "BatchNorm1d",
@@ -58,13 +61,17 @@ __all__ = [
     "Chunk",
     "Concat",
     "Container",
+    "Conv1d",
     "Conv2d",
+    "ConvTranspose2d",
+    "Convolution",
     "Dense",
     "Embedding",
     "Flatten",
     "Identity",
     "Layer",
     "LinearLayer",
+    "MaxPool1d",
     "MaxPool2d",
     "Merge",
     "Mul",

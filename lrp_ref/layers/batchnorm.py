@@ -116,19 +116,19 @@ class BatchNorm(LinearLayer):
         """The per-channel shift ``c = beta - a * running_mean``."""
         return self.beta - self.weight * self.running_mean
 
-    def _per_channel(self, v: Array) -> Array:
-        """A ``(C,)`` vector shaped to broadcast over ``(B, C, ...)``."""
-        return v.reshape(v.shape + (1,) * (self.input_rank - 2))
+    def _per_channel(self, v: Array, ndim: int) -> Array:
+        """A ``(C,)`` vector shaped to broadcast over ``(B, C, ...)`` of ``ndim`` axes."""
+        return v.reshape(v.shape + (1,) * (ndim - 2))
 
     def _forward(self, x: Array) -> Array:
-        return self._per_channel(self.weight) * x + self._per_channel(self.bias)
+        return self._per_channel(self.weight, x.ndim) * x + self._per_channel(self.bias, x.ndim)
 
     def _compute_parameter_gradients(self, x: Array, grad_z: Array) -> dict[str, Array]:
         # y = gamma * x_hat + beta with x_hat = (x - mean) / sqrt(var + eps):
         # dL/dgamma = sum over batch and positions of dL/dy * x_hat, dL/dbeta = sum of dL/dy
-        axes = (0,) + tuple(range(2, self.input_rank))
-        x_hat = ((x - self._per_channel(self.running_mean))
-                 / self._per_channel(np.sqrt(self.running_var + self.eps)))
+        axes = (0,) + tuple(range(2, x.ndim))
+        x_hat = ((x - self._per_channel(self.running_mean, x.ndim))
+                 / self._per_channel(np.sqrt(self.running_var + self.eps), x.ndim))
         return {"gamma": (grad_z * x_hat).sum(axis=axes), "beta": grad_z.sum(axis=axes)}
 
     # -- the maps of the linear-rule engine --------------------------------------------
@@ -137,13 +137,13 @@ class BatchNorm(LinearLayer):
     # position (P = C*H*W) with one input (K = 1) and one output (J = 1).
 
     def linear(self, x: Array, w: Array) -> Array:
-        return x * self._per_channel(w)
+        return x * self._per_channel(w, x.ndim)
 
     def linear_T(self, s: Array, w: Array) -> Array:
-        return s * self._per_channel(w)
+        return s * self._per_channel(w, s.ndim)
 
     def expand_bias(self, b: Array) -> Array:
-        return self._per_channel(b)
+        return self._per_channel(b, self._input.ndim)
 
     def patches(self, x: Array) -> Array:
         return x.reshape(x.shape[0], -1, 1)
@@ -152,7 +152,8 @@ class BatchNorm(LinearLayer):
         return cols.reshape((cols.shape[0],) + self._input.shape[1:])
 
     def weight_pkj(self, w: Array) -> Array:
-        return np.broadcast_to(self._per_channel(w), self._input.shape[1:]).reshape(-1, 1, 1)
+        return np.broadcast_to(self._per_channel(w, self._input.ndim),
+                               self._input.shape[1:]).reshape(-1, 1, 1)
 
     def output_pj(self, z: Array) -> Array:
         return z.reshape(z.shape[0], -1, 1)
@@ -162,13 +163,27 @@ class BatchNorm(LinearLayer):
 
 
 class BatchNorm1d(BatchNorm):
-    """Batch normalization of ``(B, F)`` features, ``y = a x + c`` per feature.
+    """Batch normalization of ``(B, F)`` features, ``y = a x + c`` per feature, or of
+    ``(B, C, L)`` sequences (after a :class:`~lrp_ref.Conv1d`), per channel, as torch's
+    ``BatchNorm1d`` accepts both.
 
     See :class:`BatchNorm` for the parameters and the module docstring for the
     three LRP treatments (affine rule, ``Pass()``, folded).
     """
 
     input_rank = 2
+
+    def _check_input(self, a: Any) -> Array:
+        if np.ndim(a) != 3:
+            return super()._check_input(a)
+        # (B, C, L): the channel axis is checked here, the rest as for (B, C)
+        C = self.gamma.shape[0]
+        if np.shape(a)[1] != C:
+            raise ValueError(f"{self.where}: expected input of shape (B, {C}) or "
+                             f"(B, {C}, *), got {np.shape(a)}")
+        a = as_float_array(a, self.dtype, self.where)
+        check_finite("input", a, self.where)
+        return a
 
 
 class BatchNorm2d(BatchNorm):

@@ -110,6 +110,11 @@ class LinearLayer(Layer):
         """The weights as ``(P or 1, K, J)``: from element ``k`` to output ``j`` at ``p``."""
         raise NotImplementedError
 
+    def window_kj(self) -> tuple[int, int]:
+        """``(K, J)`` of :meth:`weight_pkj`: the explicit path checks its memory budget with
+        them before building anything. A layer whose weights are large to build overrides it."""
+        return self.weight_pkj(self.weight).shape[1:]
+
     def output_pj(self, z: Array) -> Array:
         """The output as ``(B, P, J)``."""
         raise NotImplementedError

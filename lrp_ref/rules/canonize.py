@@ -11,7 +11,16 @@ import warnings
 import numpy as np
 
 from ..graph import Graph
-from ..layers import BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Dense, Layer, Residual
+from ..layers import (
+    BatchNorm,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    Dense,
+    Layer,
+    Residual,
+)
 from ..layers.base import build
 from ..network import Sequential
 
@@ -22,6 +31,7 @@ Array = np.ndarray
 #: ``(C_out, C_in, kh, kw)``).
 FOLDABLE: dict[type[Layer], tuple[type[BatchNorm], int]] = {
     Dense: (BatchNorm1d, 1),
+    Conv1d: (BatchNorm1d, 0),
     Conv2d: (BatchNorm2d, 0),
 }
 

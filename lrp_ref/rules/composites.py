@@ -21,14 +21,15 @@ same name:
 layer          rule
 =============  ===============================================================
 Dense          ``Epsilon(epsilon)``
-Conv2d         the composite's conv rule (z+, alpha2-beta1 or generalised gamma)
-AvgPool2d      ``Epsilon(stabilizer)`` (Zennit's ``Norm``)
+Conv2d         the composite's conv rule (z+, alpha2-beta1 or generalised gamma); also
+               Conv1d and ConvTranspose2d (Zennit's ``Convolution`` types)
+AvgPool2d      ``Epsilon(stabilizer)`` (Zennit's ``Norm``); also AvgPool1d
 BatchNorm      ``Pass()`` (Zennit's default; fold it first to give it a rule)
 first layer    ``Flat()`` / ``ZBox(low, high)`` replaces that one layer's rule
 =============  ===============================================================
 
-A rule-taking layer of a type a composite does not know (anything but Dense,
-Conv2d, AvgPool2d, BatchNorm1d and BatchNorm2d) is a ValueError naming it:
+A rule-taking layer of a type a composite does not know (anything but those of
+:data:`KINDS`) is a ValueError naming it:
 no layer is ever left silently without a rule. ``uniform(rule)`` is the
 exception: it gives its rule to every layer that takes one.
 
@@ -62,7 +63,10 @@ from . import (
 #: so subclasses of these layers are recognised; no import of their modules).
 KINDS = {
     "Dense": "dense",
+    "Conv1d": "conv",
     "Conv2d": "conv",
+    "ConvTranspose2d": "conv",
+    "AvgPool1d": "avgpool",
     "AvgPool2d": "avgpool",
     "BatchNorm1d": "batchnorm",
     "BatchNorm2d": "batchnorm",

@@ -97,10 +97,6 @@ def test_zennit_composites_leave_mish_to_the_gradient():
 torchvision = pytest.importorskip("torchvision")
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="mobilenet_v2's depthwise Conv2d (groups=C) is issue 18 point 1, "
-                          "not on this branch; once groups convert, this test passes and the "
-                          "strict xfail fails: remove the mark")
 def test_mobilenet_v2_forward_equals_torch():
     """torchvision's mobilenet_v2 (ReLU6 after every expansion and depthwise convolution)
     at 64x64: the converted forward equals torch's to 1e-10 relative (the issue's bound)."""
