@@ -12,6 +12,7 @@ from .io import load, save
 from .layers import (
     LSTM,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
     Add,
     AvgPool2d,
     BatchNorm1d,
@@ -54,6 +55,7 @@ if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
 __all__ = [
     "LSTM",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
     "Add",
     "AlphaBeta",
     "AlphaBetaEq7",

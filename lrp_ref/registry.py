@@ -26,7 +26,7 @@ register_layer_types([
     layers.Dense, layers.Conv2d, layers.AvgPool2d, layers.AdaptiveAvgPool2d,
     layers.BatchNorm1d, layers.BatchNorm2d,
     # no rule
-    layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool2d,
+    layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool2d, layers.AdaptiveMaxPool2d,
     # token sequences
     layers.Embedding, layers.LSTM,
 ])

@@ -11,7 +11,7 @@ from .embedding import Embedding
 from .linear import LinearLayer
 from .lstm import LSTM
 from .merge import Add, Concat, Merge, Mul
-from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "LAYER_TYPES",
     "LSTM",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
     "Add",
     "AvgPool2d",
     "BatchNorm",
