@@ -29,6 +29,7 @@ from .layers import (
     Mul,
     ReLU,
     Residual,
+    Upsample,
 )
 from .network import Explanation, Network, Sequential
 from .rules import (
@@ -85,6 +86,7 @@ __all__ = [
     "Residual",
     "Rule",
     "Sequential",
+    "Upsample",
     "WSquare",
     "ZBox",
     "ZPlus",

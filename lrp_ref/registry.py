@@ -24,6 +24,7 @@ register_layer_types([
     layers.Add, layers.Concat, layers.Mul,
     # linear layers: every linear rule
     layers.Dense, layers.Conv2d, layers.AvgPool2d, layers.AdaptiveAvgPool2d,
+    layers.Upsample,
     layers.BatchNorm1d, layers.BatchNorm2d,
     # no rule
     layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool2d, layers.AdaptiveMaxPool2d,

@@ -140,6 +140,8 @@ def layer_windows(layer, size):
 def taps(layer, size):
     """``({(p, q): [((y, x), w), ...]}, (Ho, Wo))``: every input of each output of a depthwise
     linear window layer with its weight: an average pool's ``1 / divisor``."""
+    if isinstance(layer, lrp.Upsample):
+        return upsample_taps(layer, size)
     windows, out = layer_windows(layer, size)
     if isinstance(layer, lrp.AdaptiveAvgPool2d):
         return {j: [(i, 1 / len(pos)) for i in pos] for j, pos in windows.items()}, out
@@ -147,6 +149,41 @@ def taps(layer, size):
                                                layer.padding, p, q, layer.count_include_pad,
                                                layer.divisor_override)) for i in pos]
             for (p, q), pos in windows.items()}, out
+
+
+def interpolation_taps(n, n_out, mode, align_corners, scale_factor):
+    """``[[(y, w), ...] per output]``: torch's interpolation along one axis, loop by loop
+    (nearest: the source index computed in float32, as torch does)."""
+    if align_corners:
+        scale = (n - 1) / (n_out - 1) if n_out > 1 else 0.0
+    else:
+        scale = 1 / scale_factor if scale_factor else n / n_out
+    out = []
+    for o in range(n_out):
+        if mode == "nearest":
+            out.append([(min(int(math.floor(np.float32(o) * np.float32(scale))), n - 1), 1.0)])
+            continue
+        x = o * scale if align_corners else max((o + 0.5) * scale - 0.5, 0.0)
+        y0 = min(int(math.floor(x)), n - 1)
+        y1 = min(y0 + 1, n - 1)
+        out.append([(y0, 1 - (x - y0)), (y1, x - y0)])
+    return out
+
+
+def upsample_taps(layer, size):
+    """``taps`` of an Upsample: products of the axes' weights, taps on one input added,
+    weight-0 taps left out (no connection)."""
+    factors = layer.scale_factor or (None, None)
+    out = layer.size or tuple(math.floor(n * s) for n, s in zip(size, factors))
+    rows, cols = (interpolation_taps(n, m, layer.mode, layer.align_corners, s)
+                  for n, m, s in zip(size, out, factors))
+    weights = {}
+    for p, q in itertools.product(range(out[0]), range(out[1])):
+        merged: dict = {}
+        for (y, wy), (x, wx) in itertools.product(rows[p], cols[q]):
+            merged[y, x] = merged.get((y, x), 0.0) + wy * wx
+        weights[p, q] = [(i, w) for i, w in merged.items() if w != 0]
+    return weights, tuple(out)
 
 
 def depthwise_forward(x, layer_taps):

@@ -13,6 +13,7 @@ from .lstm import LSTM
 from .merge import Add, Concat, Merge, Mul
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual
+from .upsample import Upsample
 
 __all__ = [
     "EXPLICIT_MAX_BYTES",
@@ -40,4 +41,5 @@ __all__ = [
     "Mul",
     "ReLU",
     "Residual",
+    "Upsample",
 ]
