@@ -17,7 +17,11 @@ fx node                                           lrp_ref node
                                                   one tensor: that tensor, no node)
 ``torch.flatten(x, 1)``, ``x.flatten(1)``         :class:`~lrp_ref.Flatten`
 ``F.relu``, ``torch.relu``, ``x.relu()``          :class:`~lrp_ref.ReLU`
-``F.adaptive_avg_pool2d``                         :class:`~lrp_ref.AdaptiveAvgPool2d`
+``F.max_pool2d``, ``F.avg_pool2d``                :class:`~lrp_ref.MaxPool2d`,
+                                                  :class:`~lrp_ref.AvgPool2d` (their options)
+``F.adaptive_avg_pool2d``, ``..._max_pool2d``     :class:`~lrp_ref.AdaptiveAvgPool2d`,
+                                                  :class:`~lrp_ref.AdaptiveMaxPool2d` (any size)
+``F.interpolate`` (nearest, bilinear)             :class:`~lrp_ref.Upsample`
 ``x.mean((2, 3))`` (``keepdim`` either way)       AdaptiveAvgPool2d(1) (and Flatten)
 ``output``                                        the graph's output
 ================================================  =========================================
@@ -47,13 +51,26 @@ import operator
 from typing import Any
 
 from ..graph import Graph
-from ..layers import AdaptiveAvgPool2d, Add, Concat, Flatten, Layer, ReLU
+from ..layers import AdaptiveAvgPool2d, AdaptiveMaxPool2d, Add, Concat, Flatten, Layer, ReLU
 from ..network import Sequential
-from .torch import residual_classes
+from .torch import avg_pool, max_pool, output_size, residual_classes, upsample
 
 #: The functions and tensor methods :func:`from_fx` converts, by name (for the errors).
 FUNCTIONS = ("operator.add, torch.add, torch.cat, torch.flatten, torch.relu, F.relu, "
-             "F.adaptive_avg_pool2d; methods add, flatten, relu, mean((2, 3))")
+             "F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.adaptive_max_pool2d, "
+             "F.interpolate; methods add, flatten, relu, mean((2, 3))")
+
+#: The parameters of the pooling and interpolation functions, with their defaults, in
+#: torch's order (``F.max_pool2d`` and ``F.avg_pool2d`` have no Python signature to read).
+SIGNATURES = {
+    "max_pool2d": {"input": None, "kernel_size": None, "stride": None, "padding": 0,
+                   "dilation": 1, "ceil_mode": False, "return_indices": False},
+    "avg_pool2d": {"input": None, "kernel_size": None, "stride": None, "padding": 0,
+                   "ceil_mode": False, "count_include_pad": True, "divisor_override": None},
+    "adaptive_pool2d": {"input": None, "output_size": None, "return_indices": False},
+    "interpolate": {"input": None, "size": None, "scale_factor": None, "mode": "nearest",
+                    "align_corners": None, "recompute_scale_factor": None, "antialias": False},
+}
 
 
 def from_fx(module: Any, convert_module: Any, torch: Any, residual_epsilon: float) -> Graph:
@@ -115,6 +132,10 @@ class _Tracer:
             torch.flatten: self.flatten,
             torch.relu: self.relu, F.relu: self.relu,
             F.adaptive_avg_pool2d: self.adaptive_avg_pool2d,
+            F.adaptive_max_pool2d: self.adaptive_max_pool2d,
+            F.max_pool2d: self.max_pool2d,
+            F.avg_pool2d: self.avg_pool2d,
+            F.interpolate: self.interpolate,
         }
         self.methods = {"add": self.add, "flatten": self.flatten, "relu": self.relu,
                         "mean": self.mean}
@@ -195,9 +216,44 @@ class _Tracer:
     def relu(self, node: Any) -> tuple[Layer, list[str]]:
         return ReLU(), [self.tensor(node, node.args[0])]
 
+    def arguments(self, node: Any, signature: str) -> dict[str, Any]:
+        """The call's arguments by name, defaults filled in (:data:`SIGNATURES`)."""
+        names = SIGNATURES[signature]
+        return {**names, **dict(zip(names, node.args)), **node.kwargs}
+
+    def pool(self, node: Any, signature: str, make: Any) -> tuple[Layer, list[str]]:
+        """A pooling function's layer: ``make(arguments, where)``, errors naming the node."""
+        args = self.arguments(node, signature)
+        if args.get("return_indices") or args.get("antialias"):
+            option = "return_indices" if args.get("return_indices") else "antialias"
+            raise self.refuse(node, f"{option}=True is not supported")
+        try:
+            layer = make(args, "its arguments")
+        except (TypeError, ValueError) as error:
+            raise self.refuse(node, str(error)) from None
+        return layer, [self.tensor(node, args["input"])]
+
+    def max_pool2d(self, node: Any) -> tuple[Layer, list[str]]:
+        return self.pool(node, "max_pool2d", lambda a, _: max_pool(
+            a["kernel_size"], a["stride"], a["padding"], a["dilation"], a["ceil_mode"]))
+
+    def avg_pool2d(self, node: Any) -> tuple[Layer, list[str]]:
+        return self.pool(node, "avg_pool2d", lambda a, _: avg_pool(
+            a["kernel_size"], a["stride"], a["padding"], a["ceil_mode"],
+            a["count_include_pad"], a["divisor_override"]))
+
     def adaptive_avg_pool2d(self, node: Any) -> tuple[Layer, list[str]]:
-        size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
-        return AdaptiveAvgPool2d(size), [self.tensor(node, node.args[0])]
+        return self.pool(node, "adaptive_pool2d", lambda a, where: AdaptiveAvgPool2d(
+            output_size(where, a["output_size"])))
+
+    def adaptive_max_pool2d(self, node: Any) -> tuple[Layer, list[str]]:
+        return self.pool(node, "adaptive_pool2d", lambda a, where: AdaptiveMaxPool2d(
+            output_size(where, a["output_size"])))
+
+    def interpolate(self, node: Any) -> tuple[Layer, list[str]]:
+        return self.pool(node, "interpolate", lambda a, where: upsample(
+            where, a["size"], a["scale_factor"], a["mode"], a["align_corners"],
+            a["recompute_scale_factor"]))
 
     def mean(self, node: Any) -> tuple[Layer, list[str]]:
         dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
