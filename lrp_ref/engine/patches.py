@@ -36,6 +36,12 @@ where ``x_pad`` is ``x`` surrounded by ``ph`` rows and ``pw`` columns of zeros.
   ``(B, C, Ho, kh, Wo*kw)`` whose operations run on contiguous memory;
   :meth:`Window.spread`, :meth:`Window.window_sums` and :meth:`Window.untile`
   go with it. Max-pooling's relevance takes this route where it can.
+* Windows that no stride describes (a pool's dilation, torch's unequal
+  adaptive windows, interpolation taps) are index tables per axis
+  (:class:`AxisWindows`, into an input padded beforehand);
+  :class:`IndexWindow` gathers and scatters them with the interface above,
+  and :func:`axis_window` returns a plain :class:`Window` where the tables
+  are those of one (``ceil_mode`` then only pads after the input).
 
 Padded positions hold 0 in every array passed through :meth:`columns`, including
 the modified inputs of the rules (``1`` for Flat, the bounds of ZBox): that is
