@@ -269,3 +269,19 @@ def test_options_survive_save_and_load(tmp_path):
     assert [layer.config() for layer in back] == [layer.config() for layer in net]
     x = np.random.default_rng(0).standard_normal((1, 2, 9, 9))
     np.testing.assert_array_equal(back.forward(x), net.forward(x))
+
+
+def test_float32_network_stays_float32_through_every_window_layer():
+    """A float32 Conv2d first (a network without parameters computes in float64)."""
+    net = lrp.Sequential([
+        lrp.Conv2d(np.ones((2, 2, 1, 1), np.float32)),
+        lrp.AvgPool2d(3, 1, padding=1, count_include_pad=False), lrp.Upsample(scale_factor=1.5,
+                                                                             mode="bilinear"),
+        lrp.MaxPool2d(2, 1, dilation=2, ceil_mode=True), lrp.AdaptiveAvgPool2d(3),
+        lrp.AdaptiveMaxPool2d(2)])
+    x = np.random.default_rng(0).standard_normal((1, 2, 7, 7)).astype(np.float32)
+    assert net.forward(x).dtype == np.float32
+    for rule in (lrp.Epsilon(), lrp.AlphaBeta(2, 1), lrp.Flat()):
+        e = net.explain(x, rule=rule, output_relevance=np.ones((1, 2, 2, 2), np.float32))
+        assert e.relevance.dtype == np.float32
+        assert all(record.relevance_in.dtype == np.float32 for record in e.layers)

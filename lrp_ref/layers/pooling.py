@@ -117,8 +117,8 @@ class WindowedLinear(PoolGeometry, LinearLayer):
 
     @property
     def bias(self) -> Array:
-        """``b_j = 0`` (a scalar zero, in the dtype of the last input)."""
-        return np.zeros((), dtype=np.float64 if self._input is None else self._input.dtype)
+        """``b_j = 0`` (a scalar zero, in the dtype of the weights: of the last input)."""
+        return np.zeros((), dtype=np.float64 if self._weight is None else self._weight.dtype)
 
     def _slot_weights(self) -> Array:
         """``w[k, p, q]`` for the geometry of :attr:`axes` (float64)."""
