@@ -463,3 +463,17 @@ def finite_difference(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
         step[k] = h
         grad[k] = (f(x + step) - f(x - step)) / (2 * h)
     return grad
+
+
+def assert_flat_and_wsquare_count_connections_only(layer, a, R) -> None:
+    """Flat gives ``R_j / n_j`` to each input connected to ``j`` (the mask of :func:`unrolled`,
+    padding excluded) and WSquare ``w_ij^2 / sum_i w_ij^2`` over them, to 1e-12 of sum |R|."""
+    W, M, _ = unrolled(layer, a.shape[1:])
+    layer.forward(a)
+    Rf = R.reshape(len(R), -1)
+    for rule, share in ((lrp.Flat(), M), (lrp.WSquare(), M * W**2)):
+        total = share.sum(axis=0)
+        expected = (Rf * np.where(total > 0, 1 / np.where(total > 0, total, 1), 0)) @ share.T
+        for method in ("fast", "explicit"):
+            np.testing.assert_allclose(layer.relevance(R, rule, method).reshape(len(R), -1),
+                                       expected, rtol=0, atol=1e-12 * np.abs(R).sum() + 1e-300)

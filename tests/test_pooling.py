@@ -91,6 +91,11 @@ def test_avgpool_ledger_balances_without_bias_term(case, rule, method):
     np.testing.assert_array_equal(record.absorbed_bias, 0)           # b_j = 0
 
 
+@given(case=linear_pool_cases())
+def test_flat_and_wsquare_count_only_true_inputs(case):
+    naive.assert_flat_and_wsquare_count_connections_only(*case)
+
+
 def test_avgpool_by_hand():
     a = np.array([[[[1.0, 3.0, 0.0], [0.0, 4.0, 8.0]]]])
     layer = lrp.AvgPool2d((2, 2), stride=1)

@@ -112,6 +112,11 @@ def test_ledger_balances(case, rule, method):
     np.testing.assert_array_equal(record.absorbed_bias, 0)
 
 
+@given(case=upsample_cases())
+def test_flat_and_wsquare_count_the_nonzero_weights_only(case):
+    naive.assert_flat_and_wsquare_count_connections_only(*case)
+
+
 def test_nearest_and_bilinear_by_hand():
     """Nearest 2x copies each input to a 2x2 block: LRP-0 sums the block's relevance.
     Bilinear 2x along a row [0, 4] (align_corners=False): outputs 0, 1, 3, 4 with weights

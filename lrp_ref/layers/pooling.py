@@ -54,15 +54,12 @@ class PoolGeometry:
         rows, cols = self._geometry(tuple(size))
         if rows.index.shape[0] < 1 or cols.index.shape[0] < 1:
             raise ValueError(f"{self.where}: input of spatial size {tuple(size)} is smaller "
-                             f"than the kernel {self._describe_kernel()}")
+                             f"than the kernel {getattr(self, 'kernel_size', '')}")
         if not (rows.inputs.any(axis=1).all() and cols.inputs.any(axis=1).all()):
             raise ValueError(f"{self.where}: on input of spatial size {tuple(size)} a window "
                              "lies in the padding only (torch gives it no input either)")
         self.axes = (rows, cols)
         self.window = axis_window(rows, cols)
-
-    def _describe_kernel(self) -> str:
-        return str(getattr(self, "kernel_size", ""))
 
     def _padded(self, a: Array, value: float) -> Array:
         """``a`` with the padding of the windows around it, filled with ``value``."""
