@@ -60,3 +60,23 @@ def test_ceil_mode_pools_of_squeezenet_keep_their_options():
     net = from_torch(model("squeezenet1_0", {}))
     pools = [node.layer for node in net.nodes if isinstance(node.layer, lrp.MaxPool2d)]
     assert pools and all(pool.ceil_mode for pool in pools)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "alexnet"])
+def test_unequal_adaptive_windows_agree_with_zennit(name):
+    """At 64x64 VGG-16 pools to 7x7 from 2x2, AlexNet to 6x6 from 1x1: Zennit's Norm rule on
+    AdaptiveAvgPool2d (the z-rule through torch's gradient, i.e. its windows) is our
+    Epsilon(stabilizer) on the same windows; EpsilonPlus elsewhere. Max-pooling: Zennit's
+    gradient and our winner mode agree without ties (random float input). Compared per
+    sample at 1e-8 relative (the bound of tests/oracle/test_torchvision_models.py)."""
+    m = model(name, {}, seed=1)
+    x = np.random.default_rng(1).standard_normal((2, 3, 64, 64))
+    target = np.array([3, 600])
+    zennit_relevance, captured = pr.zennit_lrp(
+        m, x, target, pr.zennit.composites.EpsilonPlus(epsilon=1e-6, stabilizer=pr.TINY))
+    e = from_torch(m).explain(x, target=target,
+                              rule=lrp.composites.epsilon_plus(1e-6, pr.TINY))
+    pr.record(f"Zennit EpsilonPlus (torchvision {name} at 64x64, unequal adaptive windows)",
+              zennit_relevance, e.relevance)
+    assert_relevance_close(zennit_relevance, e.relevance, rtol=1e-8)
+    assert_relevance_close(captured["avgpool"], e.layer("avgpool").relevance_out, rtol=1e-8)
