@@ -153,7 +153,7 @@ def taps(layer, size):
 
 def interpolation_taps(n, n_out, mode, align_corners, scale_factor):
     """``[[(y, w), ...] per output]``: torch's interpolation along one axis, loop by loop
-    (nearest: the source index computed in float32, as torch does)."""
+    (nearest, nearest-exact: the source index computed in float32, as torch does)."""
     if align_corners:
         scale = (n - 1) / (n_out - 1) if n_out > 1 else 0.0
     else:
@@ -162,6 +162,10 @@ def interpolation_taps(n, n_out, mode, align_corners, scale_factor):
     for o in range(n_out):
         if mode == "nearest":
             out.append([(min(int(math.floor(np.float32(o) * np.float32(scale))), n - 1), 1.0)])
+            continue
+        if mode == "nearest-exact":                 # (o + 0.5) scale rounded to float32
+            x = np.float32((o + 0.5) * float(np.float32(scale)))
+            out.append([(min(int(math.floor(x)), n - 1), 1.0)])
             continue
         x = o * scale if align_corners else max((o + 0.5) * scale - 0.5, 0.0)
         y0 = min(int(math.floor(x)), n - 1)

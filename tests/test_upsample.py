@@ -1,4 +1,5 @@
-"""Upsample (nearest, bilinear with align_corners either way): a linear layer, every rule.
+"""Upsample (nearest, nearest-exact, bilinear with align_corners either way): a linear
+layer, every rule.
 
 Against the naive loops of tests/naive.py (``interpolation_taps``) and torch's
 ``F.interpolate`` (float64). Tolerances: the forward sums at most 4 products
@@ -40,7 +41,7 @@ except ImportError:
 @st.composite
 def upsample_cases(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    mode = draw(st.sampled_from(["nearest", "bilinear"]))
+    mode = draw(st.sampled_from(["nearest", "nearest-exact", "bilinear"]))
     align = mode == "bilinear" and draw(st.booleans())
     size = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
     if draw(st.booleans()):
@@ -146,5 +147,5 @@ def test_save_load_and_checks(tmp_path):
         lrp.Upsample()
     with pytest.raises(ValueError, match="align_corners applies to mode='bilinear' only"):
         lrp.Upsample(size=2, align_corners=True)
-    with pytest.raises(ValueError, match="mode must be 'nearest' or 'bilinear'"):
+    with pytest.raises(ValueError, match="mode must be one of nearest, nearest-exact, bilinear"):
         lrp.Upsample(size=2, mode="bicubic")

@@ -21,7 +21,7 @@ fx node                                           lrp_ref node
                                                   :class:`~lrp_ref.AvgPool2d` (their options)
 ``F.adaptive_avg_pool2d``, ``..._max_pool2d``     :class:`~lrp_ref.AdaptiveAvgPool2d`,
                                                   :class:`~lrp_ref.AdaptiveMaxPool2d` (any size)
-``F.interpolate`` (nearest, bilinear)             :class:`~lrp_ref.Upsample`
+``F.interpolate`` (nearest(-exact), bilinear)     :class:`~lrp_ref.Upsample`
 ``x.mean((2, 3))`` (``keepdim`` either way)       AdaptiveAvgPool2d(1) (and Flatten)
 ``output``                                        the graph's output
 ================================================  =========================================

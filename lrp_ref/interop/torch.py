@@ -22,7 +22,7 @@ torch module (inference mode)              lrp_ref layer
                                            (every option but ``return_indices``)
 ``AdaptiveAvgPool2d`` / ``...MaxPool2d``   :class:`~lrp_ref.AdaptiveAvgPool2d` /
                                            :class:`~lrp_ref.AdaptiveMaxPool2d` (any size)
-``Upsample`` (nearest, bilinear)           :class:`~lrp_ref.Upsample`
+``Upsample`` (nearest(-exact), bilinear)   :class:`~lrp_ref.Upsample`
 ``BatchNorm1d`` / ``BatchNorm2d``          :class:`~lrp_ref.BatchNorm1d` / ``BatchNorm2d``
 ``Flatten()``                              :class:`~lrp_ref.Flatten`
 ``Dropout*``, ``Identity``                 :class:`~lrp_ref.Identity`
@@ -301,7 +301,7 @@ def upsample(where: str, size: Any, scale_factor: Any, mode: str, align_corners:
     """nn.Upsample's or F.interpolate's options as an Upsample."""
     if mode not in Upsample.MODES:
         raise ValueError(f"{where}: mode={mode!r} is not supported (lrp_ref interpolates "
-                         "with mode 'nearest' or 'bilinear')")
+                         f"with mode {', '.join(Upsample.MODES)})")
     if recompute_scale_factor and scale_factor is not None:
         raise ValueError(f"{where}: recompute_scale_factor=True is not supported (lrp_ref "
                          "uses 1 / scale_factor for the source positions, torch's default)")

@@ -1,4 +1,4 @@
-"""Upsample: nearest and bilinear interpolation, a linear layer (every linear rule)."""
+"""Upsample: nearest(-exact) and bilinear interpolation, a linear layer (every linear rule)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def interpolation_axis(n: int, n_out: int, mode: str, align_corners: bool,
     * ``nearest``: output ``o`` copies input ``min(floor(o scale), n - 1)``;
       torch computes ``o scale`` in float32, and so does this function (the
       floor of a product that should be an integer can fall one below it).
+    * ``nearest-exact``: input ``min(floor((o + 0.5) scale), n - 1)`` (pixel
+      centres, as Pillow), the product rounded to float32 as torch does.
     * ``bilinear``: source ``x = o scale`` (``align_corners``) or ``(o + 0.5)
       scale - 0.5`` clipped at 0; output ``o`` reads ``i0 = floor(x)`` with
       weight ``1 - l`` and ``i1 = min(i0 + 1, n - 1)`` with weight ``l = x - i0``.
@@ -40,9 +42,11 @@ def interpolation_axis(n: int, n_out: int, mode: str, align_corners: bool,
         scale = (n - 1) / (n_out - 1) if n_out > 1 else 0.0
     else:
         scale = 1.0 / scale_factor if scale_factor else n / n_out
-    if mode == "nearest":
-        source = np.floor(o.astype(np.float32) * np.float32(scale)).astype(int)
-        index = np.minimum(source, n - 1)[:, None]
+    if mode.startswith("nearest"):
+        scale32 = np.float32(scale)
+        product = (o.astype(np.float32) * scale32 if mode == "nearest"
+                   else ((o + 0.5) * np.float64(scale32)).astype(np.float32))
+        index = np.minimum(np.floor(product).astype(int), n - 1)[:, None]
         return AxisWindows(index, (0, 0), n), np.ones((n_out, 1))
     x = o * scale if align_corners else np.maximum((o + 0.5) * scale - 0.5, 0.0)
     i0 = np.minimum(np.floor(x).astype(int), n - 1)
@@ -54,14 +58,15 @@ def interpolation_axis(n: int, n_out: int, mode: str, align_corners: bool,
 
 
 class Upsample(WindowedLinear):
-    """Interpolation like ``torch.nn.Upsample`` and ``F.interpolate`` (nearest, bilinear)::
+    """Interpolation like ``torch.nn.Upsample`` and ``F.interpolate`` (nearest,
+    nearest-exact, bilinear)::
 
         z[b, c, p, q] = sum_{y, x} a[b, c, y, x] * w_h[p, y] * w_w[q, x]
 
     a linear map per channel with the interpolation weights ``w_ij = w_h[p, y]
     w_w[q, x]`` (:func:`interpolation_axis`, torch's conventions) and no bias:
     every linear rule applies, through the same engine as Dense and Conv2d.
-    ``nearest`` copies one input to each output (every rule that conserves
+    ``nearest`` (and ``nearest-exact``) copies one input to each output (every rule that conserves
     gives it all of ``R_j``); ``bilinear`` mixes up to 4 inputs with positive
     weights summing to 1, so LRP-0 shares ``R_j`` in proportion to
     ``a_i w_ij``, Flat equally between the inputs with ``w_ij != 0``.
@@ -74,13 +79,13 @@ class Upsample(WindowedLinear):
         The output size is ``floor(H * scale_factor)``; the source position of
         an output uses ``1 / scale_factor`` (torch's default,
         ``recompute_scale_factor=None``). Give ``size`` or ``scale_factor``.
-    mode : {"nearest", "bilinear"}
+    mode : {"nearest", "nearest-exact", "bilinear"}
     align_corners : bool
         For ``bilinear``: map the corner pixels onto each other (torch's
         ``align_corners=True``).
     """
 
-    MODES = ("nearest", "bilinear")
+    MODES = ("nearest", "nearest-exact", "bilinear")
 
     def __init__(self, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
                  align_corners: bool = False) -> None:
@@ -89,7 +94,8 @@ class Upsample(WindowedLinear):
         if (size is None) == (scale_factor is None):
             raise ValueError(f"{name}: give exactly one of size and scale_factor")
         if mode not in self.MODES:
-            raise ValueError(f"{name}: mode must be 'nearest' or 'bilinear', got {mode!r}")
+            raise ValueError(f"{name}: mode must be one of {', '.join(self.MODES)}, "
+                             f"got {mode!r}")
         if align_corners and mode != "bilinear":
             raise ValueError(f"{name}: align_corners applies to mode='bilinear' only")
         self.size = None if size is None else as_pair(size, "size", name, 1)
