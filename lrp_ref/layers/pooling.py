@@ -57,7 +57,8 @@ class PoolGeometry:
                              f"than the kernel {getattr(self, 'kernel_size', '')}")
         if not (rows.inputs.any(axis=1).all() and cols.inputs.any(axis=1).all()):
             raise ValueError(f"{self.where}: on input of spatial size {tuple(size)} a window "
-                             "lies in the padding only (torch gives it no input either)")
+                             "lies in the padding only and holds no input; use less padding "
+                             "or dilation")
         self.axes = (rows, cols)
         self.window = axis_window(rows, cols)
 
@@ -84,6 +85,7 @@ def sliding_axes(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[i
 
 
 def check_padding(name: str, padding: tuple[int, int], kernel: tuple[int, int]) -> None:
+    """Refuse padding above half the kernel, as torch does."""
     if any(2 * p > k for p, k in zip(padding, kernel)):
         raise ValueError(f"{name}: padding {padding} must be at most half the kernel "
                          f"{kernel} (as in PyTorch), so that every window holds an input")
