@@ -14,6 +14,7 @@ from .layers import (
     GELU,
     LSTM,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
     Add,
     AddConstant,
     AvgPool1d,
@@ -51,6 +52,7 @@ from .layers import (
     Softplus,
     Tanh,
     Transpose,
+    Upsample,
 )
 from .network import Explanation, Network, Sequential
 from .rules import (
@@ -89,6 +91,7 @@ __all__ = [
     "Tanh",
     "LSTM",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
     "Add",
     "AddConstant",
     "AlphaBeta",
@@ -131,6 +134,7 @@ __all__ = [
     "Sequential",
     "Slice",
     "Transpose",
+    "Upsample",
     "WSquare",
     "ZBox",
     "ZPlus",

@@ -27,10 +27,12 @@ register_layer_types([
     layers.AddConstant, layers.Scale,
     # linear layers: every linear rule
     layers.Dense, layers.Conv1d, layers.Conv2d, layers.ConvTranspose2d,
-    layers.AvgPool1d, layers.AvgPool2d, layers.AdaptiveAvgPool2d, layers.BatchNorm1d,
+    layers.AvgPool1d, layers.AvgPool2d, layers.AdaptiveAvgPool2d, layers.Upsample,
+    layers.BatchNorm1d,
     layers.BatchNorm2d,
     # no rule
     layers.ReLU, layers.Flatten, layers.Identity, layers.MaxPool1d, layers.MaxPool2d,
+    layers.AdaptiveMaxPool2d,
     # element-wise non-linearities: relevance passes unchanged
     layers.LeakyReLU, layers.ELU, layers.GELU, layers.SiLU, layers.Hardswish,
     layers.Hardsigmoid, layers.ReLU6, layers.Tanh, layers.Sigmoid, layers.Softplus, layers.Mish,

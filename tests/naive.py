@@ -14,8 +14,11 @@ until it has some).
 from __future__ import annotations
 
 import itertools
+import math
+from fractions import Fraction
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 
 import lrp_ref as lrp
@@ -74,58 +77,163 @@ def conv_gradients(x, w, stride, padding, g):
 # -- pooling -------------------------------------------------------------------------------
 
 
-def windows_of(x, kernel, stride):
-    """``{(n, c, p, q): [(y, x), ...]}``: the input positions of every pooling window."""
-    out: dict = {}
-    for n, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
-        for p, q, _, _, y, xx in connections(x.shape[2:], kernel, stride, 0):
-            out.setdefault((n, c, p, q), []).append((y, xx))
+def pool_size(n: int, k: int, s: int, p: int = 0, d: int = 1, ceil_mode: bool = False) -> int:
+    """torch's number of pooling windows along an axis (the formula of nn.MaxPool2d's docs):
+    ``floor_or_ceil((n + 2p - d(k - 1) - 1) / s) + 1``, less a last ceil_mode window that
+    would start in the right padding."""
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
     return out
 
 
-def pool_shape(x, kernel, stride):
-    (kh, kw), (sh, sw) = pair(kernel), pair(stride)
-    return x.shape[:2] + (out_size(x.shape[2], kh, sh, 0), out_size(x.shape[3], kw, sw, 0))
+def sliding_windows(size, kernel, stride, padding=0, dilation=1, ceil_mode=False):
+    """``({(p, q): [(y, x), ...]}, (Ho, Wo))``: the input positions of every pooling window
+    in row-major window order (padding and the ceil_mode overhang are no input)."""
+    (H, W), (kh, kw), (sh, sw) = size, pair(kernel), pair(stride)
+    (ph, pw), (dh, dw) = pair(padding), pair(dilation)
+    Ho, Wo = pool_size(H, kh, sh, ph, dh, ceil_mode), pool_size(W, kw, sw, pw, dw, ceil_mode)
+    windows = {}
+    for p, q in itertools.product(range(Ho), range(Wo)):
+        windows[p, q] = [(p * sh - ph + u * dh, q * sw - pw + v * dw)
+                         for u in range(kh) for v in range(kw)
+                         if 0 <= p * sh - ph + u * dh < H and 0 <= q * sw - pw + v * dw < W]
+    return windows, (Ho, Wo)
 
 
-def avgpool_forward(x, kernel, stride):
-    z = np.zeros(pool_shape(x, kernel, stride))
-    for (n, c, p, q), positions in windows_of(x, kernel, stride).items():
-        z[n, c, p, q] = np.mean([x[n, c, y, xx] for y, xx in positions])
+def adaptive_windows(size, output_size):
+    """``({(p, q): [(y, x), ...]}, (Ho, Wo))``: torch's adaptive windows, rows
+    ``floor(p H / Ho) <= y < ceil((p + 1) H / Ho)`` (exact, with Fractions), likewise columns."""
+    (H, W), (Ho, Wo) = size, pair(output_size)
+
+    def span(o, n, m):
+        return range(math.floor(Fraction(o * n, m)), math.ceil(Fraction((o + 1) * n, m)))
+
+    windows = {(p, q): [(y, x) for y in span(p, H, Ho) for x in span(q, W, Wo)]
+               for p, q in itertools.product(range(Ho), range(Wo))}
+    return windows, (Ho, Wo)
+
+
+def avgpool_divisor(size, kernel, stride, padding, p, q, count_include_pad=True,
+                    divisor_override=None):
+    """torch's divisor of window (p, q) of avg_pool2d: the window clipped to the padded
+    input (or its true inputs without count_include_pad), or the override."""
+    if divisor_override is not None:
+        return divisor_override
+    count = 1
+    for o, n, k, s, pad in zip((p, q), size, pair(kernel), pair(stride), pair(padding)):
+        start, end = o * s - pad, min(o * s - pad + k, n + pad)
+        count *= (end - start) if count_include_pad else (min(end, n) - max(start, 0))
+    return count
+
+
+def layer_windows(layer, size):
+    """The windows of a pooling layer of lrp_ref, from its hyperparameters and the loops above."""
+    if isinstance(layer, (lrp.AdaptiveAvgPool2d, lrp.AdaptiveMaxPool2d)):
+        return adaptive_windows(size, layer.output_size)
+    dilation = getattr(layer, "dilation", 1)
+    return sliding_windows(size, layer.kernel_size, layer.stride, layer.padding, dilation,
+                           layer.ceil_mode)
+
+
+def taps(layer, size):
+    """``({(p, q): [((y, x), w), ...]}, (Ho, Wo))``: every input of each output of a depthwise
+    linear window layer with its weight: an average pool's ``1 / divisor``."""
+    if isinstance(layer, lrp.Upsample):
+        return upsample_taps(layer, size)
+    windows, out = layer_windows(layer, size)
+    if isinstance(layer, lrp.AdaptiveAvgPool2d):
+        return {j: [(i, 1 / len(pos)) for i in pos] for j, pos in windows.items()}, out
+    return {(p, q): [(i, 1 / avgpool_divisor(size, layer.kernel_size, layer.stride,
+                                               layer.padding, p, q, layer.count_include_pad,
+                                               layer.divisor_override)) for i in pos]
+            for (p, q), pos in windows.items()}, out
+
+
+def interpolation_taps(n, n_out, mode, align_corners, scale_factor):
+    """``[[(y, w), ...] per output]``: torch's interpolation along one axis, loop by loop
+    (nearest, nearest-exact: the source index computed in float32, as torch does)."""
+    if align_corners:
+        scale = (n - 1) / (n_out - 1) if n_out > 1 else 0.0
+    else:
+        scale = 1 / scale_factor if scale_factor else n / n_out
+    out = []
+    for o in range(n_out):
+        if mode == "nearest":
+            out.append([(min(int(math.floor(np.float32(o) * np.float32(scale))), n - 1), 1.0)])
+            continue
+        if mode == "nearest-exact":                 # (o + 0.5) scale rounded to float32
+            x = np.float32((o + 0.5) * float(np.float32(scale)))
+            out.append([(min(int(math.floor(x)), n - 1), 1.0)])
+            continue
+        x = o * scale if align_corners else max((o + 0.5) * scale - 0.5, 0.0)
+        y0 = min(int(math.floor(x)), n - 1)
+        y1 = min(y0 + 1, n - 1)
+        out.append([(y0, 1 - (x - y0)), (y1, x - y0)])
+    return out
+
+
+def upsample_taps(layer, size):
+    """``taps`` of an Upsample: products of the axes' weights, taps on one input added,
+    weight-0 taps left out (no connection)."""
+    factors = layer.scale_factor or (None, None)
+    out = layer.size or tuple(math.floor(n * s) for n, s in zip(size, factors))
+    rows, cols = (interpolation_taps(n, m, layer.mode, layer.align_corners, s)
+                  for n, m, s in zip(size, out, factors))
+    weights = {}
+    for p, q in itertools.product(range(out[0]), range(out[1])):
+        merged: dict = {}
+        for (y, wy), (x, wx) in itertools.product(rows[p], cols[q]):
+            merged[y, x] = merged.get((y, x), 0.0) + wy * wx
+        weights[p, q] = [(i, w) for i, w in merged.items() if w != 0]
+    return weights, tuple(out)
+
+
+def depthwise_forward(x, layer_taps):
+    """``z[n, c, p, q] = sum over the taps of (p, q) of w * x[n, c, y, x]``."""
+    weights, (Ho, Wo) = layer_taps
+    z = np.zeros(x.shape[:2] + (Ho, Wo))
+    for (p, q), pairs in weights.items():
+        for (y, xx), w in pairs:
+            z[:, :, p, q] += w * x[:, :, y, xx]
     return z
 
 
-def maxpool_forward(x, kernel, stride):
-    z = np.zeros(pool_shape(x, kernel, stride))
-    for (n, c, p, q), positions in windows_of(x, kernel, stride).items():
-        z[n, c, p, q] = max(x[n, c, y, xx] for y, xx in positions)
+def maxpool_forward(x, windows):
+    windows, out = windows
+    z = np.zeros(x.shape[:2] + out)
+    for (p, q), positions in windows.items():
+        z[:, :, p, q] = np.max([x[:, :, y, xx] for y, xx in positions], axis=0)
     return z
 
 
-def maxpool_backward(x, kernel, stride, g):
+def maxpool_backward(x, windows, g):
     """The gradient with PyTorch's ties: the first maximum in row-major window order."""
     grad = np.zeros_like(x)
-    for (n, c, p, q), positions in windows_of(x, kernel, stride).items():
-        values = [x[n, c, y, xx] for y, xx in positions]
-        y, xx = positions[values.index(max(values))]
-        grad[n, c, y, xx] += g[n, c, p, q]
+    for n, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
+        for (p, q), positions in windows[0].items():
+            values = [x[n, c, y, xx] for y, xx in positions]
+            y, xx = positions[values.index(max(values))]
+            grad[n, c, y, xx] += g[n, c, p, q]
     return grad
 
 
-def maxpool_relevance(x, kernel, stride, R, mode):
+def maxpool_relevance(x, windows, R, mode):
     """``winner``: R_j split equally over the window's maxima; ``proportional``: a_i / sum a."""
     R_in, dropped = np.zeros_like(x), np.zeros(x.shape[0])
-    for (n, c, p, q), positions in windows_of(x, kernel, stride).items():
-        values = np.array([x[n, c, y, xx] for y, xx in positions])
-        if mode == "winner":
-            shares = (values == values.max()) / np.sum(values == values.max())
-        elif values.sum() != 0:
-            shares = values / values.sum()
-        else:
-            shares = np.zeros_like(values)
-            dropped[n] += R[n, c, p, q]
-        for (y, xx), share in zip(positions, shares):
-            R_in[n, c, y, xx] += share * R[n, c, p, q]
+    for n, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
+        for (p, q), positions in windows[0].items():
+            values = np.array([x[n, c, y, xx] for y, xx in positions])
+            if mode == "winner":
+                shares = (values == values.max()) / np.sum(values == values.max())
+            elif values.sum() != 0:
+                shares = values / values.sum()
+            else:
+                shares = np.zeros_like(values)
+                dropped[n] += R[n, c, p, q]
+            for (y, xx), share in zip(positions, shares):
+                R_in[n, c, y, xx] += share * R[n, c, p, q]
     return R_in, dropped
 
 
@@ -156,19 +264,7 @@ def unrolled(layer, in_shape):
         M[i, j] = 1
         return Wm, M, np.repeat(layer.bias, n_out // len(layer.bias))
     C, H, W = in_shape
-    kh, kw = layer.window.kernel                            # AvgPool2d: depthwise 1/(kh kw)
-    w = np.zeros((C, C, kh, kw))
-    w[np.arange(C), np.arange(C)] = 1 / (kh * kw)
-    stride, padding, bias = layer.window.stride, (0, 0), np.zeros(C)
-    O = w.shape[0]
-    Ho, Wo = (out_size(n, k, s, p) for n, k, s, p in zip((H, W), w.shape[2:], stride, padding))
-    Wm, M = np.zeros((C * H * W, O * Ho * Wo)), np.zeros((C * H * W, O * Ho * Wo))
-    pairs = np.array(list(connections((H, W), w.shape[2:], stride, padding)), dtype=int)
-    p, q, u, v, y, x = pairs.reshape(-1, 6).T
-    for c in range(C):                                      # other channels: not connected
-        i, j = (c * H + y) * W + x, (c * Ho + p) * Wo + q  # flat (c, y, x) and (c, p, q)
-        Wm[i, j], M[i, j] = w[c, c, u, v], 1
-    return Wm, M, np.repeat(bias, Ho * Wo)
+    return unrolled_depthwise(taps(layer, (H, W)), C, (H, W))     # pools, Upsample
 
 
 # -- convolutions with every option, from their definitions --------------------------------
@@ -289,6 +385,18 @@ def conv_options_shares(layer, a, R, weight_of):
         share = np.divide(f, total[j], out=np.zeros_like(f), where=total[j] != 0)
         np.add.at(R_in[n], i, share * R_j[j])
     return R_in.reshape(a.shape)
+def unrolled_depthwise(layer_taps, C, size):
+    """``(W, M, b)`` of a depthwise window layer given by its :func:`taps` (no bias)."""
+    weights, (Ho, Wo) = layer_taps
+    (H, W) = size
+    Wm, M = np.zeros((C * H * W, C * Ho * Wo)), np.zeros((C * H * W, C * Ho * Wo))
+    for c in range(C):
+        for (p, q), pairs in weights.items():
+            for (y, x), w in pairs:
+                i, j = (c * H + y) * W + x, (c * Ho + p) * Wo + q
+                Wm[i, j] += w
+                M[i, j] = 1
+    return Wm, M, np.zeros(C * Ho * Wo)
 
 
 def rounding_scale(W, M, b, a, R, rule) -> float:
@@ -443,16 +551,45 @@ def conv_cases(draw, zeros=SOME_ZEROS):
     return layer, a, R
 
 
+def pool_geometry(draw, max_size=7, dilation=True):
+    """Kernel, stride, padding (at most half the kernel), dilation, ceil_mode and an input
+    size per axis for which torch has at least one window."""
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilation else (1, 1)
+    ceil_mode = draw(st.booleans())
+    size = tuple(draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), max_size))
+                 for k, p, d in zip(kernel, padding, dil))
+    return kernel, stride, padding, dil, ceil_mode, size
+
+
 @st.composite
-def pool_inputs(draw, zeros=SOME_ZEROS):
-    """``(kernel, stride, a)``: a pooling geometry (stride may overlap windows) and an input."""
+def pool_layers(draw, kind, zeros=SOME_ZEROS):
+    """``(layer, a)``: a pooling layer of ``kind`` ("max", "avg", "adaptive_avg",
+    "adaptive_max") with options drawn as torch allows them, and an input for it."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    kernel = int_or_pair(draw, st.integers(1, 3))
-    stride = draw(st.one_of(st.none(), st.integers(1, 3), st.tuples(st.integers(1, 3),
-                                                                     st.integers(1, 3))))
-    size = [draw(st.integers(k, 6)) for k in pair(kernel)]
+    if kind.startswith("adaptive"):
+        size = (draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+        out = (draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+        layer = (lrp.AdaptiveAvgPool2d(out) if kind == "adaptive_avg"
+                 else lrp.AdaptiveMaxPool2d(out, mode=draw(st.sampled_from(MODES))))
+    else:
+        kernel, stride, padding, dil, ceil_mode, size = pool_geometry(draw,
+                                                                      dilation=kind == "max")
+        if kind == "max":
+            layer = lrp.MaxPool2d(kernel, stride, mode=draw(st.sampled_from(MODES)),
+                                  padding=padding, dilation=dil, ceil_mode=ceil_mode)
+        else:
+            layer = lrp.AvgPool2d(kernel, stride, padding, ceil_mode, draw(st.booleans()),
+                                  draw(st.sampled_from([None, None, 1, 3])))
+    # a window in the padding only has no input (torch outputs -inf or 0 there): not drawn
+    assume(all(layer_windows(layer, size)[0].values()))
     shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), *size)
-    return kernel, stride, sparse_normal(rng, shape, draw(zeros))
+    return layer, sparse_normal(rng, shape, draw(zeros))
+
+
+MODES = ["winner", "proportional"]
 
 
 def finite_difference(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -468,3 +605,17 @@ def finite_difference(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
         step[k] = h
         grad[k] = (f(x + step) - f(x - step)) / (2 * h)
     return grad
+
+
+def assert_flat_and_wsquare_count_connections_only(layer, a, R) -> None:
+    """Flat gives ``R_j / n_j`` to each input connected to ``j`` (the mask of :func:`unrolled`,
+    padding excluded) and WSquare ``w_ij^2 / sum_i w_ij^2`` over them, to 1e-12 of sum |R|."""
+    W, M, _ = unrolled(layer, a.shape[1:])
+    layer.forward(a)
+    Rf = R.reshape(len(R), -1)
+    for rule, share in ((lrp.Flat(), M), (lrp.WSquare(), M * W**2)):
+        total = share.sum(axis=0)
+        expected = (Rf * np.where(total > 0, 1 / np.where(total > 0, total, 1), 0)) @ share.T
+        for method in ("fast", "explicit"):
+            np.testing.assert_allclose(layer.relevance(R, rule, method).reshape(len(R), -1),
+                                       expected, rtol=0, atol=1e-12 * np.abs(R).sum() + 1e-300)

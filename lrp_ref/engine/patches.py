@@ -42,6 +42,12 @@ element it copies.
   ``(B, C, Ho, kh, Wo*kw)`` whose operations run on contiguous memory;
   :meth:`Window.spread`, :meth:`Window.window_sums` and :meth:`Window.untile`
   go with it. Max-pooling's relevance takes this route where it can.
+* Windows that no stride describes (a pool's dilation, torch's unequal
+  adaptive windows, interpolation taps) are index tables per axis
+  (:class:`AxisWindows`, into an input padded beforehand);
+  :class:`IndexWindow` gathers and scatters them with the interface above,
+  and :func:`axis_window` returns a plain :class:`Window` where the tables
+  are those of one (``ceil_mode`` then only pads after the input).
 
 Padded positions hold 0 in every array passed through :meth:`columns`, including
 the modified inputs of the rules (``1`` for Flat, the bounds of ZBox): that is
@@ -368,3 +374,138 @@ class GatherWindows:
         entries = cols.transpose(0, 1, 3, 4, 2).reshape(B, C, Ho, Wo, kh, kw)
         np.add.at(x_ext, self._index(), entries)
         return x_ext[:, :, :size[0], :size[1]]
+
+
+# -- windows given by index tables: dilation, ceil_mode, adaptive pooling, interpolation ----
+
+
+@dataclass(frozen=True, eq=False)
+class AxisWindows:
+    """The windows of a pooling along one axis, as torch computes them, by index table.
+
+    Output ``o`` reads the positions ``index[o, u]`` (``0 <= u < k``) of the
+    axis padded by ``pad = (before, after)`` positions; the input itself has
+    ``size`` positions, ``before .. before + size - 1`` of the padded axis.
+    A slot that lies on the padding (zero padding, the overhang of a
+    ``ceil_mode`` window, the unused slots of a shorter adaptive window) is
+    no input: :attr:`inputs` is False there, and the layers fill the padding
+    with a value that takes no part (``-inf`` for a maximum, 0 for a sum and
+    for every modified input of a linear rule), as for Conv2d's padding.
+    """
+
+    index: Array
+    pad: tuple[int, int]
+    size: int
+
+    @classmethod
+    def sliding(cls, n: int, kernel: int, stride: int, padding: int = 0, dilation: int = 1,
+                ceil_mode: bool = False) -> AxisWindows:
+        """torch's pooling windows (``pooling_output_shape``): slot ``u`` of output ``o``
+        is position ``o*stride + u*dilation`` of the input padded by ``padding``.
+
+        ``n_out = floor_or_ceil((n + 2 padding - dilation (kernel - 1) - 1) / stride) + 1``;
+        with ``ceil_mode`` a last window that would start in the right padding is
+        dropped (torch's rule), and the padding after the input grows to hold the
+        last window's overhang.
+        """
+        span = dilation * (kernel - 1) + 1
+        n_out = (n + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
+        if ceil_mode and n_out > 0 and (n_out - 1) * stride >= n + padding:
+            n_out -= 1
+        index = np.arange(n_out)[:, None] * stride + np.arange(kernel)[None, :] * dilation
+        after = max(padding, (n_out - 1) * stride + span - n - padding)
+        return cls(index, (padding, after), n)
+
+    @classmethod
+    def adaptive(cls, n: int, n_out: int) -> AxisWindows:
+        """torch's adaptive windows: output ``o`` averages (or maximises) positions
+        ``floor(o n / n_out) <= y < ceil((o + 1) n / n_out)``.
+
+        The windows may differ in length and overlap; every one has ``k`` slots,
+        ``k`` the longest window, and the unused slots of a shorter window read
+        one padding position after the input.
+        """
+        o = np.arange(n_out)
+        start, end = (o * n) // n_out, -((-(o + 1) * n) // n_out)
+        k = int((end - start).max())
+        index = start[:, None] + np.arange(k)[None, :]
+        index = np.where(index < end[:, None], index, n)
+        return cls(index, (0, int((index == n).any())), n)
+
+    @property
+    def inputs(self) -> Array:
+        """``(n_out, k)`` bool: whether slot ``u`` of output ``o`` is an input position."""
+        y = self.index - self.pad[0]
+        return (y >= 0) & (y < self.size)
+
+    def stride(self) -> int | None:
+        """The stride of a plain strided window (``index[o, u] = o*stride + u``), else None."""
+        n_out, k = self.index.shape
+        padded = self.size + sum(self.pad)
+        # one window: any stride that leaves room for no second one
+        stride = int(self.index[1, 0]) if n_out > 1 else max(1, padded - k + 1)
+        plain = np.arange(n_out)[:, None] * stride + np.arange(k)[None, :]
+        fits = stride >= 1 and (padded - k) // stride + 1 == n_out
+        return stride if fits and np.array_equal(self.index, plain) else None
+
+
+def axis_window(rows: AxisWindows, cols: AxisWindows) -> Window | IndexWindow:
+    """The 2-D windows over the padded input: a strided :class:`Window` where both index
+    tables are plain (so max-pooling keeps its tiled path), else an :class:`IndexWindow`."""
+    sh, sw = rows.stride(), cols.stride()
+    if sh is not None and sw is not None:
+        return Window((rows.index.shape[1], cols.index.shape[1]), (sh, sw))
+    return IndexWindow(rows.index, cols.index)
+
+
+@dataclass(frozen=True, eq=False)
+class IndexWindow:
+    """Separable 2-D windows given by index tables, with the interface of :class:`Window`
+    (without padding: it reads an input padded beforehand).
+
+    Output ``(p, q)``, slot ``k = u*kw + v`` reads ``x[:, :, rows[p, u], cols[q, v]]``.
+    Positions may repeat across windows (overlap) and across slots of one window.
+    """
+
+    rows: Array
+    cols: Array
+    #: Windows given by index never tile (:meth:`Window.tiled` needs a plain stride).
+    tiles = False
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return self.rows.shape[1], self.cols.shape[1]
+
+    def output_size(self, size: tuple[int, int], where: str) -> tuple[int, int]:
+        return self.rows.shape[0], self.cols.shape[0]
+
+    def columns(self, x: Array) -> Array:
+        """``(B, C, kh*kw, Ho, Wo)``: every window of ``x`` (a gather, a new array)."""
+        B, C = x.shape[:2]
+        cols = x[:, :, self.rows[:, :, None, None], self.cols[None, None, :, :]]
+        return cols.transpose(0, 1, 3, 5, 2, 4).reshape(B, C, -1, *self.output_size((), ""))
+
+    def fold(self, cols: Array, size: tuple[int, int]) -> Array:
+        """The adjoint of :meth:`columns`: window entries added back onto ``(B, C, *size)``."""
+        return self.fold_products(list(cols.transpose(2, 0, 1, 3, 4)), None, size)
+
+    def offsets(self, x: Array) -> list[Array]:
+        """``columns(x)[:, :, k]`` for each slot ``k`` (gathers, one per slot)."""
+        kh, kw = self.kernel
+        return [x[:, :, self.rows[:, u, None], self.cols[None, :, v]]
+                for u in range(kh) for v in range(kw)]
+
+    def fold_products(self, factors: list[Array], s: Array | None,
+                      size: tuple[int, int]) -> Array:
+        """``fold(cols)`` for ``cols[:, :, k] = factors[k] * s`` (``s`` None: 1).
+
+        ``np.add.at`` adds repeated positions (windows that share an input) correctly.
+        """
+        B, C = factors[0].shape[:2]
+        x = np.zeros((B, C, *size), dtype=factors[0].dtype if s is None else s.dtype)
+        kh, kw = self.kernel
+        for k, factor in enumerate(factors):
+            u, v = divmod(k, kw)
+            where = (slice(None), slice(None), self.rows[:, u, None], self.cols[None, :, v])
+            np.add.at(x, where, factor if s is None else factor * s)
+        return x

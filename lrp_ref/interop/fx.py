@@ -42,7 +42,11 @@ torchvision's ``channel_shuffle`` (ShuffleNet)      :class:`~lrp_ref.ChannelShuf
 ``F.hardswish``, ``F.relu6``, ``F.leaky_relu``,     call's parameters (``approximate``,
 ``F.elu``, ``F.softplus``, ``F.mish``               ``negative_slope``, ``alpha``, ``beta``,
                                                     ``threshold``; ``inplace`` is ignored)
-``F.adaptive_avg_pool2d``                           :class:`~lrp_ref.AdaptiveAvgPool2d`
+``F.max_pool2d``, ``F.avg_pool2d``                  :class:`~lrp_ref.MaxPool2d`,
+                                                    :class:`~lrp_ref.AvgPool2d` (their options)
+``F.adaptive_avg_pool2d``, ``..._max_pool2d``       :class:`~lrp_ref.AdaptiveAvgPool2d`,
+                                                    :class:`~lrp_ref.AdaptiveMaxPool2d` (any size)
+``F.interpolate`` (nearest(-exact), bilinear)       :class:`~lrp_ref.Upsample`
 ``x.mean((2, 3))`` (``keepdim`` either way)         AdaptiveAvgPool2d(1) (and Flatten)
 ``x.size()``, ``x.size(k)``, ``x.shape``, their     no node: sizes for ``view``/``reshape``
 items and arithmetic on them
@@ -113,6 +117,7 @@ from ..layers import (
     GELU,
     Activation,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
     Add,
     AddConstant,
     ChannelShuffle,
@@ -139,7 +144,7 @@ from ..layers import (
     Transpose,
 )
 from ..network import Sequential
-from .torch import residual_classes
+from .torch import avg_pool, max_pool, output_size, residual_classes, upsample
 
 #: The functions and tensor methods :func:`from_fx` converts, by name (for the errors).
 FUNCTIONS = ("operator.add, torch.add, operator.mul, torch.mul, x - c, x / c (c constant), "
@@ -147,8 +152,21 @@ FUNCTIONS = ("operator.add, torch.add, operator.mul, torch.mul, x - c, x / c (c 
              "torch.chunk, torch.split, operator.getitem, torch.relu, F.relu, "
              "F.adaptive_avg_pool2d, torchvision's channel_shuffle, torch.sigmoid, torch.tanh, "
              "F.gelu, F.silu, F.hardsigmoid, F.hardswish, F.relu6, F.leaky_relu, F.elu, "
-             "F.softplus, F.mish; methods add, mul, sub, div, flatten, view, reshape, permute, "
+             "F.softplus, F.mish, F.max_pool2d, F.avg_pool2d, F.adaptive_max_pool2d, "
+             "F.interpolate; methods add, mul, sub, div, flatten, view, reshape, permute, "
              "transpose, contiguous, chunk, split, size, relu, sigmoid, tanh, mean((2, 3))")
+
+#: The parameters of the pooling and interpolation functions, with their defaults, in
+#: torch's order (``F.max_pool2d`` and ``F.avg_pool2d`` have no Python signature to read).
+SIGNATURES = {
+    "max_pool2d": {"input": None, "kernel_size": None, "stride": None, "padding": 0,
+                   "dilation": 1, "ceil_mode": False, "return_indices": False},
+    "avg_pool2d": {"input": None, "kernel_size": None, "stride": None, "padding": 0,
+                   "ceil_mode": False, "count_include_pad": True, "divisor_override": None},
+    "adaptive_pool2d": {"input": None, "output_size": None, "return_indices": False},
+    "interpolate": {"input": None, "size": None, "scale_factor": None, "mode": "nearest",
+                    "align_corners": None, "recompute_scale_factor": None, "antialias": False},
+}
 
 #: Methods and functions that only move elements: a gate stays a gate through them.
 SHAPE_METHODS = ("view", "reshape", "contiguous", "permute", "transpose")
@@ -306,6 +324,10 @@ class _Tracer:
             F.elu: self.activation(ELU), F.softplus: self.activation(Softplus),
             F.mish: self.activation(Mish),
             F.adaptive_avg_pool2d: self.adaptive_avg_pool2d,
+            F.adaptive_max_pool2d: self.adaptive_max_pool2d,
+            F.max_pool2d: self.max_pool2d,
+            F.avg_pool2d: self.avg_pool2d,
+            F.interpolate: self.interpolate,
         }
         shuffle = torchvision_channel_shuffle()
         if shuffle is not None:
@@ -558,9 +580,45 @@ class _Tracer:
             return layer, [self.tensor(node, x)]
         return convert
 
+    def arguments(self, node: Any, signature: str) -> dict[str, Any]:
+        """The call's arguments by name, defaults filled in (:data:`SIGNATURES`)."""
+        names = SIGNATURES[signature]
+        return {**names, **dict(zip(names, node.args)), **node.kwargs}
+
+    def pool(self, node: Any, signature: str, make: Any) -> tuple[Layer, list[str]]:
+        """A pooling function's layer: ``make(arguments, where)``, errors naming the node."""
+        args = self.arguments(node, signature)
+        if args.get("return_indices") or args.get("antialias"):
+            option = "return_indices" if args.get("return_indices") else "antialias"
+            raise self.refuse(node, f"{option}=True is not supported")
+        try:
+            layer = make(args, "its arguments")
+        except (TypeError, ValueError) as error:
+            raise self.refuse(node, str(error)) from None
+        return layer, [self.tensor(node, args["input"])]
+
+    def max_pool2d(self, node: Any) -> tuple[Layer, list[str]]:
+        return self.pool(node, "max_pool2d", lambda a, _: max_pool(
+            a["kernel_size"], a["stride"], a["padding"], a["dilation"], a["ceil_mode"]))
+
+    def avg_pool2d(self, node: Any) -> tuple[Layer, list[str]]:
+        return self.pool(node, "avg_pool2d", lambda a, _: avg_pool(
+            a["kernel_size"], a["stride"], a["padding"], a["ceil_mode"],
+            a["count_include_pad"], a["divisor_override"]))
+
     def adaptive_avg_pool2d(self, node: Any) -> tuple[Layer, list[str]]:
-        size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
-        return AdaptiveAvgPool2d(size), [self.tensor(node, node.args[0])]
+        return self.pool(node, "adaptive_pool2d", lambda a, where: AdaptiveAvgPool2d(
+            output_size(where, a["output_size"])))
+
+    def adaptive_max_pool2d(self, node: Any) -> tuple[Layer, list[str]]:
+        return self.pool(node, "adaptive_pool2d", lambda a, where: AdaptiveMaxPool2d(
+            output_size(where, a["output_size"])))
+
+    def interpolate(self, node: Any) -> tuple[Layer, list[str]]:
+        return self.pool(node, "interpolate", lambda a, where: upsample(
+            where, a["size"], a["scale_factor"], a["mode"], a["align_corners"],
+            a["recompute_scale_factor"]))
+
 
     def mean(self, node: Any) -> tuple[Layer, list[str]]:
         dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")

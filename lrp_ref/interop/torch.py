@@ -27,8 +27,11 @@ torch module (inference mode)              lrp_ref layer
 ``Tanh``, ``Sigmoid``, ``Softplus``,        ``approximate``, ``beta``, ``threshold``);
 ``Mish``                                   ``inplace`` changes no value and is ignored
 ``MaxPool2d`` / ``AvgPool2d``              :class:`~lrp_ref.MaxPool2d` / :class:`~lrp_ref.AvgPool2d`
+                                           (every option but ``return_indices``)
 ``MaxPool1d`` / ``AvgPool1d``              :class:`~lrp_ref.MaxPool1d` / :class:`~lrp_ref.AvgPool1d`
-``AdaptiveAvgPool2d``                      :class:`~lrp_ref.AdaptiveAvgPool2d` (equal windows)
+``AdaptiveAvgPool2d`` / ``...MaxPool2d``   :class:`~lrp_ref.AdaptiveAvgPool2d` /
+                                           :class:`~lrp_ref.AdaptiveMaxPool2d` (any size)
+``Upsample`` (nearest(-exact), bilinear)   :class:`~lrp_ref.Upsample`
 ``BatchNorm1d`` / ``BatchNorm2d``          :class:`~lrp_ref.BatchNorm1d` / ``BatchNorm2d``
 ``Flatten()``                              :class:`~lrp_ref.Flatten`
 ``Dropout*``, ``Identity``                 :class:`~lrp_ref.Identity`
@@ -57,10 +60,11 @@ does the same for torchvision's blocks with its ``Sum`` module).
 
 Refused with a TypeError or ValueError naming the module's path and type:
 modules of other types; modules in training mode (call ``model.eval()``);
-pooling with dilation, ``ceil_mode``, ``return_indices`` or
-``divisor_override``, AvgPool2d with padding; BatchNorm without running statistics; Flatten of other
-dimensions; a Sequential whose children have names other than ``"0"``, ``"1"``, ...
-(their paths could not equal torch's names).
+pooling with ``return_indices``, adaptive pooling with an output size
+``None``, 1-D pooling with dilation, ``ceil_mode`` or padding; Upsample of other
+modes or with ``recompute_scale_factor=True``; BatchNorm without running
+statistics; Flatten of other dimensions; a Sequential whose children have names
+other than ``"0"``, ``"1"``, ... (their paths could not equal torch's names).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ from ..graph import Graph
 from ..layers import (
     Activation,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
     AvgPool1d,
     AvgPool2d,
     BatchNorm1d,
@@ -89,6 +94,7 @@ from ..layers import (
     MaxPool2d,
     ReLU,
     Residual,
+    Upsample,
 )
 from ..layers.activations import ACTIVATIONS
 from ..network import Sequential
@@ -96,7 +102,8 @@ from .peers import import_torch
 from .torch_rnn import convert_module as convert_rnn_module
 
 SUPPORTED = ("Sequential, Linear, Conv1d, Conv2d, ConvTranspose2d, ReLU, MaxPool1d, MaxPool2d, "
-             "AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm1d, BatchNorm2d, "
+             "AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, Upsample, BatchNorm1d, "
+             "BatchNorm2d, "
              f"{', '.join(cls.__name__ for cls in ACTIVATIONS)}, "
              "Flatten, Dropout, Identity, Embedding, LSTM and lrp_ref.interop.torch.ResidualBlock")
 
@@ -175,6 +182,8 @@ class _Converter:
             nn.MaxPool1d: self.maxpool1d,
             nn.AvgPool1d: self.avgpool1d,
             nn.AdaptiveAvgPool2d: self.adaptive_avgpool2d,
+            nn.AdaptiveMaxPool2d: self.adaptive_maxpool2d,
+            nn.Upsample: self.upsample,
             nn.BatchNorm1d: self.batchnorm,
             nn.BatchNorm2d: self.batchnorm,
             nn.Flatten: self.flatten,
@@ -241,18 +250,13 @@ class _Converter:
                                groups=module.groups, dilation=tuple(module.dilation))
 
     def maxpool2d(self, module: Any, path: str) -> MaxPool2d:
-        where = _where(path, module)
-        _refuse(where, "ceil_mode", module.ceil_mode, False)
-        _refuse(where, "dilation", module.dilation, 1)
-        _refuse(where, "return_indices", module.return_indices, False)
-        return MaxPool2d(module.kernel_size, module.stride, padding=module.padding)
+        _refuse(_where(path, module), "return_indices", module.return_indices, False)
+        return max_pool(module.kernel_size, module.stride, module.padding, module.dilation,
+                        module.ceil_mode)
 
     def avgpool2d(self, module: Any, path: str) -> AvgPool2d:
-        where = _where(path, module)
-        _refuse(where, "padding", module.padding, 0)
-        _refuse(where, "ceil_mode", module.ceil_mode, False)
-        _refuse(where, "divisor_override", module.divisor_override, None)
-        return AvgPool2d(module.kernel_size, module.stride)
+        return avg_pool(module.kernel_size, module.stride, module.padding, module.ceil_mode,
+                        module.count_include_pad, module.divisor_override)
 
     def maxpool1d(self, module: Any, path: str) -> MaxPool1d:
         where = _where(path, module)
@@ -269,11 +273,16 @@ class _Converter:
         return AvgPool1d(module.kernel_size[0], module.stride[0])
 
     def adaptive_avgpool2d(self, module: Any, path: str) -> AdaptiveAvgPool2d:
-        size = module.output_size
-        if size is None or (isinstance(size, tuple) and None in size):
-            raise ValueError(f"{_where(path, module)}: output_size={size!r} (None keeps the "
-                             "input's size on that axis) is not supported; give both sizes")
-        return AdaptiveAvgPool2d(size)
+        return AdaptiveAvgPool2d(output_size(_where(path, module), module.output_size))
+
+    def adaptive_maxpool2d(self, module: Any, path: str) -> AdaptiveMaxPool2d:
+        where = _where(path, module)
+        _refuse(where, "return_indices", module.return_indices, False)
+        return AdaptiveMaxPool2d(output_size(where, module.output_size))
+
+    def upsample(self, module: Any, path: str) -> Upsample:
+        return upsample(_where(path, module), module.size, module.scale_factor, module.mode,
+                        module.align_corners, module.recompute_scale_factor)
 
     def batchnorm(self, module: Any, path: str) -> BatchNorm1d | BatchNorm2d:
         if module.running_mean is None or module.running_var is None:
@@ -312,6 +321,47 @@ class _Converter:
 
         shortcut = None if module.shortcut is None else child("shortcut")
         return Residual(child("body"), shortcut, epsilon=self.residual_epsilon)
+
+
+def _pair(value: Any) -> Any:
+    """torch's ints or tuples as lrp_ref's (a 1-tuple means both axes)."""
+    return value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
+
+
+def max_pool(kernel: Any, stride: Any, padding: Any, dilation: Any,
+             ceil_mode: bool) -> MaxPool2d:
+    """torch's max_pool2d options as a MaxPool2d (stride None or empty: the kernel)."""
+    return MaxPool2d(_pair(kernel), _pair(stride) or None, padding=_pair(padding),
+                     dilation=_pair(dilation), ceil_mode=ceil_mode)
+
+
+def avg_pool(kernel: Any, stride: Any, padding: Any, ceil_mode: bool, count_include_pad: bool,
+             divisor_override: Any) -> AvgPool2d:
+    """torch's avg_pool2d options as an AvgPool2d (stride None or empty: the kernel)."""
+    return AvgPool2d(_pair(kernel), _pair(stride) or None, _pair(padding), ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+def output_size(where: str, size: Any) -> Any:
+    """An adaptive pool's output size; None (torch: keep the input's size) is refused."""
+    if size is None or (isinstance(size, (tuple, list)) and None in size):
+        raise ValueError(f"{where}: output_size={size!r} (None keeps the input's size on that "
+                         "axis) is not supported; give both sizes")
+    return _pair(size)
+
+
+def upsample(where: str, size: Any, scale_factor: Any, mode: str, align_corners: Any,
+             recompute_scale_factor: Any) -> Upsample:
+    """nn.Upsample's or F.interpolate's options as an Upsample."""
+    if mode not in Upsample.MODES:
+        raise ValueError(f"{where}: mode={mode!r} is not supported (lrp_ref interpolates "
+                         f"with mode {', '.join(Upsample.MODES)})")
+    if recompute_scale_factor and scale_factor is not None:
+        raise ValueError(f"{where}: recompute_scale_factor=True is not supported (lrp_ref "
+                         "uses 1 / scale_factor for the source positions, torch's default)")
+    return Upsample(None if size is None else _pair(size),
+                    None if scale_factor is None else _pair(scale_factor), mode,
+                    bool(align_corners))
 
 
 def _single(value: Any) -> Any:

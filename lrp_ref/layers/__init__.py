@@ -27,10 +27,11 @@ from .embedding import Embedding
 from .linear import LinearLayer
 from .lstm import LSTM
 from .merge import Add, Concat, Merge, Mul
-from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .pooling1d import AvgPool1d, MaxPool1d
 from .residual import Residual
 from .shape import ChannelShuffle, Chunk, Permute, Reshape, Slice, Transpose
+from .upsample import Upsample
 
 __all__ = [
     "ELU",
@@ -49,6 +50,7 @@ __all__ = [
     "LAYER_TYPES",
     "LSTM",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
     "Add",
     "AddConstant",
     "AvgPool1d",
@@ -82,4 +84,5 @@ __all__ = [
     "Scale",
     "Slice",
     "Transpose",
+    "Upsample",
 ]

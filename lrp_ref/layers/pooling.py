@@ -1,4 +1,17 @@
-"""Pooling: AvgPool2d (a linear layer, every linear rule) and MaxPool2d (no rule, a mode)."""
+"""Pooling, as torch computes it: AvgPool2d and AdaptiveAvgPool2d (linear layers, every
+linear rule), MaxPool2d and AdaptiveMaxPool2d (no rule, a mode).
+
+Every pooling reads windows of its input, per channel. Their geometry (kernel,
+stride, zero padding, dilation, ``ceil_mode``, or torch's adaptive windows) is
+:class:`~lrp_ref.engine.patches.AxisWindows` along each axis: an index table
+into the input padded beforehand. Padding is no input: it holds ``-inf`` for a
+maximum (never a winner) and 0 for a sum and for every modified input of a
+linear rule (so Flat, WSquare and ZBox count only true inputs), the convention
+of Conv2d's padding (docs/conventions.md, "Padding"). Where the windows are
+those of a plain strided window (the common case) the layers use the strided
+:class:`~lrp_ref.engine.patches.Window`, whose tiled path keeps VGG-16's
+max-pooling fast; otherwise an :class:`~lrp_ref.engine.patches.IndexWindow`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from ..audit import Ledger, dropped_relevance
+from ..checks import is_int
 from ..engine import kernels
-from ..engine.patches import Window, as_pair
+from ..engine.patches import AxisWindows, IndexWindow, Window, as_pair, axis_window
 from ..rules import Rule
 from .base import Layer
 from .linear import LinearLayer
@@ -16,100 +30,140 @@ from .linear import LinearLayer
 Array = np.ndarray
 
 
-class PoolingWindow:
-    """Mixin of the pooling layers: a window per channel, stride = kernel by default."""
+class PoolGeometry:
+    """Mixin of the window layers: the windows of the last forward's input, per axis.
+
+    A subclass gives :meth:`_geometry` (the two :class:`AxisWindows` for an
+    input of spatial size ``(H, W)``); ``forward`` sets :attr:`axes` and
+    :attr:`window` (the 2-D windows over the padded input) from it.
+    """
 
     where: str
-
-    def __init__(self, kernel_size: Any, stride: Any = None) -> None:
-        super().__init__()
-        name = type(self).__name__
-        self.window = Window.make(kernel_size, kernel_size if stride is None else stride, 0, name)
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {"kernel_size": list(self.window.kernel), "stride": list(self.window.stride)}
+    #: ``(rows, cols)`` of the last forward (None before one).
+    axes: tuple[AxisWindows, AxisWindows] | None = None
+    #: The 2-D windows of the last forward over the padded input.
+    window: Window | IndexWindow | None = None
 
     def expected_input_shape(self) -> tuple[int | None, ...]:
         return (None, None, None, None)
 
-    def _windows(self, a: Array) -> Array:
-        """``(B, C, kh*kw, Ho, Wo)``: the windows of ``a`` (checks that one fits)."""
-        self.window.output_size(a.shape[2:], self.where)
-        return self.window.columns(a)
+    def _geometry(self, size: tuple[int, int]) -> tuple[AxisWindows, AxisWindows]:
+        raise NotImplementedError
 
-    def _offsets(self, a: Array) -> list[Array]:
-        """``_windows(a)[:, :, k]`` for each window element ``k``, as views of ``a``."""
-        self.window.output_size(a.shape[2:], self.where)
-        return self.window.offsets(a)
+    def _set_geometry(self, size: tuple[int, int]) -> None:
+        rows, cols = self._geometry(tuple(size))
+        if rows.index.shape[0] < 1 or cols.index.shape[0] < 1:
+            raise ValueError(f"{self.where}: input of spatial size {tuple(size)} is smaller "
+                             f"than the kernel {getattr(self, 'kernel_size', '')}")
+        if not (rows.inputs.any(axis=1).all() and cols.inputs.any(axis=1).all()):
+            raise ValueError(f"{self.where}: on input of spatial size {tuple(size)} a window "
+                             "lies in the padding only and holds no input; use less padding "
+                             "or dilation")
+        self.axes = (rows, cols)
+        self.window = axis_window(rows, cols)
+
+    def _padded(self, a: Array, value: float) -> Array:
+        """``a`` with the padding of the windows around it, filled with ``value``."""
+        (top, bottom), (left, right) = (axis.pad for axis in self.axes)
+        if top == bottom == left == right == 0:
+            return a
+        return np.pad(a, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+    def _crop(self, x: Array) -> Array:
+        """The input positions of a :meth:`_padded` array (a view)."""
+        (top, _), (left, _) = (axis.pad for axis in self.axes)
+        H, W = (axis.size for axis in self.axes)
+        return x[:, :, top:top + H, left:left + W]
 
 
-class AvgPool2d(PoolingWindow, LinearLayer):
-    """Average pooling, a depthwise linear layer like ``torch.nn.AvgPool2d`` (no padding)::
+def sliding_axes(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+                 padding: tuple[int, int], dilation: tuple[int, int],
+                 ceil_mode: bool) -> tuple[AxisWindows, AxisWindows]:
+    """torch's pooling windows along both axes (:meth:`AxisWindows.sliding`)."""
+    return tuple(AxisWindows.sliding(*args, ceil_mode)        # type: ignore[return-value]
+                 for args in zip(size, kernel, stride, padding, dilation))
 
-        z[b, c, p, q] = sum_{u, v} a[b, c, p*sh + u, q*sw + v] * w[u, v],   w = 1 / (kh kw)
 
-    Output ``j = (c, p, q)`` is connected to the inputs ``i`` of its window in
-    its own channel with ``w_ij = 1 / (kh kw)``; there is no bias (``b_j = 0``,
-    so the bias ledger term is 0). Every linear rule applies, through the same
-    engine as Dense and Conv2d, with the rule's modifiers acting on ``w`` (e.g.
-    Flat and WSquare see ``kh kw`` equal weights; AlphaBeta splits ``z_ij`` by
-    the sign of ``a_i``). Note that Zennit's parameter-based rules leave
-    AvgPool unmodified, and its composites give it the z-rule (docs/peers.md).
+def check_padding(name: str, padding: tuple[int, int], kernel: tuple[int, int]) -> None:
+    """Refuse padding above half the kernel, as torch does."""
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"{name}: padding {padding} must be at most half the kernel "
+                         f"{kernel} (as in PyTorch), so that every window holds an input")
 
-    The explicit path counts the channel into the output position: ``P =
-    C Ho Wo`` windows of ``K = kh kw`` elements, each with one output (``J = 1``).
 
-    Parameters
-    ----------
-    kernel_size : int or pair of ints
-    stride : int or pair of ints, optional
-        The kernel size when None (as in PyTorch).
+class WindowedLinear(PoolGeometry, LinearLayer):
+    """A depthwise linear layer over windows with per-position weights (no bias)::
+
+        z[b, c, p, q] = sum_k  a_pad[b, c, rows[p, u], cols[q, v]] * w[k, p, q],  k = u*kw + v
+
+    ``w[k, p, q]`` (:attr:`weight`, shape ``(kh*kw, Ho, Wo)``, the same for
+    every channel) is ``w_ij`` from slot ``k`` of window ``(p, q)`` to output
+    ``j = (c, p, q)``; it may differ from window to window (AvgPool2d's
+    divisors, Upsample's interpolation weights). A subclass gives the
+    geometry and :meth:`_slot_weights`. The rules' modifiers act on ``w``
+    element-wise; padded slots read 0 in every (modified) input, so they count
+    for nothing in any rule. The explicit path has ``P = C Ho Wo`` windows of
+    ``K = kh kw`` slots, one output each (``J = 1``), and ``weight_pkj`` of
+    shape ``(P, K, 1)``.
     """
 
+    _weight: Array | None = None
+
     @property
-    def weight(self) -> Array:
-        """The constant kernel ``w[u, v] = 1 / (kh kw)``, in the dtype of the last input."""
-        kh, kw = self.window.kernel
-        dtype = np.float64 if self._input is None else self._input.dtype
-        return np.full((kh, kw), 1 / (kh * kw), dtype=dtype)
+    def weight(self) -> Array | None:
+        """``w[k, p, q]`` of the last forward (None before one)."""
+        return self._weight
 
     @property
     def bias(self) -> Array:
-        """``b_j = 0`` (a scalar zero, in the dtype of the last input)."""
-        return np.zeros((), dtype=np.float64 if self._input is None else self._input.dtype)
+        """``b_j = 0`` (a scalar zero, in the dtype of the weights: of the last input)."""
+        return np.zeros((), dtype=np.float64 if self._weight is None else self._weight.dtype)
+
+    def _slot_weights(self) -> Array:
+        """``w[k, p, q]`` for the geometry of :attr:`axes` (float64)."""
+        raise NotImplementedError
 
     def _forward(self, a: Array) -> Array:
-        return self._windows(a).mean(axis=2)
+        self._set_geometry(a.shape[2:])
+        # contiguous, so that every rule's modified weights are summed in the same order
+        self._weight = np.ascontiguousarray(self._slot_weights(), dtype=a.dtype)
+        return super()._forward(a)
 
     def _compute_parameter_gradients(self, a: Array, grad_z: Array) -> dict[str, Array]:
-        return {}                                   # AvgPool2d has no parameters
+        return {}                                   # no trainable parameters
 
     # -- the maps of the linear-rule engine --------------------------------------------
 
+    def _columns(self, x: Array) -> Array:
+        """``(B, C, K, Ho, Wo)``: the windows of ``x`` zero-padded (padding is no input)."""
+        return self.window.columns(self._padded(x, 0.0))
+
+    def _padded_size(self) -> tuple[int, int]:
+        return tuple(axis.size + sum(axis.pad) for axis in self.axes)
+
     def linear(self, a: Array, w: Array) -> Array:
-        return np.einsum("bckpq,k->bcpq", self._windows(a), w.ravel())
+        return np.einsum("bckpq,kpq->bcpq", self._columns(a), w)
 
     def linear_T(self, s: Array, w: Array) -> Array:
-        # every window element k = (u, v) of output (c, p, q) receives w[u, v] s[b, c, p, q]
-        cols = w.reshape(1, 1, -1, 1, 1) * s[:, :, None]
-        return self.window.fold(cols, self._input.shape[2:])
+        # slot k of window (p, q) receives w[k, p, q] s[b, c, p, q]
+        return self._crop(self.window.fold(w * s[:, :, None], self._padded_size()))
 
     def expand_bias(self, b: Array) -> Array:
         return b
 
-    # explicit path: P = C*Ho*Wo (channel, position), K = kh*kw, J = 1
-
     def patches(self, x: Array) -> Array:
-        windows = self._windows(x)
+        windows = self._columns(x)
         return windows.transpose(0, 1, 3, 4, 2).reshape(x.shape[0], -1, windows.shape[2])
 
     def fold(self, cols: Array) -> Array:
         _, C, Ho, Wo = self._output_shape
         windows = cols.reshape(-1, C, Ho, Wo, cols.shape[2]).transpose(0, 1, 4, 2, 3)
-        return self.window.fold(windows, self._input.shape[2:])
+        return self._crop(self.window.fold(windows, self._padded_size()))
 
     def weight_pkj(self, w: Array) -> Array:
-        return w.reshape(1, -1, 1)
+        K, Ho, Wo = w.shape
+        C = self._output_shape[1]
+        return np.broadcast_to(w.transpose(1, 2, 0), (C, Ho, Wo, K)).reshape(-1, K, 1)
 
     def output_pj(self, z: Array) -> Array:
         return z.reshape(z.shape[0], -1, 1)
@@ -118,16 +172,95 @@ class AvgPool2d(PoolingWindow, LinearLayer):
         return z_pj.reshape(z_pj.shape[0], *self._output_shape[1:])
 
 
+class AvgPool2d(WindowedLinear):
+    """Average pooling, a depthwise linear layer like ``torch.nn.AvgPool2d``::
+
+        z[b, c, p, q] = sum_{u, v} a_pad[b, c, p*sh + u, q*sw + v] / d[p, q]
+
+    Output ``j = (c, p, q)`` is connected to the inputs ``i`` of its window in
+    its own channel with ``w_ij = 1 / d_j``; there is no bias (``b_j = 0``,
+    so the bias ledger term is 0). The divisor ``d_j`` is torch's: ``kh kw``
+    (the window including zero padding, but not the overhang of a
+    ``ceil_mode`` window beyond it), the number of true inputs with
+    ``count_include_pad=False``, or ``divisor_override``. Every linear rule
+    applies, through the same engine as Dense and Conv2d, with the rule's
+    modifiers acting on ``w`` (Flat and WSquare see the window's true inputs
+    only; AlphaBeta splits ``z_ij`` by the sign of ``a_i``). Note that
+    Zennit's parameter-based rules leave AvgPool unmodified, and its
+    composites give it the z-rule (docs/peers.md).
+
+    Parameters
+    ----------
+    kernel_size : int or pair of ints
+    stride : int or pair of ints, optional
+        The kernel size when None (as in PyTorch).
+    padding : int or pair of ints
+        Zero padding on each side, at most half the kernel (as in PyTorch).
+    ceil_mode : bool
+        Round the number of windows up (torch's rule: a last window that
+        would start in the right padding is left out).
+    count_include_pad : bool
+        Whether the divisor counts the zero padding in the window.
+    divisor_override : int, optional
+        A fixed divisor for every window.
+    """
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = as_pair(kernel_size, "kernel_size", name, 1)
+        self.stride = as_pair(kernel_size if stride is None else stride, "stride", name, 1)
+        self.padding = as_pair(padding, "padding", name, 0)
+        check_padding(name, self.padding, self.kernel_size)
+        self.ceil_mode = bool(ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+        if divisor_override is not None and not (is_int(divisor_override)
+                                                 and divisor_override > 0):
+            raise ValueError(f"{name}: divisor_override must be a positive int or None, "
+                             f"got {divisor_override!r}")
+        self.divisor_override = None if divisor_override is None else int(divisor_override)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding), "ceil_mode": self.ceil_mode,
+                "count_include_pad": self.count_include_pad,
+                "divisor_override": self.divisor_override}
+
+    def _geometry(self, size: tuple[int, int]) -> tuple[AxisWindows, AxisWindows]:
+        return sliding_axes(size, self.kernel_size, self.stride, self.padding, (1, 1),
+                            self.ceil_mode)
+
+    def _divisors(self, axis: AxisWindows, padding: int) -> Array:
+        """The divisor's factor along one axis, per output (torch's ``avg_pool2d``)."""
+        if not self.count_include_pad:
+            return axis.inputs.sum(axis=1)
+        start = axis.index[:, 0]                   # the window, clipped at the padding's end
+        return np.minimum(start + axis.index.shape[1], axis.size + 2 * padding) - start
+
+    def _slot_weights(self) -> Array:
+        (rows, cols), K = self.axes, int(np.prod(self.window.kernel))
+        if self.divisor_override is not None:
+            d = np.full((rows.index.shape[0], cols.index.shape[0]), float(self.divisor_override))
+        else:
+            d = np.outer(*(self._divisors(axis, p) for axis, p in zip(self.axes, self.padding)))
+        return np.broadcast_to(1.0 / d, (K, *d.shape))
+
+
 class AdaptiveAvgPool2d(AvgPool2d):
     """Average pooling to a fixed output size, like ``torch.nn.AdaptiveAvgPool2d``.
 
-    For an input of spatial size ``(H, W)`` and ``output_size = (Ho, Wo)``
-    that divide it, the windows are ``kernel = stride = (H / Ho, W / Wo)``:
-    this is :class:`AvgPool2d` with that kernel, chosen at each forward from
-    the input's size, and every linear rule applies as there. ``output_size
-    = 1`` is global average pooling (ResNet's and DenseNet's head, and
-    ``x.mean((2, 3))`` before its flattening). Sizes that do not divide the
-    input (torch then uses windows of unequal size) are refused.
+    For an input of spatial size ``(H, W)`` and ``output_size = (Ho, Wo)``,
+    output row ``p`` averages the input rows ``floor(p H / Ho) <= y <
+    ceil((p + 1) H / Ho)`` (likewise for columns): torch's windows, which
+    differ in size and may overlap when ``Ho`` does not divide ``H``. The
+    weight of an output is 1 over the number of inputs in its window; every
+    linear rule applies as for :class:`AvgPool2d` (a shorter window's unused
+    slots are padding: no input in any rule). ``output_size = 1`` is global
+    average pooling (ResNet's and DenseNet's head, and ``x.mean((2, 3))``
+    before its flattening); VGG's ``AdaptiveAvgPool2d(7)`` on a 2x2 input
+    copies each input to a block of the output.
 
     Parameters
     ----------
@@ -135,25 +268,19 @@ class AdaptiveAvgPool2d(AvgPool2d):
     """
 
     def __init__(self, output_size: Any) -> None:
-        self.output_size = as_pair(output_size, "output_size", "AdaptiveAvgPool2d", 1)
-        super().__init__(1)
+        super().__init__(1, count_include_pad=False)
+        self.output_size = as_pair(output_size, "output_size", type(self).__name__, 1)
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"output_size": list(self.output_size)}
 
-    def _forward(self, a: Array) -> Array:
-        size = a.shape[2:]
-        if any(n % m for n, m in zip(size, self.output_size)):
-            raise ValueError(f"{self.where}: output size {self.output_size} does not divide the "
-                             f"input's spatial size {tuple(size)}; lrp_ref computes adaptive "
-                             "pooling with equal windows only")
-        kernel = tuple(n // m for n, m in zip(size, self.output_size))
-        self.window = Window.make(kernel, kernel, 0, self.where)
-        return super()._forward(a)
+    def _geometry(self, size: tuple[int, int]) -> tuple[AxisWindows, AxisWindows]:
+        return tuple(AxisWindows.adaptive(n, m)       # type: ignore[return-value]
+                     for n, m in zip(size, self.output_size))
 
 
-class MaxPool2d(PoolingWindow, Layer):
-    """Max pooling, ``z[b, c, p, q] = max_{u, v} a_pad[b, c, p*sh + u, q*sw + v]``.
+class MaxPool2d(PoolGeometry, Layer):
+    """Max pooling, ``z[b, c, p, q] = max_{u, v} a_pad[b, c, p*sh + u*dh, q*sw + v*dw]``.
 
     Why max-pooling is a hard case (docs/theory.md, section 6): the forward pass keeps
     only the maximum of each window and discards the other inputs, so there are
@@ -195,7 +322,11 @@ class MaxPool2d(PoolingWindow, Layer):
         Rows and columns added on each side, at most half the kernel (as in
         PyTorch; ResNet's stem pads by 1). Padding is not an input: it holds
         ``-inf`` for the maximum, so it never wins, and takes no relevance in
-        either mode.
+        either mode. So does the overhang of a ``ceil_mode`` window.
+    dilation : int or pair of ints
+        The spacing of the window's elements (torch's ``dilation``).
+    ceil_mode : bool
+        Round the number of windows up, as torch does (SqueezeNet, GoogLeNet).
     """
 
     MODES = ("winner", "proportional")
@@ -203,42 +334,39 @@ class MaxPool2d(PoolingWindow, Layer):
     _z: Array | None = None
 
     def __init__(self, kernel_size: Any, stride: Any = None, mode: str = "winner",
-                 padding: Any = 0) -> None:
-        super().__init__(kernel_size, stride)
+                 padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False) -> None:
+        super().__init__()
+        name = type(self).__name__
         if mode not in self.MODES:
-            raise ValueError(f"MaxPool2d: mode must be 'winner' or 'proportional', got {mode!r}")
+            raise ValueError(f"{name}: mode must be 'winner' or 'proportional', got {mode!r}")
         self.mode = mode
-        self.padding = as_pair(padding, "padding", "MaxPool2d", 0)
-        if any(2 * p > k for p, k in zip(self.padding, self.window.kernel)):
-            raise ValueError(f"MaxPool2d: padding {self.padding} must be at most half the kernel "
-                             f"{self.window.kernel} (as in PyTorch), so that every window holds "
-                             "an input")
+        self.kernel_size = as_pair(kernel_size, "kernel_size", name, 1)
+        self.stride = as_pair(kernel_size if stride is None else stride, "stride", name, 1)
+        self.padding = as_pair(padding, "padding", name, 0)
+        self.dilation = as_pair(dilation, "dilation", name, 1)
+        self.ceil_mode = bool(ceil_mode)
+        check_padding(name, self.padding, self.kernel_size)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {**super().hyperparameters(), "mode": self.mode, "padding": list(self.padding)}
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "mode": self.mode, "padding": list(self.padding),
+                "dilation": list(self.dilation), "ceil_mode": self.ceil_mode}
 
-    def _padded(self, a: Array, value: float) -> Array:
-        """``a`` surrounded by ``padding`` rows and columns of ``value`` (``a`` itself without)."""
-        if self.padding == (0, 0):
-            return a
-        (ph, pw) = self.padding
-        return np.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
-
-    def _crop(self, x: Array) -> Array:
-        """The input positions of a :meth:`_padded` array."""
-        (ph, pw), (H, W) = self.padding, x.shape[2:]
-        return x[:, :, ph:H - ph, pw:W - pw]
+    def _geometry(self, size: tuple[int, int]) -> tuple[AxisWindows, AxisWindows]:
+        return sliding_axes(size, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode)
 
     def _forward(self, a: Array) -> Array:
         # padding is -inf: it never wins. z is kept for the winners [a_i = z_j] of
         # relevance, as ReLU keeps its output (the next layer keeps it as its input
         # anyway): not recomputed there
-        self._z = kernels.window_max(self._offsets(self._padded(a, -np.inf)))
+        self._set_geometry(a.shape[2:])
+        self._z = kernels.window_max(self.window.offsets(self._padded(a, -np.inf)))
         return self._z
 
     def _backward(self, grad_z: Array) -> Array:
         a_pad = self._padded(self._input, -np.inf)
-        windows = self._windows(a_pad)
+        windows = self.window.columns(a_pad)
         # the first maximum of each window in row-major (u, v) order, as in PyTorch
         first = windows.argmax(axis=2)
         is_first = np.arange(windows.shape[2])[:, None, None] == first[:, :, None]
@@ -262,3 +390,26 @@ class MaxPool2d(PoolingWindow, Layer):
         R_in = self._crop(R_in)
         no_absorption = np.zeros(a.shape[0], dtype=a.dtype)
         return R_in, Ledger(no_absorption, no_absorption, dropped_relevance(zero, R))
+
+
+class AdaptiveMaxPool2d(MaxPool2d):
+    """Max pooling to a fixed output size, like ``torch.nn.AdaptiveMaxPool2d``: the
+    windows of :class:`AdaptiveAvgPool2d` (torch's, unequal and overlapping where the
+    output size does not divide the input's), the relevance modes of :class:`MaxPool2d`.
+
+    Parameters
+    ----------
+    output_size : int or pair of ints
+    mode : {"winner", "proportional"}
+    """
+
+    def __init__(self, output_size: Any, mode: str = "winner") -> None:
+        super().__init__(1, mode=mode)
+        self.output_size = as_pair(output_size, "output_size", type(self).__name__, 1)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"output_size": list(self.output_size), "mode": self.mode}
+
+    def _geometry(self, size: tuple[int, int]) -> tuple[AxisWindows, AxisWindows]:
+        return tuple(AxisWindows.adaptive(n, m)       # type: ignore[return-value]
+                     for n, m in zip(size, self.output_size))

@@ -39,8 +39,7 @@ class Pool1d(Layer):
         self._pool = pool
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"kernel_size": self._pool.window.kernel[1],
-                "stride": self._pool.window.stride[1]}
+        return {"kernel_size": self._pool.kernel_size[1], "stride": self._pool.stride[1]}
 
     def expected_input_shape(self) -> tuple[int | None, ...]:
         return (None, None, None)
