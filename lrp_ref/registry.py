@@ -22,6 +22,8 @@ register_layer_types([
     Sequential, Graph, layers.Residual, layers.Bidirectional,
     # merge nodes of a Graph
     layers.Add, layers.Concat, layers.Mul,
+    # transformers (AttnLRP, CP-LRP): products of activations, softmax, normalisation
+    layers.MatMul, layers.Product, layers.Softmax, layers.LayerNorm, layers.RMSNorm,
     # linear layers: every linear rule
     layers.Dense, layers.Conv2d, layers.AvgPool2d, layers.AdaptiveAvgPool2d,
     layers.BatchNorm1d, layers.BatchNorm2d,

@@ -30,7 +30,8 @@ def test_the_table_holds_exactly_the_concrete_layer_types():
     assert set(LAYER_TYPES) == {
         "Sequential", "Dense", "Conv2d", "AvgPool2d", "MaxPool2d", "ReLU", "Flatten",
         "Identity", "BatchNorm1d", "BatchNorm2d", "Residual", "Embedding", "LSTM",
-        "Bidirectional", "Graph", "Add", "Concat", "Mul", "AdaptiveAvgPool2d"}
+        "Bidirectional", "Graph", "Add", "Concat", "Mul", "AdaptiveAvgPool2d",
+        "MatMul", "Product", "Softmax", "LayerNorm", "RMSNorm"}
     assert all(name == cls.__name__ for name, cls in LAYER_TYPES.items())
     with pytest.raises(TypeError):
         LAYER_TYPES["Dense"] = object          # read-only: changed only in its module

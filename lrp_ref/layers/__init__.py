@@ -1,6 +1,7 @@
 """Layers: one file per layer family, each with forward, backward and relevance."""
 
 from ..engine.linear import EXPLICIT_MAX_BYTES
+from .attention import MatMul, Product, Softmax
 from .base import LAYER_TYPES, Container, Layer
 from .batchnorm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .bidirectional import Bidirectional
@@ -11,6 +12,7 @@ from .embedding import Embedding
 from .linear import LinearLayer
 from .lstm import LSTM
 from .merge import Add, Concat, Merge, Mul
+from .normalization import LayerNorm, RMSNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .residual import Residual
 
@@ -33,10 +35,15 @@ __all__ = [
     "Flatten",
     "Identity",
     "Layer",
+    "LayerNorm",
     "LinearLayer",
+    "MatMul",
     "MaxPool2d",
     "Merge",
     "Mul",
+    "Product",
+    "RMSNorm",
     "ReLU",
     "Residual",
+    "Softmax",
 ]
