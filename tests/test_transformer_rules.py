@@ -23,9 +23,8 @@ PATHS = dict(rtol=1e-10, atol=1e-12)
 
 
 def ledger_of(layer, R, rule=None, method="fast"):
-    """``R_in`` and the ledger of one step (as a Graph or Sequential records it)."""
-    out = layer._relevance(np.asarray(R, float), rule, method)
-    return out
+    """``R_in`` and the ledger of one step after ``forward``: what a network's record holds."""
+    return layer._relevance(np.asarray(R, float), rule, method)
 
 
 # -- LayerNorm ------------------------------------------------------------------------------

@@ -97,3 +97,28 @@ def test_layer_norm_rule_is_gradient_times_input_with_sigma_detached():
     yt.backward(torch.tensor(R / y))
     np.testing.assert_allclose(layer.relevance(R, lrp.Zero()), (xt * xt.grad).detach().numpy(),
                                rtol=1e-9, atol=1e-12)
+
+
+def test_cp_lrp_is_gradient_times_input_with_attention_and_sigma_detached():
+    # TRANSFORMERS.md: with LRP-0 everywhere, CP-LRP equals Gradient x Input of the network
+    # with the attention weights A and sigma detached (seeded with R / y), and without
+    # biases it conserves exactly. Network: LayerNorm(softmax(x x) x), one head.
+    rng = np.random.default_rng(4)
+    x, gamma, R = (rng.standard_normal(s) for s in ((2, 3, 3), 3, (2, 3, 3)))
+    g = lrp.Graph()
+    i = g.input()
+    a = g.add(lrp.Softmax(), g.add(lrp.MatMul(0.0), i, i, name="scores"), name="softmax")
+    o = g.add(lrp.MatMul(0.0, constant=0), a, i, name="values")
+    g.output(g.add(lrp.LayerNorm(gamma), o, name="norm"))
+    e = g.explain(x, rule=lrp.Zero(), output_relevance=R)
+    xt = t(x)
+    A = F.softmax(xt @ xt, dim=-1).detach()
+    h = A @ xt
+    mu = h.mean(-1, keepdim=True)
+    sigma = ((h - mu) ** 2).mean(-1, keepdim=True).add(1e-5).sqrt().detach()
+    y = (h - mu) / sigma * torch.tensor(gamma)
+    y.backward(torch.tensor(R) / y.detach())
+    # R / y divides by outputs near 0 at random: relative rounding, a few ulps times |R / y|
+    np.testing.assert_allclose(e.relevance, (xt * xt.grad).detach().numpy(), rtol=1e-9,
+                               atol=1e-9)
+    np.testing.assert_allclose(e.relevance.sum(axis=(1, 2)), R.sum(axis=(1, 2)), rtol=1e-9)
