@@ -327,3 +327,16 @@ def test_matmul_refuses_bad_shapes_and_parameters():
         lrp.MatMul().forward(np.ones((1, 2, 3)), np.ones((1, 2, 3)))
     with pytest.raises(ValueError, match="NaN or inf"):
         lrp.Softmax().forward(np.array([[0.0, -np.inf]]))
+
+
+def test_explicit_path_refuses_above_the_memory_budget(monkeypatch):
+    from lrp_ref.engine import linear
+    monkeypatch.setattr(linear, "EXPLICIT_MAX_BYTES", 100)
+    x = np.ones((1, 2, 4))
+    layers = [(lrp.LayerNorm(np.ones(4)), (x,), lrp.Zero()), (lrp.Softmax(), (x,), None),
+              (lrp.MatMul(), (x, np.ones((1, 4, 2))), None)]
+    for layer, inputs, rule in layers:
+        R = np.ones_like(layer.forward(*inputs))
+        with pytest.raises(ValueError, match="explicit path would materialise"):
+            layer.relevance(R, rule, method="explicit")
+        layer.relevance(R, rule)                              # fast: no such limit

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..audit import Ledger, per_sample_sum
 from ..engine.kernels import divide
+from ..engine.linear import check_explicit_size
 from ..rules import Rule
 from ..rules import transformer_equations as equations
 from ..rules.transformer_equations import terms_ledger
@@ -70,6 +71,7 @@ class Softmax(Layer):
         self.check_rule(rule)
         x = self._input
         if method == "explicit":
+            check_explicit_size(self.where, x.shape + x.shape[-1:], x.itemsize)   # R_i<-j
             R_in, terms = equations.softmax(x, R)
             return R_in, terms_ledger(terms, R)
         s = softmax(x)
@@ -139,6 +141,7 @@ class MatMul(Merge):
         self.check_rule(rule)
         a, b = self._inputs
         if method == "explicit":
+            check_explicit_size(self.where, a.shape + b.shape[-1:], a.itemsize)   # z_jip
             R_in, terms = equations.matmul(a, b, R, self.epsilon, self.constant)
             return R_in, terms_ledger(terms, R)
         f_a, f_b = {None: (0.5, 0.5), 0: (0.0, 1.0), 1: (1.0, 0.0)}[self.constant]

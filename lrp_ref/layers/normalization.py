@@ -36,6 +36,7 @@ import numpy as np
 from ..audit import Ledger
 from ..checks import float_dtype
 from ..engine.kernels import divide
+from ..engine.linear import check_explicit_size
 from ..rules import Epsilon, Pass, Rule, Zero, describe
 from ..rules import transformer_equations as equations
 from ..rules.transformer_equations import terms_ledger
@@ -106,6 +107,7 @@ class Normalization(Layer):
         eps = rule.epsilon if isinstance(rule, Epsilon) else 0.0
         beta = self._affine()[1] * rule.bias                 # bias=False: beta is 0 in the rule
         if method == "explicit":
+            check_explicit_size(self.where, x3.shape + x3.shape[-1:], x3.itemsize)   # z_ij
             R_in, terms = self._explicit(x3, self._sigma(x3), R3, eps, beta)
             ledger = terms_ledger(terms, R)
         else:
