@@ -126,6 +126,20 @@ def test_softmax_by_hand_and_its_booked_bias(method):
     np.testing.assert_allclose(ledger.absorbed_bias, [5 / 4 + 3 / 16 * ln3], **HAND)
 
 
+def test_softmax_creates_relevance_and_books_it_as_a_negative_bias():
+    # x = (2, 0, ..., 0) (10 entries), R = (1, 0, ..., 0): s_1 = e^2 / (e^2 + 9),
+    # R_in = (2 (1 - s_1), 0, ...), sum 2 - 2 s_1 > 1; the bias 1 - 2 + 2 s_1 < 0
+    x, R = np.zeros((1, 10)), np.zeros((1, 10))
+    x[0, 0], R[0, 0] = 2.0, 1.0
+    s_1 = math.exp(2) / (math.exp(2) + 9)
+    sm = lrp.Softmax()
+    sm.forward(x)
+    R_in, ledger = ledger_of(sm, R)
+    assert R_in.sum() == pytest.approx(2 - 2 * s_1, rel=1e-14) and R_in.sum() > 1
+    assert ledger.absorbed_bias[0] == pytest.approx(2 * s_1 - 1, rel=1e-13)
+    assert ledger.absorbed_bias[0] < 0
+
+
 def test_softmax_is_gradient_times_input_of_the_weighted_outputs():
     # R_i = x_i d/dx_i sum_j s_j(x) c_j at c_j = R_j / s_j (Prop. 3.1)
     rng = np.random.default_rng(0)
