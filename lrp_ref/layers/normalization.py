@@ -48,8 +48,9 @@ Array = np.ndarray
 class Normalization(Layer):
     """The shared part of :class:`LayerNorm` and :class:`RMSNorm` (module docstring).
 
-    Subclasses implement ``_sigma(x3)``, ``_explicit(x3, sigma, R3, eps, b)`` and
-    ``_fast(x3, sigma, R3, eps, b)`` on groups ``(B, M, N)``.
+    Subclasses implement ``_centred(x3)`` (``x - mu``, or ``x``), ``_sigma(x3)``,
+    ``_explicit(x3, sigma, R3, eps, beta)`` (the literal function) and
+    ``_fast(x3, sigma, R3, eps, beta)`` on groups ``(B, M, N)``.
     """
 
     takes_rule = True
@@ -107,7 +108,6 @@ class Normalization(Layer):
         eps = rule.epsilon if isinstance(rule, Epsilon) else 0.0
         beta = self._affine()[1] * rule.bias                 # bias=False: beta is 0 in the rule
         if method == "explicit":
-            check_explicit_size(self.where, x3.shape + x3.shape[-1:], x3.itemsize)   # z_ij
             R_in, terms = self._explicit(x3, self._sigma(x3), R3, eps, beta)
             ledger = terms_ledger(terms, R)
         else:
@@ -192,6 +192,7 @@ class LayerNorm(Normalization):
                 "beta": g.sum(axis=(0, 1)).reshape(self.beta.shape)}
 
     def _explicit(self, x3, sigma, R3, eps, beta):
+        check_explicit_size(self.where, x3.shape + x3.shape[-1:], x3.itemsize)     # z_ij
         return equations.layer_norm(x3, self._affine()[0], beta, sigma, R3, eps,
                                     self.detach_mean)
 
