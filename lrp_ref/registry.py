@@ -25,6 +25,8 @@ register_layer_types([
     layers.Add, layers.Concat, layers.Mul,
     # a signal and a constant
     layers.AddConstant, layers.Scale,
+    # transformers (AttnLRP, CP-LRP): products of activations, softmax, normalisation
+    layers.MatMul, layers.Product, layers.Softmax, layers.LayerNorm, layers.RMSNorm,
     # linear layers: every linear rule
     layers.Dense, layers.Conv1d, layers.Conv2d, layers.ConvTranspose2d,
     layers.AvgPool1d, layers.AvgPool2d, layers.AdaptiveAvgPool2d, layers.Upsample,

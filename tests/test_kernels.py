@@ -181,3 +181,13 @@ def test_divide_with_no_outputs_books_nothing():
     assert s.shape == (2, 0)
     for term in (ledger.absorbed_bias, ledger.absorbed_stabilizer, ledger.dropped):
         np.testing.assert_array_equal(term, [0.0, 0.0])
+
+
+def test_quotient_refuses_an_s_beyond_the_dtype_naming_the_layer():
+    """R_j / d_j = 1e300 / 1e-300 overflows float64: quotient (for layers that use s beyond
+    the four steps) raises naming the layer instead of returning inf or a scaled s."""
+    R, z = np.array([[1e300, 1.0]]), np.array([[1e-300, 2.0]])
+    with pytest.raises(ValueError, match=r"layer 'ln' \(LayerNorm\): the relevance overflowed"):
+        kernels.quotient(R, z, None, 0.0, "layer 'ln' (LayerNorm)")
+    s, _ = kernels.quotient(np.array([[1.0, 1.0]]), z, None, 0.0, "x")
+    np.testing.assert_allclose(s, [[1e300, 0.5]], rtol=1e-15)

@@ -35,7 +35,8 @@ def test_the_table_holds_exactly_the_concrete_layer_types():
         "Bidirectional", "Graph", "Add", "Concat", "Mul", "AdaptiveAvgPool2d",
         "AddConstant", "Scale", "Reshape", "Permute", "Transpose", "ChannelShuffle", "Slice",
         "Chunk",
-        "Conv1d", "ConvTranspose2d", "AvgPool1d", "MaxPool1d", "AdaptiveMaxPool2d", "Upsample"}
+        "Conv1d", "ConvTranspose2d", "AvgPool1d", "MaxPool1d", "AdaptiveMaxPool2d", "Upsample",
+        "MatMul", "Product", "Softmax", "LayerNorm", "RMSNorm"}
     assert all(name == cls.__name__ for name, cls in LAYER_TYPES.items())
     with pytest.raises(TypeError):
         LAYER_TYPES["Dense"] = object          # read-only: changed only in its module

@@ -241,6 +241,19 @@ def overflow(s: Array, big: list[tuple[tuple[Array, ...], Array, Array]]) -> Ove
     return Overflow(scaled, k)
 
 
+def quotient(R: Array, z: Array, b: Array | None, epsilon: float,
+             where: str) -> tuple[Array, Ledger]:
+    """:func:`divide` for a layer that uses ``s`` beyond the four steps (LayerNorm, MatMul):
+    ``s`` and the ledger; an ``s`` too large for the dtype is refused, naming the layer
+    ``where``, instead of being held scaled (it never becomes inf)."""
+    s, ledger, overflow = divide(R, z, b, epsilon)
+    if overflow is not None:
+        raise ValueError(f"{where}: the relevance overflowed: R_j / d_j is beyond the range of "
+                         f"{s.dtype} (a denominator near 0; scale the output relevance down or "
+                         "use a larger epsilon)")
+    return s, ledger
+
+
 # -- steps 1, 3 and 4 of the fast path ----------------------------------------------------
 
 

@@ -110,19 +110,25 @@ def fast_part(layer: Any, a: Array, R: Array, part: Part) -> tuple[Array, Ledger
     return R_in, ledger
 
 
+def check_explicit_size(where: str, size: tuple[int, ...], itemsize: int) -> None:
+    """Refuse (ValueError naming ``where``) to materialise contributions of shape ``size``
+    above :data:`EXPLICIT_MAX_BYTES`."""
+    nbytes = int(np.prod(size)) * itemsize
+    if nbytes > EXPLICIT_MAX_BYTES:
+        raise ValueError(
+            f"{where}: the explicit path would materialise z_ij of shape {size} "
+            f"({nbytes:,} bytes > EXPLICIT_MAX_BYTES = {EXPLICIT_MAX_BYTES:,}); "
+            "use method='fast' (same result) or a smaller input"
+        )
+
+
 def explicit(layer: Any, a: Array, R: Array, rule: LinearRule) -> tuple[Array, Ledger]:
     """``rule``'s literal equation (:mod:`lrp_ref.rules.equations`) with every ``z_ij`` formed."""
     # the shape (B, P, K, J) of z_ij, checked before any patch or weight is built: the
     # outputs of a sample are its P positions times J outputs per position
     K, J = layer.window_kj()
-    size = (a.shape[0], int(np.prod(layer.output_shape[1:])) // J, K, J)
-    nbytes = int(np.prod(size)) * a.itemsize
-    if nbytes > EXPLICIT_MAX_BYTES:
-        raise ValueError(
-            f"{layer.where}: the explicit path would materialise z_ij of shape {size} "
-            f"({nbytes:,} bytes > EXPLICIT_MAX_BYTES = {EXPLICIT_MAX_BYTES:,}); "
-            "use method='fast' (same result) or a smaller input"
-        )
+    check_explicit_size(layer.where, (a.shape[0], int(np.prod(layer.output_shape[1:])) // J, K, J),
+                        a.itemsize)
     w = layer.weight_pkj(layer.weight)                                    # (P or 1, K, J)
     b = layer.output_pj(np.broadcast_to(layer.expand_bias(layer.bias), layer.output_shape))
     R_i, terms = rule.equation(a, layer.patches, w, b, layer.output_pj(R))

@@ -15,6 +15,7 @@ from .activations import (
     Softplus,
     Tanh,
 )
+from .attention import MatMul, Product, Softmax
 from .base import LAYER_TYPES, Container, Layer
 from .batchnorm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .bidirectional import Bidirectional
@@ -27,6 +28,7 @@ from .embedding import Embedding
 from .linear import LinearLayer
 from .lstm import LSTM
 from .merge import Add, Concat, Merge, Mul
+from .normalization import LayerNorm, RMSNorm
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .pooling1d import AvgPool1d, MaxPool1d
 from .residual import Residual
@@ -72,12 +74,16 @@ __all__ = [
     "Flatten",
     "Identity",
     "Layer",
+    "LayerNorm",
     "LinearLayer",
     "MaxPool1d",
     "MaxPool2d",
     "Merge",
     "Mul",
     "Permute",
+    "MatMul",
+    "Product",
+    "RMSNorm",
     "ReLU",
     "Reshape",
     "Residual",
@@ -85,4 +91,5 @@ __all__ = [
     "Slice",
     "Transpose",
     "Upsample",
+    "Softmax",
 ]

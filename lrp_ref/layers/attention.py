@@ -1,0 +1,189 @@
+"""The pieces of attention: Softmax, MatMul (of two activations) and Product.
+
+``softmax(Q K^T) V`` is a Graph of two ``MatMul`` nodes and a ``Softmax``; a gated
+MLP multiplies two activations with ``Product``. The rules are AttnLRP's
+(Achtibat et al. 2024, "AttnLRP: Attention-Aware Layer-Wise Relevance
+Propagation for Transformers", ICML), with CP-LRP's choice (Ali et al. 2022,
+"XAI for Transformers: Better Explanations through Conservative Propagation",
+ICML) as an option of ``MatMul``; their literal forms are
+:mod:`lrp_ref.rules.transformer_equations`, docs/transformers.md derives them.
+None of these nodes takes a rule: the rule is a property of the node, as for
+:class:`~lrp_ref.Add`.
+
+* ``Softmax``: ``R_i = x_i (R_i - s_i sum_j R_j)`` (Prop. 3.1), Gradient x Input;
+  it does not conserve, and the ledger books the difference as ``absorbed_bias``.
+* ``MatMul``: ``O = a b``; the uniform split (Prop. 3.3), or one operand held
+  constant (CP-LRP: the attention weights of ``A V``).
+* ``Product``: ``z = x_1 ... x_n``; each factor gets ``R / n`` (Prop. 3.2).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..audit import Ledger, per_sample_sum
+from ..engine.kernels import quotient
+from ..engine.linear import check_explicit_size
+from ..rules import Rule
+from ..rules import transformer_equations as equations
+from ..rules.transformer_equations import terms_ledger
+from .base import Layer
+from .merge import Merge
+
+Array = np.ndarray
+
+
+def softmax(x: Array) -> Array:
+    """``s_i = exp(x_i) / sum_j exp(x_j)`` over the last axis (shifted by the maximum)."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class Softmax(Layer):
+    """``s = softmax(x)`` over the last axis, with AttnLRP's rule (Prop. 3.1)::
+
+        R_i = x_i (R_i - s_i sum_j R_j)
+
+    This is Gradient x Input of ``sum_j s_j(x) R_j / s_j`` with ``R_j / s_j`` held
+    constant, and it does not conserve: output ``j`` hands ``(x_j - sum_i s_i x_i)
+    R_j`` down, and the ledger books the rest, ``(1 - x_j + sum_i s_i x_i) R_j``,
+    as ``absorbed_bias`` (the zero-order term of the first-order Taylor
+    expansion of ``s_j`` at ``x``; negative where relevance is created). It is
+    invariant neither to a shift of ``x`` (softmax is) nor bounded by ``R``.
+
+    The input must be finite: a mask of ``-inf`` is not accepted (LXT sets such
+    inputs to 0 in the rule); mask with a large negative number instead.
+    Example: ``x = (0, ln 3)``, ``s = (1/4, 3/4)``, ``R = (1/2, 3/4)``: ``R_in =
+    (0, ln 3 (3/4 - 3/4 * 5/4)) = (0, -3/16 ln 3)``; the bias takes ``5/4 + 3/16 ln 3``.
+    """
+
+    def _forward(self, x: Array) -> Array:
+        return softmax(x)
+
+    def _backward(self, grad_z: Array) -> Array:
+        s = softmax(self._input)
+        return s * (grad_z - (grad_z * s).sum(axis=-1, keepdims=True))
+
+    def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
+        self.check_rule(rule)
+        x = self._input
+        if method == "explicit":
+            check_explicit_size(self.where, x.shape + x.shape[-1:], x.itemsize)   # R_i<-j
+            R_in, terms = equations.softmax(x, R)
+            return R_in, terms_ledger(terms, R)
+        s = softmax(x)
+        R_in = x * (R - s * R.sum(axis=-1, keepdims=True))
+        x_bar = (s * x).sum(axis=-1, keepdims=True)
+        bias = per_sample_sum((1 - x + x_bar) * R)
+        none = np.zeros_like(bias)
+        return R_in, Ledger(bias, none, none)
+
+
+class MatMul(Merge):
+    """``O = a b``, the matrix product of two activations over their last two axes.
+
+    ``a`` is ``(B, ..., n, k)``, ``b`` is ``(B, ..., k, m)`` with the same leading
+    axes (``Q K^T`` takes ``K`` transposed; ``A V``). Relevance by eq. (6) on the
+    bilinear form ``O_jp = sum_i a_ji b_ip`` (AttnLRP Prop. 3.3)::
+
+        R(a_ji) = f_a sum_p a_ji b_ip / (O_jp + eps sign(O_jp)) R_jp
+        R(b_ip) = f_b sum_j a_ji b_ip / (O_jp + eps sign(O_jp)) R_jp
+
+    ``constant=None`` (default): the uniform split ``f_a = f_b = 1/2`` (AttnLRP);
+    ``constant=0``: ``a`` is held constant and gets nothing, ``f_b = 1`` (CP-LRP on
+    ``A V``: the attention weights are detached, all relevance flows along the
+    value path); ``constant=1``: the mirror image. The stabilizer's share is
+    ``absorbed_stabilizer``; a zero ``O_jp`` with ``epsilon = 0`` drops its ``R``.
+    LXT's ``matmul`` divides by ``2 O + eps``: the same rule, its ``eps`` is our
+    ``2 epsilon`` for positive ``O`` (docs/peers.md).
+
+    Example (``epsilon = 0``, ``R = O``): ``a = [[1/4, 3/4], [1/2, 1/2]]``,
+    ``b = [[4, 0], [0, 2]]``: ``R(a_ji) = a_ji (sum_p b_ip) / 2``, i.e.
+    ``[[1/2, 3/4], [1, 1/2]]``, and ``R(b_ip) = b_ip (sum_j a_ji) / 2``, i.e.
+    ``[[3/2, 0], [0, 5/4]]``.
+    """
+
+    min_inputs = 2
+    max_inputs = 2
+
+    def __init__(self, epsilon: float = 1e-6, constant: int | None = None) -> None:
+        super().__init__()
+        if not (isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and epsilon >= 0):
+            raise ValueError(f"MatMul: epsilon must be a finite number >= 0, got {epsilon!r}")
+        if constant not in (None, 0, 1) or isinstance(constant, bool):
+            raise ValueError(f"MatMul: constant must be None (uniform split, AttnLRP), 0 or 1 "
+                             f"(that operand held constant, CP-LRP), got {constant!r}")
+        self.epsilon = float(epsilon)
+        self.constant = constant
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"epsilon": self.epsilon, "constant": self.constant}
+
+    def _check_shapes(self, xs: list[Array]) -> None:
+        a, b = xs
+        if a.ndim < 3 or b.ndim != a.ndim or a.shape[:-2] != b.shape[:-2] \
+                or a.shape[-1] != b.shape[-2]:
+            raise ValueError(f"{self.where}: expected (B, ..., n, k) and (B, ..., k, m) with the "
+                             f"same leading axes, got {a.shape} and {b.shape}")
+
+    def _forward(self, xs: list[Array]) -> Array:
+        return xs[0] @ xs[1]
+
+    def _backward(self, grad_z: Array) -> tuple[Array, Array]:
+        a, b = self._inputs
+        return grad_z @ np.swapaxes(b, -1, -2), np.swapaxes(a, -1, -2) @ grad_z
+
+    def _relevance(self, R: Array, rule: Rule | None, method: str
+                   ) -> tuple[tuple[Array, Array], Ledger]:
+        self.check_rule(rule)
+        a, b = self._inputs
+        if method == "explicit":
+            check_explicit_size(self.where, a.shape + b.shape[-1:], a.itemsize)   # z_jip
+            R_in, terms = equations.matmul(a, b, R, self.epsilon, self.constant)
+            return R_in, terms_ledger(terms, R)
+        f_a, f_b = {None: (0.5, 0.5), 0: (0.0, 1.0), 1: (1.0, 0.0)}[self.constant]
+        # s_jp = R_jp / (O_jp + eps sign)
+        s, ledger = quotient(R, a @ b, None, self.epsilon, self.where)
+        R_a = f_a * a * (s @ np.swapaxes(b, -1, -2))         # sum_p a_ji b_ip s_jp
+        R_b = f_b * b * (np.swapaxes(a, -1, -2) @ s)         # sum_j a_ji b_ip s_jp
+        return (R_a, R_b), ledger
+
+
+class Product(Merge):
+    """``z = x_1 x_2 ... x_n``, the element-wise product of n >= 2 activations of one shape.
+
+    AttnLRP's uniform rule (Prop. 3.2): every factor gets ``R_k = R / n``;
+    nothing is absorbed. (:class:`~lrp_ref.Mul` is the other reading: a signal
+    times a gate, the signal takes all.) The split depends on how a product of
+    three or more factors is built from nodes: ``x1 x2 x3`` with ``(2, 3, 4)`` and
+    ``R = 24`` gives ``(6, 6, 12)`` as ``Product(Product(x1, x2), x3)``,
+    ``(12, 6, 6)`` as ``Product(x1, Product(x2, x3))`` and ``(8, 8, 8)`` as one
+    three-input node.
+    """
+
+    def _check_shapes(self, xs: list[Array]) -> None:
+        self._same_shapes(xs)
+
+    def _forward(self, xs: list[Array]) -> Array:
+        z = xs[0] * xs[1]
+        for x in xs[2:]:
+            z = z * x
+        return z
+
+    def _backward(self, grad_z: Array) -> tuple[Array, ...]:
+        grads = []
+        for k in range(len(self._inputs)):           # dz/dx_k = prod_{l != k} x_l
+            g = grad_z
+            for l, x in enumerate(self._inputs):
+                if l != k:
+                    g = g * x
+            grads.append(g)
+        return tuple(grads)
+
+    def _relevance(self, R: Array, rule: Rule | None, method: str
+                   ) -> tuple[tuple[Array, ...], Ledger]:
+        self.check_rule(rule)
+        return equations.product(self._inputs, R), self._no_loss(R)
