@@ -185,9 +185,10 @@ def test_divide_with_no_outputs_books_nothing():
 
 def test_quotient_refuses_an_s_beyond_the_dtype_naming_the_layer():
     """R_j / d_j = 1e300 / 1e-300 overflows float64: quotient (for layers that use s beyond
-    the four steps) raises naming the layer instead of returning inf or a scaled s."""
+    the four steps) raises naming the layer instead of returning inf or a scaled s (divide
+    holds any |s| above 2^512 scaled, so that products with s stay finite: refused too)."""
     R, z = np.array([[1e300, 1.0]]), np.array([[1e-300, 2.0]])
     with pytest.raises(ValueError, match=r"layer 'ln' \(LayerNorm\): the relevance overflowed"):
         kernels.quotient(R, z, None, 0.0, "layer 'ln' (LayerNorm)")
-    s, _ = kernels.quotient(np.array([[1.0, 1.0]]), z, None, 0.0, "x")
-    np.testing.assert_allclose(s, [[1e300, 0.5]], rtol=1e-15)
+    s, _ = kernels.quotient(np.array([[1.0, 1.0]]), np.array([[1e-100, 2.0]]), None, 0.0, "x")
+    np.testing.assert_allclose(s, [[1e100, 0.5]], rtol=1e-15)
