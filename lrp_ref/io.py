@@ -14,7 +14,7 @@ import zipfile
 
 import numpy as np
 
-from .layers.base import Layer, build
+from .layers.base import Layer, build, where
 from .registry import LAYER_TYPES
 
 CONFIG_KEY = "__config__"
@@ -30,9 +30,10 @@ def save(net: Layer, path: str | os.PathLike) -> None:
         When a layer's class is not one of the registered types (``LAYER_TYPES``),
         e.g. a user's subclass: the file would load as another class, or not at all.
     """
-    for layer in (net, *(layer for _, layer in net.named_layers())):
+    for layer_path, layer in (("", net), *net.named_layers()):
         if LAYER_TYPES.get(type(layer).__name__) is not type(layer):
-            raise ValueError(f"cannot save {layer.where}: {type(layer).__qualname__} is not "
+            raise ValueError(f"cannot save {where(layer_path, layer)}: "
+                             f"{type(layer).__qualname__} is not "
                              f"one of the layer types a model file may name "
                              f"({', '.join(sorted(LAYER_TYPES))}; lrp_ref.registry)")
     arrays = net.state()

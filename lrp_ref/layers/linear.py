@@ -20,6 +20,7 @@ from ..audit import Ledger
 from ..engine import linear as linear_engine
 from ..rules import LinearRule, Pass, Rule, describe
 from .base import Layer, check_method
+from .calls import Kept
 
 Array = np.ndarray
 
@@ -32,8 +33,8 @@ class LinearLayer(Layer):
     preserves_shape = False
     weight: Array
     bias: Array
-    #: The last forward's ``sum_i a_i w_ij`` without bias, read-only (see :meth:`_product`).
-    _z: Array | None = None
+    #: The forward's ``sum_i a_i w_ij`` without bias, read-only, per call (see :meth:`product`).
+    _z = Kept()
     #: The input and ``grad_z`` of the last backward, from which the parameter
     #: gradients are computed once read (see :class:`~lrp_ref.layers.base.ParameterGradient`).
     _last_backward: tuple[Array, Array] | None = None

@@ -29,6 +29,7 @@ from ..audit import Ledger
 from ..engine.kernels import divide
 from ..rules import Rule
 from .base import Layer, as_float_array, check_finite
+from .calls import Kept
 
 Array = np.ndarray
 
@@ -65,10 +66,8 @@ class Merge(Layer):
 
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = None
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._inputs: tuple[Array, ...] = ()
+    #: The inputs of the call's forward (per call, as ``_input``).
+    _inputs = Kept(default=())
 
     def check_count(self, n: int) -> None:
         """Raise ValueError unless the node takes ``n`` inputs."""

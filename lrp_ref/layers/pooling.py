@@ -11,6 +11,7 @@ from ..engine import kernels
 from ..engine.patches import Window, as_pair
 from ..rules import Rule
 from .base import Layer
+from .calls import Kept
 from .linear import LinearLayer
 
 Array = np.ndarray
@@ -134,6 +135,9 @@ class AdaptiveAvgPool2d(AvgPool2d):
     output_size : int or pair of ints
     """
 
+    #: The window, chosen by each forward from its input's size: per call.
+    window = Kept()
+
     def __init__(self, output_size: Any) -> None:
         self.output_size = as_pair(output_size, "output_size", "AdaptiveAvgPool2d", 1)
         super().__init__(1)
@@ -199,8 +203,8 @@ class MaxPool2d(PoolingWindow, Layer):
     """
 
     MODES = ("winner", "proportional")
-    #: The last forward's output ``z_j = max_i a_i``.
-    _z: Array | None = None
+    #: The forward's output ``z_j = max_i a_i``, per call.
+    _z = Kept()
 
     def __init__(self, kernel_size: Any, stride: Any = None, mode: str = "winner",
                  padding: Any = 0) -> None:
