@@ -103,10 +103,21 @@ class Network(Container):
     network explains the same way.
 
     Each call runs in a :class:`~lrp_ref.layers.calls.Trace` of its own, which
-    holds what the layers' forwards keep and is dropped when the call returns:
-    the layer objects are only read, so one network can be explained from
-    several threads at once, and one layer object can sit at several places.
+    holds what the layers' forwards keep: the layer objects are only read, so
+    one network can be explained from several threads at once, and one layer
+    object can sit at several places. The network keeps the last finished
+    call's trace only to hand its memory to the next call layer by layer (as
+    when the layers held their inputs; ``Trace(replaces=...)``), never to read it.
     """
+
+    #: The trace of the last finished explain/gradient call (memory for the next one).
+    _finished: Trace | None = None
+
+    def _new_trace(self) -> Trace:
+        return Trace(replaces=self._finished)
+
+    def _finish(self, trace: Trace) -> None:
+        self._finished = trace.finish()
 
     def explain(self, x: Array, target: int | Sequence[int] | Array | None = None,
                 rule: Any = None, output_relevance: Array | None = None,
@@ -150,7 +161,7 @@ class Network(Container):
             raise ValueError("explain needs a rule, e.g. rule=lrp_ref.Epsilon(1e-6)")
         assignment = self.assign_rules(rule)
         parsed = {} if conditions is None else parse_conditions(self, conditions)
-        trace = Trace()                         # what this call's forward keeps
+        trace = self._new_trace()               # what this call's forward keeps
         with tracing(trace):
             output = self.forward(x)
             assignment.conditions = condition_masks(self, parsed, output.shape[0], trace)
@@ -162,6 +173,7 @@ class Network(Container):
                 target = None if target is None else select_targets(output, target)
             records: list[LayerRecord] = []
             relevance = self._explain(R, assignment, method, records)
+        self._finish(trace)
         order = {path: k for k, (path, _) in enumerate(self.named_layers())}
         records.sort(key=lambda r: order[r.path])
         return Explanation(relevance, output, target, records)
@@ -181,10 +193,13 @@ class Network(Container):
                             "lrp_ref.text.gradient_x_input(net, ids) or "
                             "lrp_ref.text.sensitivity(net, ids), which differentiate with "
                             "respect to the embedding vectors")
-        with tracing(Trace()):                  # what this call's forward keeps
+        trace = self._new_trace()               # what this call's forward keeps
+        with tracing(trace):
             output = self.forward(x)
             target = select_targets(output, target)
-            return self.backward(one_hot(output, target))
+            grad = self.backward(one_hot(output, target))
+        self._finish(trace)
+        return grad
 
     def gradient_x_input(self, x: Array,
                          target: int | Sequence[int] | Array | None = None) -> Array:

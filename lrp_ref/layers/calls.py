@@ -32,7 +32,6 @@ current call's slot, so the layer code itself reads like ``self._input``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -45,17 +44,34 @@ class Trace:
     ``trace[path]`` is a read-only view of the slot of the layer at ``path``
     (keys without the attribute's leading underscore: ``"input"``,
     ``"output_shape"``, ``"z"``, ...).
+
+    ``replaces``, the trace of a finished earlier call, is released slot by slot
+    as this call's layers first write theirs: the memory of one call is handed
+    to the next layer by layer, as when the state lived on the layer objects
+    (freeing a whole trace at once lets the allocator return its pages to the
+    system, and the next call pays to touch them again: ~40% of a small CNN's
+    explanation). Nothing of ``replaces`` is ever read.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, replaces: Trace | None = None) -> None:
         self._slots: dict[str, dict[str, Any]] = {}
+        self._replaces = replaces
 
     def slot(self, path: str) -> dict[str, Any]:
         """The slot of ``path``, created empty on first use."""
         slot = self._slots.get(path)
         if slot is None:
             slot = self._slots[path] = {}
+            if self._replaces is not None:
+                self._replaces._slots.pop(path, None)
         return slot
+
+    def finish(self) -> Trace:
+        """Release what is left of the trace it replaces; returns itself."""
+        if self._replaces is not None:
+            self._replaces._slots.clear()
+            self._replaces = None
+        return self
 
     def __getitem__(self, path: str) -> Mapping[str, Any]:
         if path not in self._slots:
@@ -96,13 +112,17 @@ def join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-@contextmanager
-def _entered(call: Call) -> Iterator[None]:
-    token = _CURRENT.set(call)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
+class _entered:
+    """``with _entered(call):`` runs the block in ``call`` (a plain class: it runs per layer)."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+
+    def __enter__(self) -> None:
+        self.token = _CURRENT.set(self.call)
+
+    def __exit__(self, *exc: object) -> None:
+        _CURRENT.reset(self.token)
 
 
 def inside(name: str) -> Any:
