@@ -37,8 +37,8 @@ Rules: a Graph takes a single Rule or a composite (``composite(net) ->
 A layer object may sit at several nodes (a torch module called twice): what
 its forward keeps belongs to the call at that node (the call's
 :class:`~lrp_ref.layers.calls.Trace`, one slot per node name), and each node
-has its own path and rule. (The gradients of its parameters, ``grad_weight``,
-are those of its last call in a ``backward``.)
+has its own path and rule. The gradients of a shared linear layer's
+parameters (``grad_weight``) sum over its calls in the last backward pass.
 """
 
 from __future__ import annotations

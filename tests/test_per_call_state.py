@@ -144,3 +144,43 @@ def test_explain_leaves_the_layer_objects_untouched():
     shared.forward(np.ones((3, 2)))
     assert shared["relu"]._input is None and shared.trace["relu:2"]["input"].shape == (3, 3)
     assert "relu:2" in shared.table()
+
+
+def test_a_shared_dense_gets_the_sum_of_its_calls_parameter_gradients():
+    """``y = W^T relu(W^T x)`` (one Dense at two nodes): dL/dW is the sum over both
+    calls of ``a^T g`` (the chain rule for a shared parameter), which two copies give
+    as their sum; a second backward after the same forward replaces, not adds."""
+    grads = []
+    for share in (True, False):
+        rng = np.random.default_rng(8)
+        fc = lrp.Dense(rng.standard_normal((3, 3)), rng.standard_normal(3))
+        second = fc if share else copy.deepcopy(fc)
+        g = lrp.Graph()
+        x = g.input()
+        h = g.add(lrp.ReLU(), g.add(fc, x, name="fc"), name="relu")
+        g.output(g.add(second, h, name="fc:2"))
+        x0, grad = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+        g.forward(x0)
+        g.backward(grad)
+        g.backward(grad)                                    # again: the same gradients
+        grads.append((fc.grad_weight, fc.grad_bias) if share else
+                      (fc.grad_weight + second.grad_weight, fc.grad_bias + second.grad_bias))
+    # the same two products added (a + b = b + a exactly in floating point)
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    np.testing.assert_array_equal(grads[0][1], grads[1][1])
+
+
+def test_parameter_gradients_follow_the_last_backward_pass_of_each_kind():
+    """On its own, a network's backward, then the layer's own: each replaces the last."""
+    rng = np.random.default_rng(9)
+    net = lrp.Sequential([lrp.Dense(rng.standard_normal((3, 2)))])
+    x, g = rng.standard_normal((2, 3)), rng.standard_normal((2, 2))
+    net.gradient(x)                                     # in a trace
+    net.forward(x)
+    net.backward(g)                                     # on its own
+    np.testing.assert_array_equal(net[0].grad_weight, x.T @ g)
+    net[0].forward(2 * x)
+    net[0].backward(g)                                  # the layer on its own
+    np.testing.assert_array_equal(net[0].grad_weight, (2 * x).T @ g)
+    net.gradient(x, target=0)                           # a trace again: its pass only
+    np.testing.assert_array_equal(net[0].grad_weight, x.T @ np.eye(2)[[0, 0]])
