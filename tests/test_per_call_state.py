@@ -184,3 +184,17 @@ def test_parameter_gradients_follow_the_last_backward_pass_of_each_kind():
     np.testing.assert_array_equal(net[0].grad_weight, (2 * x).T @ g)
     net.gradient(x, target=0)                           # a trace again: its pass only
     np.testing.assert_array_equal(net[0].grad_weight, x.T @ np.eye(2)[[0, 0]])
+
+
+def test_a_forward_that_keeps_state_on_the_object_is_refused_in_a_call():
+    """A new layer that forgets to declare what it keeps as ``Kept()`` fails loudly."""
+
+    class Scale(lrp.Identity):
+        def _forward(self, a):
+            self._doubled = 2 * a                       # shared by every call: refused
+            return a
+
+    net = lrp.Sequential([Scale()])
+    with pytest.raises(AttributeError, match=r"_doubled.*_doubled = Kept\(\)"):
+        net.explain(np.ones((1, 2)), rule=lrp.Epsilon(), output_relevance=np.ones((1, 2)))
+    assert net.forward(np.ones((1, 2))).shape == (1, 2)     # on its own it may

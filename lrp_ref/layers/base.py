@@ -32,7 +32,17 @@ import numpy as np
 from ..audit import LayerRecord, Ledger, per_sample_sum
 from ..checks import float_dtype
 from ..rules import Rule, describe
-from .calls import Kept, Trace, at, current, inside, join, tracing
+from .calls import (
+    Kept,
+    Trace,
+    at,
+    check_kept_nothing,
+    current,
+    inside,
+    join,
+    keeps_nothing_on_itself,
+    tracing,
+)
 
 Array = np.ndarray
 
@@ -311,7 +321,9 @@ class Layer:
         layer itself.
         """
         a = self._check_input(a)
+        own = keeps_nothing_on_itself(self)
         z = self._forward(a)
+        check_kept_nothing(self, own)
         self._input = self._kept_input(a, z)
         self._output_shape = z.shape
         return z

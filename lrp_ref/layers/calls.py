@@ -152,6 +152,35 @@ def slot_of(layer: Any) -> dict[str, Any]:
     return own
 
 
+#: The attributes that do live on the object and that calls (of other threads too) set:
+#: the parameter gradients of the last backward, which an optimiser reads there
+#: (``LinearLayer``, ``LSTM``, ``Embedding``), and a network's traces (``Container.trace``,
+#: ``Network._finished``).
+OBJECT_ATTRIBUTES = frozenset({"_last_backward", "_parameter_gradients", "trace", "_finished"})
+
+
+def keeps_nothing_on_itself(layer: Any) -> dict[str, Any] | None:
+    """Inside a call, a copy of ``layer``'s own attributes, for :func:`check_kept_nothing`."""
+    return None if current().trace is None else dict(vars(layer))
+
+
+def check_kept_nothing(layer: Any, before: dict[str, Any] | None) -> None:
+    """Raise when a forward inside a call set an attribute on the layer object itself.
+
+    Such an attribute would be shared by every call of the object (other threads,
+    other nodes): what a forward keeps must be declared ``name = Kept()``.
+    """
+    if before is None:
+        return
+    changed = [name for name, value in vars(layer).items()
+               if before.get(name, before) is not value and name not in OBJECT_ATTRIBUTES]
+    if changed:
+        raise AttributeError(
+            f"{type(layer).__name__}.forward set {', '.join(changed)} on the layer object; what "
+            f"a forward keeps belongs to the call: declare it in the class body as "
+            f"`{changed[0]} = Kept()` (lrp_ref.layers.calls)")
+
+
 class Kept:
     """A layer attribute that forward sets for relevance and backward: kept per call.
 
@@ -175,4 +204,5 @@ class Kept:
         slot_of(layer)[self.key] = value
 
 
-__all__ = ["Call", "Kept", "Trace", "at", "current", "inside", "join", "slot_of", "tracing"]
+__all__ = ["Call", "Kept", "Trace", "at", "check_kept_nothing", "current", "inside", "join",
+           "keeps_nothing_on_itself", "slot_of", "tracing"]
