@@ -198,3 +198,18 @@ def test_a_forward_that_keeps_state_on_the_object_is_refused_in_a_call():
     with pytest.raises(AttributeError, match=r"_doubled.*_doubled = Kept\(\)"):
         net.explain(np.ones((1, 2)), rule=lrp.Epsilon(), output_relevance=np.ones((1, 2)))
     assert net.forward(np.ones((1, 2))).shape == (1, 2)     # on its own it may
+
+
+def test_concurrent_explanations_of_a_graph_with_a_shared_layer_and_conditions():
+    """Threads on a Graph whose ReLU and Dense sit at two nodes, with CRP conditions
+    (their masks need the call's output shapes): each equals its sequential twin."""
+    g = shared_relu_graph(np.random.default_rng(10), share=True)
+    xs = [np.random.default_rng(k).standard_normal((3, 2)) for k in range(100)]
+
+    def run(k: int) -> np.ndarray:
+        return g.explain(xs[k], rule=lrp.Epsilon(0.01), conditions={"fc2": [k % 3]}).relevance
+
+    expected = [run(k) for k in range(len(xs))]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        got = list(pool.map(run, range(len(xs))))
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got))

@@ -36,11 +36,11 @@ from .calls import (
     Kept,
     Trace,
     at,
-    check_kept_nothing,
+    check_own_attributes,
     current,
     inside,
     join,
-    keeps_nothing_on_itself,
+    own_attributes,
     tracing,
 )
 
@@ -321,9 +321,9 @@ class Layer:
         layer itself.
         """
         a = self._check_input(a)
-        own = keeps_nothing_on_itself(self)
+        own = own_attributes(self)
         z = self._forward(a)
-        check_kept_nothing(self, own)
+        check_own_attributes(self, own)
         self._input = self._kept_input(a, z)
         self._output_shape = z.shape
         return z

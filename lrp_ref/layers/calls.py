@@ -154,17 +154,18 @@ def slot_of(layer: Any) -> dict[str, Any]:
 
 #: The attributes that do live on the object and that calls (of other threads too) set:
 #: the parameter gradients of the last backward, which an optimiser reads there
-#: (``LinearLayer``, ``LSTM``, ``Embedding``), and a network's traces (``Container.trace``,
-#: ``Network._finished``).
-OBJECT_ATTRIBUTES = frozenset({"_last_backward", "_parameter_gradients", "trace", "_finished"})
+#: (``LinearLayer``, ``LSTM``, ``Embedding``), a network's traces (``Container.trace``,
+#: ``Network._finished``) and the slot of the layer used on its own.
+OBJECT_ATTRIBUTES = frozenset({"_last_backward", "_parameter_gradients", "trace", "_finished",
+                               "_own_slot"})
 
 
-def keeps_nothing_on_itself(layer: Any) -> dict[str, Any] | None:
-    """Inside a call, a copy of ``layer``'s own attributes, for :func:`check_kept_nothing`."""
+def own_attributes(layer: Any) -> dict[str, Any] | None:
+    """Inside a call, a copy of ``layer``'s own attributes, for :func:`check_own_attributes`."""
     return None if current().trace is None else dict(vars(layer))
 
 
-def check_kept_nothing(layer: Any, before: dict[str, Any] | None) -> None:
+def check_own_attributes(layer: Any, before: dict[str, Any] | None) -> None:
     """Raise when a forward inside a call set an attribute on the layer object itself.
 
     Such an attribute would be shared by every call of the object (other threads,
@@ -204,5 +205,5 @@ class Kept:
         slot_of(layer)[self.key] = value
 
 
-__all__ = ["Call", "Kept", "Trace", "at", "check_kept_nothing", "current", "inside", "join",
-           "keeps_nothing_on_itself", "slot_of", "tracing"]
+__all__ = ["Call", "Kept", "Trace", "at", "check_own_attributes", "current", "inside", "join",
+           "own_attributes", "slot_of", "tracing"]

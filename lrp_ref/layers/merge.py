@@ -29,7 +29,7 @@ from ..audit import Ledger
 from ..engine.kernels import divide
 from ..rules import Rule
 from .base import Layer, as_float_array, check_finite
-from .calls import Kept, check_kept_nothing, keeps_nothing_on_itself
+from .calls import Kept, check_own_attributes, own_attributes
 
 Array = np.ndarray
 
@@ -94,9 +94,9 @@ class Merge(Layer):
                 raise ValueError(f"{self.where}: input {k} needs a batch axis, got a scalar")
             check_finite(f"input {k}", x, self.where)
         self._check_shapes(xs)
-        own = keeps_nothing_on_itself(self)
+        own = own_attributes(self)
         z = self._forward(xs)
-        check_kept_nothing(self, own)
+        check_own_attributes(self, own)
         self._inputs = tuple(xs)
         self._input = xs[0]     # what Layer's checks read: forward was called, and the dtype
         self._output_shape = z.shape
