@@ -30,6 +30,8 @@ import numpy as np
 
 from .checks import is_int
 from .layers.base import Layer
+from .layers.base import where as layer_where
+from .layers.calls import Trace
 
 Array = np.ndarray
 
@@ -69,14 +71,14 @@ def parse_conditions(network: Layer, conditions: Any) -> dict[str, Sequence[int]
 
 
 def condition_masks(network: Layer, parsed: dict[str, Sequence[int] | Array],
-                    batch: int) -> dict[str, Array]:
-    """Boolean masks ``(B or 1, C)`` per path; needs the layers' output shapes (after forward)."""
+                    batch: int, trace: Trace) -> dict[str, Array]:
+    """Boolean masks ``(B or 1, C)`` per path; needs the layers' output shapes in ``trace``
+    (the call's, after its forward)."""
     layers = dict(network.named_layers())
     masks = {}
     for path, channels in parsed.items():
-        layer = layers[path]
-        shape = layer.output_shape
-        where = layer.where
+        shape = trace[path].get("output_shape") if path in trace else None
+        where = layer_where(path, layers[path])
         if shape is None or len(shape) < 2:
             raise ValueError(f"conditions: {where} has output shape {shape}; a condition "
                              "needs a channel axis (axis 1)")

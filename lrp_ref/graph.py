@@ -34,8 +34,11 @@ Rules: a Graph takes a single Rule or a composite (``composite(net) ->
 {path: Rule}``, e.g. ``lambda net: {"fc1": lrp.Flat(), "fc2": lrp.Epsilon(0.1),
 ...}``), not a rule list: its nodes are found by name, not by position.
 
-A layer object can sit at one node only (a second node would overwrite what
-its forward remembers for relevance); use a separate object per node.
+A layer object may sit at several nodes (a torch module called twice): what
+its forward keeps belongs to the call at that node (the call's
+:class:`~lrp_ref.layers.calls.Trace`, one slot per node name), and each node
+has its own path and rule. The gradients of a shared linear layer's
+parameters (``grad_weight``) sum over its calls in the last backward pass.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import numpy as np
 
 from .audit import LayerRecord, Ledger
 from .layers.base import Layer, array_key, as_float_array, build
+from .layers.calls import inside
 from .layers.merge import Merge
 from .network import Network
 from .rules import Rule
@@ -120,13 +124,10 @@ class Graph(Network):
         elif len(inputs) != 1:
             raise ValueError(f"Graph: node {name!r} ({type(layer).__name__}) takes 1 input, "
                              f"got {len(inputs)}")
-        self._check_not_shared(name, layer)
         self.nodes.append(Node(name, layer, tuple(inputs)))
-        self._set_path(self.path)
         paths = [path for path, _ in self.named_layers()]
         if len(set(paths)) < len(paths):
             self.nodes.pop()
-            self._set_path(self.path)
             clash = sorted({p for p in paths if paths.count(p) > 1})
             raise ValueError(f"Graph: node {name!r} would give a second layer the path(s) "
                              f"{clash} (a node name may contain '.', as torch's module names "
@@ -158,17 +159,6 @@ class Graph(Network):
         if name == self.input_name or any(node.name == name for node in self.nodes):
             raise ValueError(f"Graph: a node named {name!r} already exists")
 
-    def _check_not_shared(self, name: str, layer: Layer) -> None:
-        new = {id(layer)} | {id(child) for _, child in layer.named_layers()}
-        for node in self.nodes:
-            held = {id(node.layer)} | {id(child) for _, child in node.layer.named_layers()}
-            if new & held:
-                raise ValueError(
-                    f"Graph: node {name!r} reuses a layer object of node {node.name!r}; a layer "
-                    "object at two nodes is not supported (the second call would overwrite "
-                    "what the first remembers for relevance): give each node its own object, "
-                    "e.g. copy.deepcopy(layer)")
-
     # -- structure --------------------------------------------------------------------------
 
     def children(self) -> list[tuple[str, Layer]]:
@@ -191,12 +181,14 @@ class Graph(Network):
     def table(self) -> str:
         """The nodes as a text table: name, layer type, inputs, output shape, parameters.
 
-        The output shape is that of the last forward (``-`` before one); the
-        parameters count every array element of the node's layer (and below).
+        The output shape is that of the graph's last forward on its own (``-``
+        before one); the parameters count every array element of the node's
+        layer (and below).
         """
         rows = [("node", "layer", "inputs", "output", "parameters")]
         for node in self.nodes:
-            shape = node.layer.output_shape
+            with self._own_call(), inside(node.name):
+                shape = node.layer.output_shape
             rows.append((node.name, type(node.layer).__name__, ", ".join(node.inputs),
                          "-" if shape is None else str(shape),
                          str(sum(a.size for a in node.layer.state().values()))))
@@ -245,13 +237,16 @@ class Graph(Network):
     def _check_input(self, a: Any) -> Array:
         self._check_closed()
         if self.reads_token_ids:        # ids stay integers; the first node (a reader) checks them
-            return self.nodes[0].layer._check_input(a)
+            with inside(self.nodes[0].name):
+                return self.nodes[0].layer._check_input(a)
         return as_float_array(a, self.dtype or np.float64, self.where)
 
     def _forward(self, a: Array) -> Array:
         values = {self.input_name: a}
         for node in self.nodes:
-            values[node.name] = node.layer.forward(*(values[source] for source in node.inputs))
+            with inside(node.name):
+                values[node.name] = node.layer.forward(*(values[source]
+                                                         for source in node.inputs))
         return values[self.output_name]
 
     def _sweep(self, top: Array, step: Callable[[Layer, Array], Any]) -> Array:
@@ -264,7 +259,8 @@ class Graph(Network):
         """
         pending = {self.output_name: top}
         for node in reversed(self.nodes):
-            sent = step(node.layer, pending.pop(node.name))
+            with inside(node.name):
+                sent = step(node.layer, pending.pop(node.name))
             for source, part in zip(node.inputs, sent if isinstance(node.layer, Merge)
                                     else (sent,)):
                 # not in place: ``part`` may be a record's array

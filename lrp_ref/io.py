@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .layers.base import Layer, build
+from .layers.base import Layer, build, where
 from .registry import LAYER_TYPES
 
 CONFIG_KEY = "__config__"
@@ -70,9 +70,10 @@ def save(net: Layer, path: str | os.PathLike) -> None:
         (:func:`check_architecture`, :func:`check_network`). A network with more
         than :data:`MAX_BYTES` of arrays is saved, and loads with a larger ``max_bytes``.
     """
-    for layer in (net, *(layer for _, layer in net.named_layers())):
+    for layer_path, layer in (("", net), *net.named_layers()):
         if LAYER_TYPES.get(type(layer).__name__) is not type(layer):
-            raise ValueError(f"cannot save {layer.where}: {type(layer).__qualname__} is not "
+            raise ValueError(f"cannot save {where(layer_path, layer)}: "
+                             f"{type(layer).__qualname__} is not "
                              f"one of the layer types a model file may name "
                              f"({', '.join(sorted(LAYER_TYPES))}; lrp_ref.registry)")
     check_network(net)

@@ -11,6 +11,7 @@ import numpy as np
 from .audit import LayerRecord, Ledger, format_ledger, per_sample_sum
 from .conditions import condition_masks, parse_conditions
 from .layers.base import Container, Layer, array_key, as_float_array, build, check_method
+from .layers.calls import Trace, current, inside, tracing
 from .rules import Rule
 
 Array = np.ndarray
@@ -103,7 +104,23 @@ class Network(Container):
     against the Container contract (``forward``, ``backward``,
     ``assign_rules``, ``_explain``, ``named_layers``), so that every kind of
     network explains the same way.
+
+    Each call runs in a :class:`~lrp_ref.layers.calls.Trace` of its own, which
+    holds what the layers' forwards keep: the layer objects are only read, so
+    one network can be explained from several threads at once, and one layer
+    object can sit at several places. The network keeps the last finished
+    call's trace only to hand its memory to the next call layer by layer (as
+    when the layers held their inputs; ``Trace(replaces=...)``), never to read it.
     """
+
+    #: The trace of the last finished explain/gradient call (memory for the next one).
+    _finished: Trace | None = None
+
+    def _new_trace(self) -> Trace:
+        return Trace(replaces=self._finished)
+
+    def _finish(self, trace: Trace) -> None:
+        self._finished = trace.finish()
 
     def explain(self, x: Array, target: int | Sequence[int] | Array | None = None,
                 rule: Any = None, output_relevance: Array | None = None,
@@ -147,19 +164,22 @@ class Network(Container):
             raise ValueError("explain needs a rule, e.g. rule=lrp_ref.Epsilon(1e-6)")
         assignment = self.assign_rules(rule)
         parsed = {} if conditions is None else parse_conditions(self, conditions)
-        output = self.forward(x)
-        if isinstance(x, np.ndarray) and np.may_share_memory(output, x):
-            output = output.copy()              # the Explanation never aliases the caller's x
-        assignment.conditions = condition_masks(self, parsed, output.shape[0])
-        if output_relevance is None:
-            target = select_targets(output, target)
-            R = one_hot(output, target, logit=True)
-        else:  # the seed is given: a target is only a label, and optional
-            # a copy: the records and e.relevance never alias the caller's array
-            R = self._check_output_array(output_relevance, "output_relevance").copy()
-            target = None if target is None else select_targets(output, target)
-        records: list[LayerRecord] = []
-        relevance = self._explain(R, assignment, method, records)
+        trace = self._new_trace()               # what this call's forward keeps
+        with tracing(trace):
+            output = self.forward(x)
+            if isinstance(x, np.ndarray) and np.may_share_memory(output, x):
+                output = output.copy()          # the Explanation never aliases the caller's x
+            assignment.conditions = condition_masks(self, parsed, output.shape[0], trace)
+            if output_relevance is None:
+                target = select_targets(output, target)
+                R = one_hot(output, target, logit=True)
+            else:  # the seed is given: a target is only a label, and optional
+                # a copy: the records and e.relevance never alias the caller's array
+                R = self._check_output_array(output_relevance, "output_relevance").copy()
+                target = None if target is None else select_targets(output, target)
+            records: list[LayerRecord] = []
+            relevance = self._explain(R, assignment, method, records)
+        self._finish(trace)
         order = {path: k for k, (path, _) in enumerate(self.named_layers())}
         records.sort(key=lambda r: order[r.path])
         return Explanation(relevance, output, target, records)
@@ -179,9 +199,13 @@ class Network(Container):
                             "lrp_ref.text.gradient_x_input(net, ids) or "
                             "lrp_ref.text.sensitivity(net, ids), which differentiate with "
                             "respect to the embedding vectors")
-        output = self.forward(x)
-        target = select_targets(output, target)
-        return self.backward(one_hot(output, target))
+        trace = self._new_trace()               # what this call's forward keeps
+        with tracing(trace):
+            output = self.forward(x)
+            target = select_targets(output, target)
+            grad = self.backward(one_hot(output, target))
+        self._finish(trace)
+        return grad
 
     def gradient_x_input(self, x: Array,
                          target: int | Sequence[int] | Array | None = None) -> Array:
@@ -206,7 +230,6 @@ class Sequential(Network):
         for k, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: entry {k} is not a Layer: {layer!r}")
-        self._set_path("")
         seen: set[int] = set()
         for path, layer in self.named_layers():
             if id(layer) in seen:
@@ -249,17 +272,20 @@ class Sequential(Network):
 
     def _check_input(self, a: Any) -> Array:
         if self.reads_token_ids:  # ids stay integers; the Embedding checks them
-            return self.layers[0].check_input(a)
+            with inside("0"):
+                return self.layers[0].check_input(a)
         return as_float_array(a, self.dtype or np.float64, self.where)
 
     def _forward(self, a: Array) -> Array:
-        for layer in self.layers:
-            a = layer.forward(a)
+        for name, layer in self.children():
+            with inside(name):
+                a = layer.forward(a)
         return a
 
     def _backward(self, grad_z: Array) -> Array:
-        for layer in reversed(self.layers):
-            grad_z = layer.backward(grad_z)
+        for name, layer in reversed(self.children()):
+            with inside(name):
+                grad_z = layer.backward(grad_z)
         return grad_z
 
     # -- rules --------------------------------------------------------------------------------
@@ -273,12 +299,14 @@ class Sequential(Network):
                 f"{self.where}: a rule list needs one entry per "
                 f"layer ({len(self.layers)}), got {spec!r}"
             )
-        out[self.path] = None
-        for layer, entry in zip(self.layers, spec):
-            layer._assign_structured(entry, out)
+        out[current().path] = None
+        for (name, layer), entry in zip(self.children(), spec):
+            with inside(name):
+                layer._assign_structured(entry, out)
 
     def _propagate(self, R: Array, assignment: dict[str, Rule | None], method: str,
                    records: list[LayerRecord]) -> tuple[Array, Ledger]:
-        for layer in reversed(self.layers):
-            R = layer._explain(R, assignment, method, records)
+        for name, layer in reversed(self.children()):
+            with inside(name):
+                R = layer._explain(R, assignment, method, records)
         return R, self._no_loss(R)

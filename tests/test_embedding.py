@@ -31,6 +31,7 @@ def test_sequential_keeps_token_ids_integer_and_explains_per_token():
     ids = np.array([[1, 3], [0, 2]])
     e = net.explain(ids, rule=lrp.Zero())
     assert net.reads_token_ids
+    net.forward(ids)        # explain keeps nothing on the layers; a forward on its own does
     assert net[0]._input.dtype == np.int64
     assert e.relevance.shape == (2, 2)
     # no bias: LRP-0 conserves, token relevances sum to the target logit

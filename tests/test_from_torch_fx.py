@@ -82,7 +82,7 @@ def test_forward_equals_torch_and_nodes_are_named_by_torch():
     # function calls by their fx node names
     assert names == ["stem", "relu", "pool", "block.conv1", "block.relu", "block.conv2", "add",
                      "block.relu:2", "branch", "cat", "adaptive_avg_pool2d", "flatten", "head"]
-    assert net["block.relu"] is not net["block.relu:2"]
+    assert net["block.relu"] is net["block.relu:2"]          # one module, one layer object
     np.testing.assert_array_equal(net["head"].weight, m.head.weight.detach().numpy().T)
 
 

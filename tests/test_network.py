@@ -155,7 +155,9 @@ def test_rule_list_and_composite_forms_agree():
     by_composite = net.explain(x, rule=composite)
     np.testing.assert_array_equal(by_list.relevance, by_composite.relevance)
     assert by_list.rules() == {"0": ab, "1": None, "2.0": eps, "2.1": None, "3": eps}
-    # the same steps by hand, layer by layer through the public relevance() calls
+    # the same steps by hand, layer by layer through the public relevance() calls after
+    # a forward of the network on its own (explain's forward belongs to its call)
+    net.forward(x)
     R = by_list.layer("3").relevance_out
     for layer, rule in zip(reversed(net.layers), [eps, [eps, None], None, ab]):
         R = layer.relevance(R, rule)

@@ -188,7 +188,8 @@ def test_explicit_equals_fast(case, rule):
 def test_container_ledger_books_the_split():
     rng = np.random.default_rng(3)
     net = resnet_dense(rng, 3, epsilon=0.1)
-    e = net.explain(rng.standard_normal((2, 3)), rule=lrp.Epsilon(0.01))
+    x = rng.standard_normal((2, 3))
+    e = net.explain(x, rule=lrp.Epsilon(0.01))
     block = e.layer("5")
     children = e.layer("5.body").ledger + e.layer("5.shortcut").ledger
     # the split's own share is the block's ledger minus its children's: only a stabilizer
@@ -196,6 +197,7 @@ def test_container_ledger_books_the_split():
     np.testing.assert_allclose(block.absorbed_bias, children.absorbed_bias, rtol=1e-15)
     assert np.all(own_stabilizer != 0)
     # recompute the split's stabilizer share from the branch outputs
+    net.forward(x)          # explain keeps nothing on the layers; a forward on its own does
     body, short = net[5].body.forward(net[5]._input), net[5].shortcut.forward(net[5]._input)
     y = body + short
     R = e.layer("5").relevance_out

@@ -40,7 +40,8 @@ def test_cross_entropy_is_finite_for_huge_logits():
 def test_trainable_finds_weights_and_batchnorm_scale_but_not_running_statistics():
     bn = lrp.BatchNorm1d(np.ones(2), np.zeros(2), np.zeros(2), np.ones(2))
     net = lrp.Sequential([lrp.Dense(np.ones((3, 2))), bn, lrp.ReLU()])
-    names = [(layer.path, name) for layer, name in trainable(net)]
+    paths = {id(layer): path for path, layer in net.named_layers()}   # the paths are net's
+    names = [(paths[id(layer)], name) for layer, name in trainable(net)]
     assert names == [("0", "weight"), ("0", "bias"), ("1", "gamma"), ("1", "beta")]
 
 

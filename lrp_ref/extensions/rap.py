@@ -142,7 +142,8 @@ import numpy as np
 from ..audit import LayerRecord, Ledger, dropped_relevance, per_sample_sum
 from ..engine.kernels import safe_divide
 from ..layers import AvgPool2d, BatchNorm, Conv2d, Dense, Layer, MaxPool2d, Residual
-from ..layers.base import as_float_array
+from ..layers.base import as_float_array, where
+from ..layers.calls import Trace, at, join, tracing
 from ..layers.elementwise import PassThrough
 from ..network import Explanation, Sequential, select_targets
 
@@ -235,13 +236,14 @@ def rap(net: Sequential, x: Array, target: Any = None, first_step: bool = True,
     steps = _plan(net, first_step, box_input)
     x = as_float_array(x, net.dtype or np.float64, "rap")
     tape: dict[str, tuple[Array, ...]] = {}
-    output = _forward(net, x, tape)
-    target = select_targets(output, target)
-    samples = np.arange(len(target))
-    R = np.zeros_like(output)
-    R[samples, target] = output[samples, target]
-    records: list[RAPRecord] = []
-    relevance = _propagate(net, R, _Context(steps, tape, target), records)
+    with tracing(Trace()):                  # what the layers' forwards keep: this call's
+        output = _forward(net, x, tape, "")
+        target = select_targets(output, target)
+        samples = np.arange(len(target))
+        R = np.zeros_like(output)
+        R[samples, target] = output[samples, target]
+        records: list[RAPRecord] = []
+        relevance = _propagate(net, R, _Context(steps, tape, target), records, "")
     order = {path: k for k, (path, _) in enumerate(net.named_layers())}
     records.sort(key=lambda r: order[r.path])
     return RAPExplanation(relevance, output, target, records)
@@ -264,20 +266,22 @@ def _plan(net: Sequential, first_step: bool, box_input: bool) -> dict[str, str]:
         elif isinstance(layer, PassThrough):
             steps[path] = "pass"
         else:
-            raise TypeError(f"rap: {layer.where} is not covered by RAP (Dense, Conv2d, ReLU, "
-                            "MaxPool2d, AvgPool2d, BatchNorm, Flatten, Identity, Sequential, "
-                            "Residual)")
+            raise TypeError(f"rap: {where(path, layer)} is not covered by RAP (Dense, Conv2d, "
+                            "ReLU, MaxPool2d, AvgPool2d, BatchNorm, Flatten, Identity, "
+                            "Sequential, Residual)")
     first, last = net.layers[0], net.layers[-1]
     if box_input:
         if not isinstance(first, (Dense, Conv2d)):
             raise ValueError(f"rap: box_input=True gives z^B to the first layer, which must be "
-                             f"a Dense or Conv2d; {first.where} is not (pass box_input=False)")
-        steps[first.path] = "box"
+                             f"a Dense or Conv2d; {where('0', first)} is not (pass "
+                             "box_input=False)")
+        steps["0"] = "box"
     if first_step:
         if not isinstance(last, Dense):
             raise TypeError(f"rap: the first step needs the last layer to be a Dense (the "
-                            f"logits), got {last.where}; pass first_step=False")
-        steps[last.path] = "first"                  # precedence over "box" in a one-layer net
+                            f"logits), got {where(str(len(net.layers) - 1), last)}; pass "
+                            "first_step=False")
+        steps[str(len(net.layers) - 1)] = "first"  # precedence over "box" in a one-layer net
     return steps
 
 
@@ -288,72 +292,78 @@ class _Context:
     target: Array
 
 
-def _forward(layer: Layer, a: Array, tape: dict[str, tuple[Array, ...]]) -> Array:
+def _forward(layer: Layer, a: Array, tape: dict[str, tuple[Array, ...]], path: str) -> Array:
     """The forward pass, keeping every layer's input and output (a Residual's two branches)."""
     if isinstance(layer, Sequential):
-        for child in layer.layers:
-            a = _forward(child, a, tape)
+        for name, child in layer.children():
+            a = _forward(child, a, tape, join(path, name))
         return a
     if isinstance(layer, Residual):
-        z_body = _forward(layer.body, a, tape)
-        z_short = a if layer.shortcut is None else _forward(layer.shortcut, a, tape)
-        tape[layer.path] = (a, z_body, z_short)
+        z_body = _forward(layer.body, a, tape, join(path, "body"))
+        z_short = (a if layer.shortcut is None
+                   else _forward(layer.shortcut, a, tape, join(path, "shortcut")))
+        tape[path] = (a, z_body, z_short)
         return z_body + z_short
-    z = layer.forward(a)
-    tape[layer.path] = (a, z)
+    with at(path):
+        z = layer.forward(a)
+    tape[path] = (a, z)
     return z
 
 
 # -- the propagation -----------------------------------------------------------------------
 
-def _propagate(layer: Layer, R: Array, ctx: _Context, records: list[RAPRecord]) -> Array:
-    """``R_in`` of ``layer`` from ``R`` at its output; appends the layer's record(s)."""
+def _propagate(layer: Layer, R: Array, ctx: _Context, records: list[RAPRecord],
+               path: str) -> Array:
+    """``R_in`` of ``layer`` (at ``path``) from ``R`` at its output; appends its record(s)."""
     if isinstance(layer, (Sequential, Residual)):
-        return _container(layer, R, ctx, records)
-    a, z = ctx.tape[layer.path]
-    step = ctx.steps[layer.path]
-    if step == "first":
-        R_in, ledger, spread, shift = _first_step(layer, a, R, ctx.target)
-    elif step == "rap":
-        R_in, ledger, spread, shift = _general_step(layer, a, R)
-    else:
-        R_in, ledger = _STEPS[step](layer, a, z, R)
-        spread, shift = per_sample_sum(R_in), np.zeros(len(R), R.dtype)
-    records.append(_record(layer, step, R_in, R, ledger, spread, shift))
+        return _container(layer, R, ctx, records, path)
+    a, z = ctx.tape[path]
+    step = ctx.steps[path]
+    with at(path):
+        if step == "first":
+            R_in, ledger, spread, shift = _first_step(layer, a, R, ctx.target)
+        elif step == "rap":
+            R_in, ledger, spread, shift = _general_step(layer, a, R)
+        else:
+            R_in, ledger = _STEPS[step](layer, a, z, R)
+            spread, shift = per_sample_sum(R_in), np.zeros(len(R), R.dtype)
+    records.append(_record(layer, path, step, R_in, R, ledger, spread, shift))
     return R_in
 
 
 def _container(layer: Sequential | Residual, R: Array, ctx: _Context,
-               records: list[RAPRecord]) -> Array:
+               records: list[RAPRecord], path: str) -> Array:
     start = len(records)
     if isinstance(layer, Sequential):
         R_in = R
-        for child in reversed(layer.layers):
-            R_in = _propagate(child, R_in, ctx, records)
+        for name, child in reversed(layer.children()):
+            R_in = _propagate(child, R_in, ctx, records, join(path, name))
         own = Ledger.zeros(len(R), R.dtype)
     else:
         # Add: R_branch = z_branch R / (z_body + z_short), 0 where the sum is 0 (dropped)
-        _, z_body, z_short = ctx.tape[layer.path]
+        _, z_body, z_short = ctx.tape[path]
         s, zero = safe_divide(R, z_body + z_short)
-        R_in = _propagate(layer.body, z_body * s, ctx, records)
+        R_in = _propagate(layer.body, z_body * s, ctx, records, join(path, "body"))
         R_short = z_short * s
         R_in = R_in + (R_short if layer.shortcut is None
-                       else _propagate(layer.shortcut, R_short, ctx, records))
+                       else _propagate(layer.shortcut, R_short, ctx, records,
+                                       join(path, "shortcut")))
         no = np.zeros(len(R), R.dtype)
         own = Ledger(no, no, dropped_relevance(zero, R))
-    if layer.path:
-        children = {child.path for _, child in layer.children()}
+    if path:
+        children = {join(path, name) for name, _ in layer.children()}
         mine = [r for r in records[start:] if r.path in children]
         ledger = sum((r.ledger for r in mine), own)
         shift = sum((r.shift for r in mine), np.zeros(len(R), R.dtype))
-        records.append(_record(layer, "add" if isinstance(layer, Residual) else "sequential",
-                               R_in, R, ledger, per_sample_sum(R_in), shift, container=True))
+        records.append(_record(layer, path, "add" if isinstance(layer, Residual)
+                               else "sequential", R_in, R, ledger, per_sample_sum(R_in), shift,
+                               container=True))
     return R_in
 
 
-def _record(layer: Layer, step: str, R_in: Array, R: Array, ledger: Ledger, spread: Array,
-            shift: Array, container: bool = False) -> RAPRecord:
-    return RAPRecord(layer.path, type(layer).__name__, None if container else RAPStep(step),
+def _record(layer: Layer, path: str, step: str, R_in: Array, R: Array, ledger: Ledger,
+            spread: Array, shift: Array, container: bool = False) -> RAPRecord:
+    return RAPRecord(path, type(layer).__name__, None if container else RAPStep(step),
                      R_in, R, ledger, container, per_sample_sum(np.maximum(R, 0)),
                      per_sample_sum(np.minimum(R, 0)), spread, shift)
 

@@ -57,8 +57,10 @@ items and arithmetic on them
 Node names (the layer paths). A module call is named by the module's
 qualified name (``layer1.0.conv1``), as ``model.named_modules()`` and Zennit
 name it. A module called a second time (torchvision's BasicBlock calls its
-``relu`` twice) gets a node of its own, with a copy of the layer, named
-``<name>:2`` (``layer1.0.relu:2``; ``:3`` for a third call, ...). A function or
+``relu`` twice) gets a node of its own, named ``<name>:2``
+(``layer1.0.relu:2``; ``:3`` for a third call, ...), which holds the same
+layer object (what a forward keeps belongs to the call at each node, not to the
+object: lrp_ref.layers.calls). A function or
 method call is named by its fx node name (``add``, ``add_1``, ``cat``,
 ``flatten``). So ``e.layer("layer1.0.conv1")`` is the record of that module.
 
@@ -103,7 +105,6 @@ flow) fail in ``symbolic_trace`` with torch's own error.
 
 from __future__ import annotations
 
-import copy
 import operator
 import sys
 from dataclasses import dataclass
@@ -297,6 +298,7 @@ class _Tracer:
         self.sizes: dict[Any, _Size] = {}       # fx node -> a traced size (no node)
         self.pieces: dict[Any, _Pieces] = {}    # fx node -> a chunk's or split's tuple
         self.constants: dict[Any, np.ndarray] = {}   # get_attr node -> its array
+        self.layers: dict[str, Layer] = {}      # module path -> its layer (one per module)
         self.calls: dict[str, int] = {}         # module path -> calls so far
         F = torch.nn.functional
         # The function table, where a new conversion is one entry: function -> converter,
@@ -367,13 +369,14 @@ class _Tracer:
         sub = self.root.get_submodule(path)
         count = self.calls.get(path, 0) + 1
         self.calls[path] = count
-        try:
-            layer = self.convert_module(sub, path)
-        except (TypeError, ValueError) as error:
-            raise type(error)(f"fx node {node.name!r} (call_module {path!r}): {error}") from None
+        if count == 1:
+            try:
+                self.layers[path] = self.convert_module(sub, path)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"fx node {node.name!r} (call_module {path!r}): "
+                                  f"{error}") from None
         name = path if count == 1 else f"{path}:{count}"
-        self.add_node(node, layer if count == 1 else copy.deepcopy(layer), name,
-                      [self.tensor(node, node.args[0])])
+        self.add_node(node, self.layers[path], name, [self.tensor(node, node.args[0])])
 
     def call(self, node: Any, convert: Any) -> None:
         if node.op == "call_function" and node.target in SIZE_ARITHMETIC and all(

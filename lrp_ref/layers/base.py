@@ -10,6 +10,11 @@ Every layer has
   forward reads it), ``parameters()`` and ``gradients()`` (the trainable arrays
   and their gradients of the last backward, ``{key: array}``, keys as ``state()``).
 
+What forward remembers belongs to the call, and the path to the network
+(:mod:`lrp_ref.layers.calls`): a layer declares the attributes its forward keeps
+as :class:`~lrp_ref.layers.calls.Kept` (``_input``, ``_output_shape`` here), and a
+container runs each child ``with inside(name):``.
+
 The public methods validate their arguments (shape, finiteness, order of calls)
 and raise errors that name the layer's path and type; subclasses implement the
 underscored ``_forward``, ``_backward`` and ``_relevance`` on checked arrays.
@@ -18,6 +23,7 @@ underscored ``_forward``, ``_backward`` and ``_relevance`` on checked arrays.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import nullcontext
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -26,6 +32,17 @@ import numpy as np
 from ..audit import LayerRecord, Ledger, per_sample_sum
 from ..checks import float_dtype
 from ..rules import Rule, describe
+from .calls import (
+    Kept,
+    Trace,
+    at,
+    check_own_attributes,
+    current,
+    inside,
+    join,
+    own_attributes,
+    tracing,
+)
 
 Array = np.ndarray
 
@@ -167,37 +184,41 @@ class Layer:
     #: the linear layers compute theirs when first read).
     _parameter_gradients: dict[str, Array] | None = None
 
-    def __init__(self) -> None:
-        self.path = ""
-        self._input: Array | None = None
-        self._output_shape: tuple[int, ...] | None = None
+    #: What forward keeps, per call (:mod:`lrp_ref.layers.calls`): the input (or what
+    #: :meth:`_kept_input` keeps instead) and the output's shape.
+    _input = Kept()
+    _output_shape = Kept()
 
     # -- identity and description ---------------------------------------------------------
 
     @property
     def output_shape(self) -> tuple[int, ...] | None:
-        """The shape of the last forward's output (None before a forward)."""
+        """The shape of the last forward's output in this call (None before a forward).
+
+        For a layer used on its own, its last forward's; inside a network's call
+        (``explain``, ``gradient``), that call's.
+        """
         return self._output_shape
 
     @property
     def where(self) -> str:
-        """``layer '3' (Dense)``: how error messages name this layer."""
-        return f"layer '{self.path}' ({type(self).__name__})" if self.path else type(self).__name__
+        """``layer '3' (Dense)``: how error messages name this layer, by the path of the call."""
+        return where(current().path, self)
 
     def children(self) -> list[tuple[str, Layer]]:
         """``(name, child)`` pairs of a container; empty for a plain layer."""
         return []
 
     def named_layers(self) -> Iterator[tuple[str, Layer]]:
-        """Every layer below this one with its path, pre-order, definition order."""
-        for _, child in self.children():
-            yield child.path, child
-            yield from child.named_layers()
+        """Every layer below this one with its path from here, pre-order, definition order.
 
-    def _set_path(self, path: str) -> None:
-        self.path = path
+        The paths are this network's: the same layer object has another path in
+        another network, and one path per node where it sits in a Graph.
+        """
         for name, child in self.children():
-            child._set_path(f"{path}.{name}" if path else name)
+            yield name, child
+            for path, layer in child.named_layers():
+                yield join(name, path), layer
 
     def hyperparameters(self) -> dict[str, Any]:
         """JSON-serialisable constructor arguments that are not arrays."""
@@ -327,13 +348,18 @@ class Layer:
         What is remembered is the arrays themselves, not copies: the input
         (ReLU keeps its output instead, MaxPool2d its output as well). Changing
         one in place before ``relevance`` or ``backward`` changes their result;
-        copy an output before modifying it in place.
+        copy an output before modifying it in place. It is remembered for the
+        current call (:mod:`lrp_ref.layers.calls`): in ``explain`` or
+        ``gradient``, that call's trace; for a layer used on its own, the
+        layer itself.
         """
         a = self._check_input(a)
         if a.ndim and a.shape[0] == 0:
             raise ValueError(f"{self.where}: the batch is empty (input of shape {a.shape}); "
                              "give at least one sample")
+        own = own_attributes(self)
         z = self._forward(a)
+        check_own_attributes(self, own)
         check_representable("output", z, self.where)
         self._input = self._kept_input(a, z)
         self._output_shape = z.shape
@@ -427,35 +453,38 @@ class Layer:
         return assignment
 
     def _assign_uniform(self, rule: Rule | None, out: dict[str, Rule | None]) -> None:
+        path = current().path
         if not self.takes_rule:
-            out[self.path] = None
+            out[path] = None
             if rule is not None and not isinstance(rule, Rule):
                 raise TypeError(f"expected a Rule, got {rule!r}")
         else:
             self.check_rule(rule)
-            out[self.path] = rule
-        for _, child in self.children():
-            child._assign_uniform(rule, out)
+            out[path] = rule
+        for name, child in self.children():
+            with inside(name):
+                child._assign_uniform(rule, out)
 
     def _assign_structured(self, spec: Any, out: dict[str, Rule | None]) -> None:
         if isinstance(spec, (list, tuple)):
             raise ValueError(f"{self.where} is not a container; got a list of rules {spec!r}")
         self.check_rule(spec)
-        out[self.path] = spec
+        out[current().path] = spec
 
     def _assign_composite(self, composite: Any, out: dict[str, Rule | None]) -> None:
         mapping = composite(self)
         if not isinstance(mapping, dict):
             raise TypeError(f"composite {composite!r} must return a dict {{path: Rule}}")
-        layers = dict(self.named_layers())
-        layers[self.path] = self
+        layers = {"": self, **dict(self.named_layers())}
         unknown = sorted(set(mapping) - set(layers))
         if unknown:
             raise ValueError(f"composite {composite!r} names unknown layer path(s) {unknown}")
+        top = current().path
         for path, layer in layers.items():
-            if layer.takes_rule or mapping.get(path) is not None:
-                layer.check_rule(mapping.get(path))
-            out[path] = mapping.get(path)
+            with at(join(top, path) if path else top):
+                if layer.takes_rule or mapping.get(path) is not None:
+                    layer.check_rule(mapping.get(path))
+                out[current().path] = mapping.get(path)
 
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
         raise NotImplementedError
@@ -467,11 +496,12 @@ class Layer:
         A CRP condition on this layer masks ``R`` first; the record keeps the
         arriving ``R`` and books the removed part as ``conditioned``.
         """
-        rule = assignment.get(self.path)
-        kept, removed = assignment.condition(self.path, R)
+        path = current().path
+        rule = assignment.get(path)
+        kept, removed = assignment.condition(path, R)
         R_in, ledger = self._relevance(kept, rule, method)
         check_representable("relevance", R_in, self.where)
-        records.append(LayerRecord(self.path, type(self).__name__, rule, R_in, R,
+        records.append(LayerRecord(path, type(self).__name__, rule, R_in, R,
                                    ledger + Ledger.condition(removed)))
         return R_in
 
@@ -489,21 +519,67 @@ class Layer:
 
 
 class Container(Layer):
-    """A layer made of layers (Sequential, Residual): records cover their children."""
+    """A layer made of layers (Sequential, Residual): records cover their children.
+
+    A container runs each child ``with inside(name):`` (forward, backward,
+    relevance, rule assignment), which gives the child its path in this call.
+
+    Used on its own (``net.forward(x)``, then ``net.backward(g)``, or a child's
+    ``net[k].relevance(R, rule)`` step by step), its layers keep their state on
+    themselves, as a layer used on its own does. A container that holds one layer
+    object at several places (a Graph node called twice) cannot keep two states on
+    one object: it runs in a :class:`~lrp_ref.layers.calls.Trace` of its own, made
+    by its ``forward`` and kept as :attr:`trace` for the ``backward`` and
+    ``relevance`` that follow. ``explain`` and ``gradient`` always use a fresh
+    trace per call (lrp_ref.network).
+    """
+
+    #: The Trace of this container's last forward on its own when it holds a layer
+    #: object at several places (None otherwise, and before a forward).
+    trace: Trace | None = None
+
+    def forward(self, a: Array) -> Array:
+        if current().trace is not None or not self.shares_layers():
+            return super().forward(a)           # part of a running call, or on its own
+        trace = Trace()
+        with tracing(trace):
+            z = super().forward(a)
+        self.trace = trace                      # only once the forward succeeded
+        return z
+
+    def shares_layers(self) -> bool:
+        """Whether one layer object sits at several places below this container."""
+        ids = [id(layer) for _, layer in self.named_layers()]
+        return len(set(ids)) < len(ids)
+
+    def backward(self, grad_z: Array) -> Array:
+        with self._own_call():
+            return super().backward(grad_z)
+
+    def relevance(self, R: Array, rule: Any = None, method: str = "fast") -> Array:
+        with self._own_call():
+            return super().relevance(R, rule, method)
+
+    def _own_call(self) -> Any:
+        """The running call, or the trace of this container's last forward on its own."""
+        if current().trace is not None or not self.shares_layers():
+            return nullcontext()
+        return tracing(self.trace if self.trace is not None else Trace())
 
     def _explain(self, R: Array, assignment: Assignment, method: str,
                  records: list[LayerRecord]) -> Array:
         start = len(records)
-        kept, removed = assignment.condition(self.path, R)
+        path = current().path
+        kept, removed = assignment.condition(path, R)
         R_in, own = self._propagate(kept, assignment, method, records)
         check_representable("relevance", R_in, self.where)   # e.g. a Residual's skip share
-        children = {child.path for _, child in self.children()}
+        children = {join(path, name) for name, _ in self.children()}
         ledger = own + Ledger.condition(removed)
         for record in records[start:]:
             if record.path in children:
                 ledger = ledger + record.ledger
-        if self.path:
-            records.append(LayerRecord(self.path, type(self).__name__, None, R_in, R, ledger,
+        if path:
+            records.append(LayerRecord(path, type(self).__name__, None, R_in, R, ledger,
                                        container=True))
         return R_in
 
@@ -519,11 +595,13 @@ class Container(Layer):
         raise NotImplementedError
 
     def _assign_pair(self, spec: Any, out: dict[str, Rule | None],
-                     branches: tuple[Layer | None, Layer | None], names: str) -> None:
+                     branches: tuple[tuple[str, Layer | None], tuple[str, Layer | None]],
+                     names: str) -> None:
         """A two-branch container's rule entry: one Rule for both, or a pair of entries.
 
-        ``names`` says what the pair is, e.g. ``"(body, shortcut)"``; a branch that
-        is None (an identity shortcut) takes the entry None.
+        ``branches`` are ``(name, branch)`` pairs; ``names`` says what the pair is,
+        e.g. ``"(body, shortcut)"``; a branch that is None (an identity shortcut)
+        takes the entry None.
         """
         if isinstance(spec, Rule) or spec is None:
             self._assign_uniform(spec, out)
@@ -531,10 +609,11 @@ class Container(Layer):
         if not isinstance(spec, (list, tuple)) or len(spec) != 2:
             raise ValueError(f"{self.where}: a rule entry must be a Rule or a {names} pair, "
                              f"got {spec!r}")
-        out[self.path] = None
-        for branch, entry in zip(branches, spec):
+        out[current().path] = None
+        for (name, branch), entry in zip(branches, spec):
             if branch is not None:
-                branch._assign_structured(entry, out)
+                with inside(name):
+                    branch._assign_structured(entry, out)
             elif entry is not None:
                 raise ValueError(f"{self.where} has an identity branch, which takes no rule; "
                                  f"its entry must be None, got {entry!r}")
@@ -545,6 +624,11 @@ def check_not_a_rule_class(rule: Any, where: str) -> None:
     if isinstance(rule, type) and issubclass(rule, Rule):
         raise TypeError(f"{where}: rule {rule.__name__} is a class; pass an instance: "
                         f"{rule.__name__}()")
+
+
+def where(path: str, layer: Layer) -> str:
+    """``layer '3' (Dense)``: the layer at ``path`` as errors name it (no path: its type)."""
+    return f"layer '{path}' ({type(layer).__name__})" if path else type(layer).__name__
 
 
 def check_method(method: str) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from ..audit import LayerRecord, Ledger
 from ..rules import Rule
 from .base import Container, Layer, array_key, build, type_name
+from .calls import inside
 from .lstm import LSTM
 
 Array = np.ndarray
@@ -54,7 +55,6 @@ class Bidirectional(Container):
                 f"({lstm_bwd.input_size}, {lstm_bwd.return_sequences})")
         self.lstm_fwd, self.lstm_bwd = lstm_fwd, lstm_bwd
         self.return_sequences = lstm_fwd.return_sequences
-        self._set_path("")
 
     def children(self) -> list[tuple[str, Layer]]:
         return [("fwd", self.lstm_fwd), ("bwd", self.lstm_bwd)]
@@ -91,22 +91,30 @@ class Bidirectional(Container):
         return y[..., :H], self._reverse_output(y[..., H:])
 
     def _forward(self, x: Array) -> Array:
-        y_fwd = self.lstm_fwd.forward(x)
-        y_bwd = self._reverse_output(self.lstm_bwd.forward(x[:, ::-1]))
+        with inside("fwd"):
+            y_fwd = self.lstm_fwd.forward(x)
+        with inside("bwd"):
+            y_bwd = self._reverse_output(self.lstm_bwd.forward(x[:, ::-1]))
         return np.concatenate([y_fwd, y_bwd], axis=-1)
 
     def _backward(self, grad_y: Array) -> Array:
         grad_fwd, grad_bwd = self._halves(grad_y)
-        return self.lstm_fwd.backward(grad_fwd) + self.lstm_bwd.backward(grad_bwd)[:, ::-1]
+        with inside("fwd"):
+            grad_x = self.lstm_fwd.backward(grad_fwd)
+        with inside("bwd"):
+            return grad_x + self.lstm_bwd.backward(grad_bwd)[:, ::-1]
 
     # -- rules ------------------------------------------------------------------------------
 
     def _assign_structured(self, spec: Any, out: dict[str, Rule | None]) -> None:
-        self._assign_pair(spec, out, (self.lstm_fwd, self.lstm_bwd), "(fwd, bwd)")
+        self._assign_pair(spec, out, (("fwd", self.lstm_fwd), ("bwd", self.lstm_bwd)),
+                          "(fwd, bwd)")
 
     def _propagate(self, R: Array, assignment: dict[str, Rule | None], method: str,
                    records: list[LayerRecord]) -> tuple[Array, Ledger]:
         R_fwd, R_bwd = self._halves(R)
-        R_in = (self.lstm_fwd._explain(R_fwd, assignment, method, records)
-                + self.lstm_bwd._explain(R_bwd, assignment, method, records)[:, ::-1])
+        with inside("fwd"):
+            R_in = self.lstm_fwd._explain(R_fwd, assignment, method, records)
+        with inside("bwd"):
+            R_in = R_in + self.lstm_bwd._explain(R_bwd, assignment, method, records)[:, ::-1]
         return R_in, self._no_loss(R)

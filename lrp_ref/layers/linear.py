@@ -14,12 +14,16 @@ explicit path ``patches(x)`` (``(B, P, K)``), ``fold(cols)`` (its adjoint),
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 import numpy as np
 
 from ..audit import Ledger
 from ..engine import linear as linear_engine
 from ..rules import LinearRule, Pass, Rule, describe
 from .base import Layer, check_method
+from .calls import Kept, current
 
 Array = np.ndarray
 
@@ -32,11 +36,14 @@ class LinearLayer(Layer):
     preserves_shape = False
     weight: Array
     bias: Array
-    #: The last forward's ``sum_i a_i w_ij`` without bias, read-only (see :meth:`_product`).
-    _z: Array | None = None
-    #: The input and ``grad_z`` of the last backward, from which the parameter
-    #: gradients are computed once read (see :class:`~lrp_ref.layers.base.ParameterGradient`).
-    _last_backward: tuple[Array, Array] | None = None
+    #: The forward's ``sum_i a_i w_ij`` without bias, read-only, per call (see :meth:`product`).
+    _z = Kept()
+    #: The last backward pass, from which the parameter gradients are computed once
+    #: read (see :class:`~lrp_ref.layers.base.ParameterGradient`): its trace (a weak
+    #: reference; None on its own) and ``{path: (input, grad_z)}``, one entry per
+    #: call of this object in that pass (a layer at two Graph nodes has two). On the
+    #: object, not per call: an optimiser reads the gradients there.
+    _last_backward: tuple[Any, dict[str, tuple[Array, Array]]] | None = None
 
     def _forward(self, a: Array) -> Array:
         # Remembered for relevance: every rule whose numerator is z_ij = a_i w_ij
@@ -128,16 +135,33 @@ class LinearLayer(Layer):
         # ParameterGradient): an input gradient, as for Gradient x Input, needs none, and
         # they can cost more than the rest of the step (Dense: an outer product the size
         # of the weight).
-        self._last_backward = (self._input, grad_z)
+        # A call at a path not yet seen in the same trace is another call of this object
+        # in the same backward pass (its gradients add up); else a new pass begins (on
+        # its own, without a trace, always: a layer at two places always runs in one).
+        call = current()
+        last = self._last_backward
+        if (call.trace is None or last is None or last[0] is None
+                or last[0]() is not call.trace or call.path in last[1]):
+            trace = None if call.trace is None else weakref.ref(call.trace)
+            last = self._last_backward = (trace, {})
+        last[1][call.path] = (self._input, grad_z)
         self._parameter_gradients = None
         return self.linear_T(grad_z, self.weight)
 
     def _parameter_gradient(self, name: str) -> Array | None:
-        """``dL/d<name>`` from the last backward (None before one), computed once read."""
+        """``dL/d<name>`` from the last backward (None before one), computed once read.
+
+        ``dL/dw = sum over the calls of the pass of dL/dw|call`` (a parameter used at
+        two nodes gets both terms, the chain rule).
+        """
         if self._last_backward is None:
             return None
         if self._parameter_gradients is None:
-            self._parameter_gradients = self._compute_parameter_gradients(*self._last_backward)
+            first, *others = (self._compute_parameter_gradients(a, g)
+                              for a, g in self._last_backward[1].values())
+            for more in others:
+                first = {key: first[key] + more[key] for key in first}
+            self._parameter_gradients = first
         return self._parameter_gradients[name]
 
     def _compute_parameter_gradients(self, a: Array, grad_z: Array) -> dict[str, Array]:

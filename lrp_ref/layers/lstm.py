@@ -57,6 +57,7 @@ from ..audit import Ledger
 from ..checks import float_dtype
 from ..rules import Epsilon, Rule, Zero, describe
 from .base import Layer, ParameterGradient, as_float_array, check_finite
+from .calls import Kept, inside
 from .dense import Dense
 
 Array = np.ndarray
@@ -97,6 +98,10 @@ class LSTM(Layer):
     grad_weight_hh = ParameterGradient()
     grad_bias_ih = ParameterGradient()
     grad_bias_hh = ParameterGradient()
+    #: What forward keeps per call: every ``h_t``, ``c_t`` and the gate values.
+    _h = Kept()
+    _c = Kept()
+    _gate_values = Kept()
 
     def __init__(self, weight_ih: Any, weight_hh: Any, bias_ih: Any = None, bias_hh: Any = None,
                  return_sequences: bool = False) -> None:
@@ -214,6 +219,8 @@ class LSTM(Layer):
     def _linear_maps(self) -> tuple[Dense, Dense]:
         """The two linear maps of a step, as Dense layers for the shared engine.
 
+        They run at the paths ``<lstm>.cell`` and ``<lstm>.candidate`` of the call.
+
         ``cell``: ``c_t = [f_t c_{t-1}, i_t g_t] @ [I; I]`` (no bias);
         ``candidate``: ``a_g = [x_t, h_{t-1}] @ [W_ih[g]; W_hh[g]]^T + b_ih[g] + b_hh[g]``.
         """
@@ -223,8 +230,6 @@ class LSTM(Layer):
         cell = Dense(np.concatenate([eye, eye]))
         candidate = Dense(np.concatenate([self.weight_ih[rows].T, self.weight_hh[rows].T]),
                           self.bias_ih[rows] + self.bias_hh[rows])
-        prefix = f"{self.path}." if self.path else ""
-        cell.path, candidate.path = prefix + "cell", prefix + "candidate"
         return cell, candidate
 
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
@@ -245,12 +250,14 @@ class LSTM(Layer):
             # 1. h_t = o_t tanh(c_t): R(c_t) += R(h_t)
             R_c = R_c + R_h + R_seq[:, t]
             # 2. c_t = f_t c_{t-1} + i_t g_t, split in proportion: R(c_{t-1}), R(g_t)
-            cell.forward(np.concatenate([f[:, t] * c[:, t], i[:, t] * g[:, t]], axis=1))
-            R_terms, cell_ledger = cell.relevance_with_ledger(R_c, rule, method)
+            with inside("cell"):
+                cell.forward(np.concatenate([f[:, t] * c[:, t], i[:, t] * g[:, t]], axis=1))
+                R_terms, cell_ledger = cell.relevance_with_ledger(R_c, rule, method)
             R_c, R_g = R_terms[:, :H], R_terms[:, H:]
             # 3. a_g = [x_t, h_{t-1}] w + b: the rule gives R(x_t), R(h_{t-1})
-            candidate.forward(np.concatenate([x[:, t], h[:, t]], axis=1))
-            R_xh, candidate_ledger = candidate.relevance_with_ledger(R_g, rule, method)
+            with inside("candidate"):
+                candidate.forward(np.concatenate([x[:, t], h[:, t]], axis=1))
+                R_xh, candidate_ledger = candidate.relevance_with_ledger(R_g, rule, method)
             R_x[:, t], R_h = R_xh[:, :F], R_xh[:, F:]
             ledger = ledger + cell_ledger + candidate_ledger
         return R_x, ledger

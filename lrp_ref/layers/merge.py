@@ -29,6 +29,7 @@ from ..audit import Ledger
 from ..engine.kernels import divide
 from ..rules import Rule
 from .base import Layer, as_float_array, check_finite
+from .calls import Kept, check_own_attributes, own_attributes
 
 Array = np.ndarray
 
@@ -69,10 +70,8 @@ class Merge(Layer):
 
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = None
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._inputs: tuple[Array, ...] = ()
+    #: The inputs of the call's forward (per call, as ``_input``).
+    _inputs = Kept(default=())
 
     def check_count(self, n: int) -> None:
         """Raise ValueError unless the node takes ``n`` inputs."""
@@ -99,7 +98,9 @@ class Merge(Layer):
                 raise ValueError(f"{self.where}: input {k} needs a batch axis, got a scalar")
             check_finite(f"input {k}", x, self.where)
         self._check_shapes(xs)
+        own = own_attributes(self)
         z = self._forward(xs)
+        check_own_attributes(self, own)
         self._inputs = tuple(xs)
         self._input = xs[0]     # what Layer's checks read: forward was called, and the dtype
         self._output_shape = z.shape

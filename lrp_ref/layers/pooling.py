@@ -25,6 +25,7 @@ from ..engine import kernels
 from ..engine.patches import AxisWindows, IndexWindow, Window, as_pair, axis_window
 from ..rules import Rule
 from .base import Layer
+from .calls import Kept
 from .linear import LinearLayer
 
 Array = np.ndarray
@@ -267,6 +268,9 @@ class AdaptiveAvgPool2d(AvgPool2d):
     output_size : int or pair of ints
     """
 
+    #: The window, chosen by each forward from its input's size: per call.
+    window = Kept()
+
     def __init__(self, output_size: Any) -> None:
         super().__init__(1, count_include_pad=False)
         self.output_size = as_pair(output_size, "output_size", type(self).__name__, 1)
@@ -330,8 +334,8 @@ class MaxPool2d(PoolGeometry, Layer):
     """
 
     MODES = ("winner", "proportional")
-    #: The last forward's output ``z_j = max_i a_i``.
-    _z: Array | None = None
+    #: The forward's output ``z_j = max_i a_i``, per call.
+    _z = Kept()
 
     def __init__(self, kernel_size: Any, stride: Any = None, mode: str = "winner",
                  padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False) -> None:

@@ -18,6 +18,7 @@ from ..audit import Ledger
 from ..checks import is_int
 from ..rules import Rule
 from .base import Layer
+from .calls import inside
 from .pooling import AvgPool2d, MaxPool2d
 
 Array = np.ndarray
@@ -44,16 +45,21 @@ class Pool1d(Layer):
     def expected_input_shape(self) -> tuple[int | None, ...]:
         return (None, None, None)
 
+    # the 2-D pool runs at the path "<this path>.pool", so that what its forward keeps
+    # (per call, lrp_ref.layers.calls) has a slot of its own beside this layer's
+
     def _forward(self, a: Array) -> Array:
-        self._pool.path = self.path
-        return self._pool.forward(a[:, :, None, :])[:, :, 0, :]
+        with inside("pool"):
+            return self._pool.forward(a[:, :, None, :])[:, :, 0, :]
 
     def _backward(self, grad_z: Array) -> Array:
-        return self._pool.backward(grad_z[:, :, None, :])[:, :, 0, :]
+        with inside("pool"):
+            return self._pool.backward(grad_z[:, :, None, :])[:, :, 0, :]
 
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
         self.check_rule(rule)
-        R_in, ledger = self._pool._relevance(R[:, :, None, :], rule, method)
+        with inside("pool"):
+            R_in, ledger = self._pool._relevance(R[:, :, None, :], rule, method)
         return R_in[:, :, 0, :], ledger
 
 

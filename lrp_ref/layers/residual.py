@@ -35,6 +35,7 @@ import numpy as np
 from ..audit import LayerRecord, Ledger
 from ..rules import Rule
 from .base import Container, Layer, array_key, build, type_name
+from .calls import Kept, inside
 from .merge import proportional_split
 
 Array = np.ndarray
@@ -61,6 +62,10 @@ class Residual(Container):
     the identity).
     """
 
+    #: The branch outputs of the call's forward, for the split.
+    _z_body = Kept()
+    _z_short = Kept()
+
     def __init__(self, body: Layer, shortcut: Layer | None = None,
                  epsilon: float = 1e-6) -> None:
         super().__init__()
@@ -80,9 +85,6 @@ class Residual(Container):
         if len({id(layer) for layer in layers}) != len(layers):
             raise ValueError("Residual: body and shortcut share a layer object; "
                              "use a separate layer object for every position")
-        self._set_path("")
-        self._z_body: Array | None = None
-        self._z_short: Array | None = None
 
     def children(self) -> list[tuple[str, Layer]]:
         if self.shortcut is None:
@@ -116,8 +118,10 @@ class Residual(Container):
 
     def _forward(self, x: Array) -> Array:
         # both branches read the same x; each child keeps its own input for relevance
-        z_body = self.body.forward(x)
-        z_short = x if self.shortcut is None else self.shortcut.forward(x)
+        with inside("body"):
+            z_body = self.body.forward(x)
+        with inside("shortcut"):
+            z_short = x if self.shortcut is None else self.shortcut.forward(x)
         if z_body.shape != z_short.shape:
             raise ValueError(f"{self.where}: body output {z_body.shape} and shortcut output "
                              f"{z_short.shape} must have the same shape to be added")
@@ -125,20 +129,25 @@ class Residual(Container):
         return z_body + z_short
 
     def _backward(self, grad_y: Array) -> Array:
-        grad_short = grad_y if self.shortcut is None else self.shortcut.backward(grad_y)
-        return self.body.backward(grad_y) + grad_short
+        with inside("shortcut"):
+            grad_short = grad_y if self.shortcut is None else self.shortcut.backward(grad_y)
+        with inside("body"):
+            return self.body.backward(grad_y) + grad_short
 
     # -- rules ------------------------------------------------------------------------------
 
     def _assign_structured(self, spec: Any, out: dict[str, Rule | None]) -> None:
-        self._assign_pair(spec, out, (self.body, self.shortcut), "(body, shortcut)")
+        self._assign_pair(spec, out, (("body", self.body), ("shortcut", self.shortcut)),
+                          "(body, shortcut)")
 
     def _propagate(self, R: Array, assignment: dict[str, Rule | None], method: str,
                    records: list[LayerRecord]) -> tuple[Array, Ledger]:
         # R_body = z_body / s(z) R, R_short = z_short / s(z) R, z = z_body + z_short
         (R_body, R_short), own = proportional_split(R, (self._z_body, self._z_short),
                                                     self.epsilon)
-        R_in = self.body._explain(R_body, assignment, method, records)
+        with inside("body"):
+            R_in = self.body._explain(R_body, assignment, method, records)
         if self.shortcut is None:
             return R_in + R_short, own
-        return R_in + self.shortcut._explain(R_short, assignment, method, records), own
+        with inside("shortcut"):
+            return R_in + self.shortcut._explain(R_short, assignment, method, records), own

@@ -21,7 +21,8 @@ from ..layers import (
     Layer,
     Residual,
 )
-from ..layers.base import build
+from ..layers.base import build, where
+from ..layers.calls import join
 from ..network import Sequential
 
 Array = np.ndarray
@@ -92,17 +93,19 @@ def merge_batchnorm(net: Layer) -> Layer:
     return merged
 
 
-def _merge(layer: Layer, reasons: dict[str, str]) -> Layer:
-    """A merged copy of ``layer``; unfolded BatchNorms are reported in ``reasons``."""
+def _merge(layer: Layer, reasons: dict[str, str], path: str = "") -> Layer:
+    """A merged copy of ``layer`` (at ``path``); unfolded BatchNorms are reported in ``reasons``."""
     if isinstance(layer, Sequential):
-        return Sequential(_merge_sequence(layer.layers, reasons))
+        return Sequential(_merge_sequence(layer.layers, reasons, path))
     if isinstance(layer, Graph):
-        return _merge_graph(layer, reasons)
+        return _merge_graph(layer, reasons, path)
     if isinstance(layer, Residual):
-        shortcut = None if layer.shortcut is None else _merge(layer.shortcut, reasons)
-        return Residual(_merge(layer.body, reasons), shortcut, layer.epsilon)
+        shortcut = (None if layer.shortcut is None
+                    else _merge(layer.shortcut, reasons, join(path, "shortcut")))
+        return Residual(_merge(layer.body, reasons, join(path, "body")), shortcut, layer.epsilon)
     if isinstance(layer, BatchNorm):
-        reasons[layer.path] = f"{layer.where} is not inside a Sequential after a Dense or Conv2d"
+        reasons[path] = (f"{where(path, layer)} is not inside a Sequential after a Dense "
+                         "or Conv2d")
     return _copy(layer)
 
 
@@ -111,22 +114,23 @@ def _copy(layer: Layer) -> Layer:
     return build(layer.config(), {k: v.copy() for k, v in layer.state().items()})
 
 
-def _merge_sequence(layers: list[Layer], reasons: dict[str, str]) -> list[Layer]:
+def _merge_sequence(layers: list[Layer], reasons: dict[str, str], path: str) -> list[Layer]:
     out: list[Layer] = []
     for k, layer in enumerate(layers):
         if not isinstance(layer, BatchNorm):
-            out.append(_merge(layer, reasons))
+            out.append(_merge(layer, reasons, join(path, str(k))))
             continue
-        why = _why_not_foldable(out[-1] if out else None, layers[k - 1] if k else None, layer)
+        why = _why_not_foldable(out[-1] if out else None, layers[k - 1] if k else None, layer,
+                                join(path, str(k)), join(path, str(k - 1)))
         if why is None:
             out[-1] = _fold(out[-1], layer)
         else:
-            reasons[layer.path] = why
+            reasons[join(path, str(k))] = why
             out.append(_copy(layer))
     return out
 
 
-def _merge_graph(g: Graph, reasons: dict[str, str]) -> Graph:
+def _merge_graph(g: Graph, reasons: dict[str, str], path: str) -> Graph:
     """A BatchNorm node folds into the node it reads when only it reads that node.
 
     The folded node keeps its name and place; the BatchNorm's readers read it instead.
@@ -137,23 +141,26 @@ def _merge_graph(g: Graph, reasons: dict[str, str]) -> Graph:
     renamed: dict[str, str] = {}                   # folded BatchNorm -> the node it folded into
     for node in g.nodes:
         sources = tuple(renamed.get(source, source) for source in node.inputs)
+        node_path = join(path, node.name)
         if isinstance(node.layer, BatchNorm):
             source = node.inputs[0]
+            bn_where = where(node_path, node.layer)
             if source == g.input_name:
-                why = f"{node.layer.where} reads the graph's input"
+                why = f"{bn_where} reads the graph's input"
             elif readers.count(source) > 1:
-                why = (f"{node.layer.where} reads {g[source].where}, which is also read "
-                       "elsewhere")
+                why = (f"{bn_where} reads {where(join(path, source), g[source])}, which is "
+                       "also read elsewhere")
             else:
-                why = _why_not_foldable(layers[sources[0]], g[source], node.layer)
+                why = _why_not_foldable(layers[sources[0]], g[source], node.layer, node_path,
+                                        join(path, source))
             if why is None:
                 layers[sources[0]] = _fold(layers[sources[0]], node.layer)
                 renamed[node.name] = sources[0]
                 continue
-            reasons[node.layer.path] = why
+            reasons[node_path] = why
             layers[node.name] = _copy(node.layer)
         else:
-            layers[node.name] = _merge(node.layer, reasons)
+            layers[node.name] = _merge(node.layer, reasons, node_path)
         inputs[node.name] = sources
     merged = Graph()
     merged.input(g.input_name)
@@ -163,17 +170,20 @@ def _merge_graph(g: Graph, reasons: dict[str, str]) -> Graph:
     return merged
 
 
-def _why_not_foldable(merged: Layer | None, original: Layer | None, bn: BatchNorm) -> str | None:
-    """Why ``bn`` cannot fold into ``merged`` (the copy of ``original``); None if it can."""
+def _why_not_foldable(merged: Layer | None, original: Layer | None, bn: BatchNorm,
+                      bn_path: str, original_path: str) -> str | None:
+    """Why ``bn`` (at ``bn_path``) cannot fold into ``merged`` (the copy of ``original``,
+    at ``original_path``); None if it can."""
+    bn_where, original_where = where(bn_path, bn), where(original_path, original)
     if merged is None:
-        return f"{bn.where} is the first layer of its Sequential"
+        return f"{bn_where} is the first layer of its Sequential"
     if type(merged) not in FOLDABLE:
-        return f"{bn.where} follows {original.where}, not a Dense or Conv2d"
+        return f"{bn_where} follows {original_where}, not a Dense or Conv2d"
     bn_type, axis = FOLDABLE[type(merged)]
     if type(bn) is not bn_type:
-        return f"{bn.where} cannot follow {original.where} (expected a {bn_type.__name__})"
+        return f"{bn_where} cannot follow {original_where} (expected a {bn_type.__name__})"
     if merged.weight.shape[axis] != bn.gamma.shape[0]:
-        return (f"{bn.where} has {bn.gamma.shape[0]} channels but {original.where} has "
+        return (f"{bn_where} has {bn.gamma.shape[0]} channels but {original_where} has "
                 f"{merged.weight.shape[axis]} outputs")
     return None
 

@@ -44,7 +44,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..layers.base import Layer
+from ..layers.base import Layer, where
 from ..table import format_table
 from . import (
     AlphaBeta,
@@ -116,13 +116,13 @@ class Composite:
         """The rule of every rule-taking layer of ``network``, keyed by path."""
         if not isinstance(network, Layer):
             raise TypeError(f"{self!r} needs a network (a Layer), got {network!r}")
-        layers = [(network.path, network)] + list(network.named_layers())
+        layers = [("", network)] + list(network.named_layers())   # the network's own paths
         entries = [(path, layer, layer_kind(layer)) for path, layer in layers if layer.takes_rule]
         if self._dispatch:
-            for _, layer, kind in entries:
+            for path, layer, kind in entries:
                 if kind is None:
                     raise ValueError(
-                        f"{self!r} has no rule for {layer.where}: it assigns rules to "
+                        f"{self!r} has no rule for {where(path, layer)}: it assigns rules to "
                         f"{', '.join(KINDS)} only; give that layer a rule with a rule list "
                         "or use uniform(rule)"
                     )
@@ -131,7 +131,7 @@ class Composite:
     def table(self, network: Layer) -> str:
         """The assignment as a text table: one line ``path  type  rule`` per layer."""
         mapping = self(network)
-        layers = dict([(network.path, network), *network.named_layers()])
+        layers = dict([("", network), *network.named_layers()])
         rows = [(path or "(network)", type(layers[path]).__name__, repr(rule))
                 for path, rule in mapping.items()]
         return "\n".join([repr(self), *format_table(rows)])

@@ -144,6 +144,7 @@ def compare(setting, model, x, target, per_layer):
     pr.record(f"Zennit {setting.name}", zennit_relevance, e.relevance)
     assert_relevance_close(zennit_relevance, e.relevance, rtol=RTOL)
     if per_layer:  # paths equal torch's names as long as no BatchNorm was merged away
+        net.forward(x)      # explain keeps nothing on the layers: below_tied_maxpools reads this
         for record in e.layers[below_tied_maxpools(net, e):]:
             pr.record(f"Zennit {setting.name}, per layer", captured[record.path],
                       record.relevance_out)
