@@ -22,7 +22,7 @@ import numpy as np
 from ..audit import Ledger, dropped_relevance
 from ..checks import is_int
 from ..engine import kernels
-from ..engine.patches import AxisWindows, IndexWindow, Window, as_pair, axis_window
+from ..engine.patches import AxisWindows, as_pair, axis_window
 from ..rules import Rule
 from .base import Layer
 from .calls import Kept
@@ -40,10 +40,11 @@ class PoolGeometry:
     """
 
     where: str
-    #: ``(rows, cols)`` of the last forward (None before one).
-    axes: tuple[AxisWindows, AxisWindows] | None = None
-    #: The 2-D windows of the last forward over the padded input.
-    window: Window | IndexWindow | None = None
+    #: ``(rows, cols)`` of the forward's input (None before one): chosen by each
+    #: forward from its input's size, so kept per call (lrp_ref.layers.calls).
+    axes = Kept()
+    #: The 2-D windows of that forward over the padded input.
+    window = Kept()
 
     def expected_input_shape(self) -> tuple[int | None, ...]:
         return (None, None, None, None)
@@ -108,7 +109,8 @@ class WindowedLinear(PoolGeometry, LinearLayer):
     shape ``(P, K, 1)``.
     """
 
-    _weight: Array | None = None
+    #: ``w[k, p, q]``, made by each forward for its input's size: kept per call.
+    _weight = Kept()
 
     @property
     def weight(self) -> Array | None:
@@ -267,9 +269,6 @@ class AdaptiveAvgPool2d(AvgPool2d):
     ----------
     output_size : int or pair of ints
     """
-
-    #: The window, chosen by each forward from its input's size: per call.
-    window = Kept()
 
     def __init__(self, output_size: Any) -> None:
         super().__init__(1, count_include_pad=False)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..checks import is_int
 from ..engine.patches import AxisWindows, as_pair
+from .calls import Kept
 from .pooling import WindowedLinear
 
 Array = np.ndarray
@@ -109,7 +110,9 @@ class Upsample(WindowedLinear):
             self.scale_factor = (float(pair[0]), float(pair[1]))
         self.mode = mode
         self.align_corners = bool(align_corners)
-        self._taps: tuple[Array, Array] | None = None
+
+    #: The interpolation weights per axis of the forward's input: kept per call.
+    _taps = Kept()
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"size": None if self.size is None else list(self.size),
