@@ -160,3 +160,29 @@ def test_training_mode_root_type_and_named_children_are_refused():
     named = nn.Sequential(OrderedDict(fc=nn.Linear(2, 2))).eval()
     with pytest.raises(ValueError, match=r"names its children \['fc'\]"):
         from_torch(named)
+
+
+def test_a_module_used_twice_in_a_sequential_converts_at_both_positions():
+    """Issue 22's reproducer: nn.Sequential(Linear, relu, Linear, relu) with one ReLU object
+    converted to 3 layers (torch's named_children lists a module once): the last ReLU was
+    dropped and the forward differed. Both positions convert, with torch's names."""
+    torch.manual_seed(0)
+    relu = nn.ReLU()
+    model = nn.Sequential(nn.Linear(4, 4), relu, nn.Linear(4, 4), relu).double().eval()
+    net = from_torch(model)
+    assert [type(layer).__name__ for layer in net.layers] == ["Dense", "ReLU", "Dense", "ReLU"]
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    assert_relevance_close(net.forward(x), torch_forward(model, x), rtol=FORWARD_RTOL)
+
+
+@pytest.mark.parametrize("hook", ["forward", "pre"])
+def test_a_hooked_module_in_a_sequential_is_refused(hook):
+    """Issue 22: forward hooks and pre-hooks change the forward without the converter
+    seeing them; the Sequential path refuses them, as the torch.fx path does."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU()).double().eval()
+    if hook == "forward":
+        model[0].register_forward_hook(lambda module, args, out: out * 2)
+    else:
+        model[0].register_forward_pre_hook(lambda module, args: (args[0] * 2,))
+    with pytest.raises(ValueError, match=r"torch module '0' \(Linear\) has a forward"):
+        from_torch(model)

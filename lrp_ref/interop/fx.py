@@ -185,7 +185,6 @@ def from_fx(module: Any, convert_module: Any, torch: Any, residual_epsilon: floa
     converter), ``array(tensor)`` a parameter or buffer to an array of the
     target dtype (float64 when None); ``torch`` is the imported torch.
     """
-    _refuse_hooks(module, torch)
     training = [path or "(root)" for path, sub in module.named_modules() if sub.training]
     if training:
         raise ValueError(f"from_torch: torch module(s) {training[:5]} are in training mode; "
@@ -243,23 +242,6 @@ def _is_gate(node: Any, root: Any, torch: Any) -> bool:
         node.op == "call_function" and node.target in (
             operator.getitem, torch.reshape, torch.permute, torch.transpose))
     return moves and _is_gate(node.args[0], root, torch)
-
-
-def _refuse_hooks(module: Any, torch: Any) -> None:
-    hooks = torch.nn.modules.module
-    if hooks._global_forward_hooks or hooks._global_forward_pre_hooks:
-        raise ValueError("from_torch: global module forward hooks are registered "
-                         "(torch.nn.modules.module.register_module_forward_hook); they change "
-                         "every forward without the trace seeing it: remove them first")
-    for path, sub in module.named_modules():
-        if sub._forward_hooks or sub._forward_pre_hooks:
-            kind = "forward pre-hook" if sub._forward_pre_hooks else "forward hook"
-            extra = (" (the legacy torch.nn.utils.weight_norm is one: its weight is stale "
-                     "until a forward runs; use torch.nn.utils.parametrizations.weight_norm "
-                     "or remove_weight_norm)") if hasattr(sub, "weight_g") else ""
-            raise ValueError(f"torch module '{path or '(root)'}' ({type(sub).__name__}) has a "
-                             f"{kind}{extra}; hooks change the forward without the trace "
-                             "seeing it: remove them before from_torch")
 
 
 @dataclass(frozen=True)

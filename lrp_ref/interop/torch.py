@@ -60,6 +60,8 @@ does the same for torchvision's blocks with its ``Sum`` module).
 
 Refused with a TypeError or ValueError naming the module's path and type:
 modules of other types; modules in training mode (call ``model.eval()``);
+modules with a forward hook or pre-hook, and global module hooks (they change
+the forward without the converter seeing it; the legacy ``weight_norm`` is one);
 pooling with ``return_indices``, adaptive pooling with an output size
 ``None``, 1-D pooling with dilation, ``ceil_mode`` or padding; Upsample of other
 modes or with ``recompute_scale_factor=True``; BatchNorm without running
@@ -144,6 +146,8 @@ def from_torch(module: Any, dtype: Any = np.float64,
     """
     torch = import_torch()
     converter = _Converter(torch, np.dtype(dtype), residual_epsilon)
+    if isinstance(module, torch.nn.Module):
+        refuse_hooks(module, torch)
     if isinstance(module, torch.nn.Sequential):
         return converter.convert(module, "")
     if not isinstance(module, torch.nn.Module):
@@ -215,13 +219,16 @@ class _Converter:
         return layer
 
     def sequential(self, module: Any, path: str) -> Sequential:
-        names = [name for name, _ in module.named_children()]
+        # every position, a module used at two of them included (named_children lists a
+        # module once: the second position would be dropped and the forward would differ)
+        children = list(module._modules.items())
+        names = [name for name, _ in children]
         if names != [str(k) for k in range(len(names))]:
             raise ValueError(f"{_where(path, module)} names its children {names}; lrp_ref paths "
                              "are indices, so they would not equal torch's names: build the "
                              "nn.Sequential from a list of modules, not an OrderedDict")
         return Sequential([self.convert(child, f"{path}.{name}" if path else name)
-                           for name, child in module.named_children()])
+                           for name, child in children])
 
     def linear(self, module: Any, path: str) -> Dense:
         bias = None if module.bias is None else self.array(module.bias)
@@ -367,6 +374,25 @@ def upsample(where: str, size: Any, scale_factor: Any, mode: str, align_corners:
 def _single(value: Any) -> Any:
     """A 1-D module's int option, which torch keeps as given: an int or a 1-tuple."""
     return value[0] if isinstance(value, (tuple, list)) else value
+
+
+def refuse_hooks(module: Any, torch: Any) -> None:
+    """Refuse global module hooks and a forward hook or pre-hook on any submodule: they
+    change the forward without the converter (module by module or traced) seeing it."""
+    hooks = torch.nn.modules.module
+    if hooks._global_forward_hooks or hooks._global_forward_pre_hooks:
+        raise ValueError("from_torch: global module forward hooks are registered "
+                         "(torch.nn.modules.module.register_module_forward_hook); they change "
+                         "every forward without the trace seeing it: remove them first")
+    for path, sub in module.named_modules():
+        if sub._forward_hooks or sub._forward_pre_hooks:
+            kind = "forward pre-hook" if sub._forward_pre_hooks else "forward hook"
+            extra = (" (the legacy torch.nn.utils.weight_norm is one: its weight is stale "
+                     "until a forward runs; use torch.nn.utils.parametrizations.weight_norm "
+                     "or remove_weight_norm)") if hasattr(sub, "weight_g") else ""
+            raise ValueError(f"torch module '{path or '(root)'}' ({type(sub).__name__}) has a "
+                             f"{kind}{extra}; hooks change the forward without the trace "
+                             "seeing it: remove them before from_torch")
 
 
 def _refuse(where: str, option: str, value: Any, supported: Any) -> None:
