@@ -174,6 +174,7 @@ BY_HAND = {
     "external/captum/maxpool2d": [[[[0.0, 0.0], [0.0, 6.0]]]],
     "external/innvestigate-273/alpha1-beta0": [[-1.0, 0.0]],
     "external/innvestigate-273/alpha2-beta1": [[-2.0, 0.5]],
+    "external/zennit-212/sigmoid-lrp0": [[0.5378828427399902, -0.2689414213699951]],
     "external/lrp-toolbox/maxpool-2x2-ties": [
         [[[0.25, 0.25, 0, 0], [0.25, 0.25, 1, 0], [0.25] * 4, [0.25] * 4]],
         [[[0.25, 0.25, 0, 0], [0.25, 0.25, 1, 0], [0] * 4, [0] * 4]]],

@@ -29,6 +29,7 @@ from ..layers import (
     MaxPool2d,
     ReLU,
     Residual,
+    Sigmoid,
 )
 from ..network import Sequential
 from ..rules import (
@@ -441,6 +442,16 @@ def _external_cases() -> list[Case]:
              issue_273, np.array([[1.0, 1.0]]), AlphaBeta(2, 1), target=np.array([0]),
              source="iNNvestigate issue 273, Zennit issue 107",
              known={"relevance": [[-2.0, 0.5]]}),
+        Case("external/zennit-212/sigmoid-lrp0", "Zennit issue 212 (and Captum issue 1361): "
+             "sigmoid(x1 w1 + x2 w2) with x = (2, 1), w = (-1, 1); LRP-0 on the Dense layer, "
+             "the sigmoid passing relevance unchanged (Zennit's Pass)",
+             Sequential([Dense([[-1.0], [1.0]], [0.0]), Sigmoid()]), np.array([[2.0, 1.0]]),
+             [Zero(), None], target=np.array([0]), source="Zennit issue 212",
+             peer={"reported": [[0.5379, -0.2689]],
+                   "note": "the issue reports R1 = 0.5379, R2 = -0.2689 (Zennit, LRP-0 with "
+                           "Pass on the sigmoid); lrp_ref's [Zero(), None] on "
+                           "Sequential([Dense, Sigmoid]) reproduces it"},
+             known={"relevance": [[2 / (1 + np.e), -1 / (1 + np.e)]]}),
     ] + _toolbox_cases()
 
 
