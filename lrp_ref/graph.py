@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from .audit import LayerRecord, Ledger
-from .layers.base import Layer, array_key, as_float_array, build
+from .layers.base import Layer, array_key, build
 from .layers.calls import inside
 from .layers.merge import Merge
 from .network import Network
@@ -239,7 +239,7 @@ class Graph(Network):
         if self.reads_token_ids:        # ids stay integers; the first node (a reader) checks them
             with inside(self.nodes[0].name):
                 return self.nodes[0].layer._check_input(a)
-        return as_float_array(a, self.dtype or np.float64, self.where)
+        return self._network_input(a)
 
     def _forward(self, a: Array) -> Array:
         values = {self.input_name: a}

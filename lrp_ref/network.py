@@ -10,7 +10,7 @@ import numpy as np
 
 from .audit import LayerRecord, Ledger, format_ledger, per_sample_sum
 from .conditions import condition_masks, parse_conditions
-from .layers.base import Container, Layer, array_key, as_float_array, build, check_method
+from .layers.base import Container, Layer, array_key, build, check_method
 from .layers.calls import Trace, current, inside, tracing
 from .rules import Rule
 
@@ -274,7 +274,7 @@ class Sequential(Network):
         if self.reads_token_ids:  # ids stay integers; the Embedding checks them
             with inside("0"):
                 return self.layers[0].check_input(a)
-        return as_float_array(a, self.dtype or np.float64, self.where)
+        return self._network_input(a)
 
     def _forward(self, a: Array) -> Array:
         for name, layer in self.children():

@@ -538,9 +538,24 @@ class Container(Layer):
     #: object at several places (None otherwise, and before a forward).
     trace: Trace | None = None
 
+    def _network_input(self, a: Any) -> Array:
+        """``a`` as an array of this container's dtype (Sequential's and Graph's input).
+
+        Inside a call a parent has converted the input already, and a float array
+        is passed on as it is: looking the dtype up walks everything below, which
+        at every level of a deep nesting would make a forward quadratic in the
+        depth (each layer below still checks its own input).
+        """
+        if current().path and isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating):
+            return a
+        return as_float_array(a, self.dtype or np.float64, self.where)
+
     def forward(self, a: Array) -> Array:
-        if current().trace is not None or not self.shares_layers():
-            return super().forward(a)           # part of a running call, or on its own
+        call = current()
+        # part of a running call (a trace, or a parent that decided for the whole
+        # network: a path), or on its own without a shared layer
+        if call.trace is not None or call.path or not self.shares_layers():
+            return super().forward(a)
         trace = Trace()
         with tracing(trace):
             z = super().forward(a)
