@@ -50,7 +50,9 @@ def test_norms_forward_and_gradients_match_torch(seed, b, n_tokens, norm, rms):
     yt.backward(torch.tensor(g))
     # a gradient that is 0 (one element per group) is rounding noise times 1/sigma <= 1/sqrt(eps)
     assert_close(layer.backward(g), xt.grad, atol=1e-10)
-    assert_close(layer.grad_gamma, gt.grad)
+    # likewise gamma's: with one element per group x - mu is exactly 0 here, while torch's
+    # mean leaves rounding noise (1e-16) that 1/sigma <= 1/sqrt(eps) turns into ~1e-13
+    assert_close(layer.grad_gamma, gt.grad, atol=1e-10)
     if not rms:
         assert_close(layer.grad_beta, bt.grad)
 
