@@ -311,3 +311,17 @@ def test_epsilon_gamma_box_reproduces_zennits_gamma_also_at_negative_outputs():
                                        record.relevance_out.reshape(len(a), -1), 0.25)
         np.testing.assert_allclose(record.relevance_in.reshape(len(a), -1), expected, rtol=0,
                                    atol=1e-12 * scale)
+
+
+def test_upsample_takes_the_average_pools_rule():
+    """Upsample is a fixed linear map like an average pool (its interpolation weights): the
+    named composites give it the pools' Epsilon(stabilizer) (before, any network with an
+    Upsample was refused by every composite as an unknown layer type)."""
+    net = lrp.Sequential([lrp.Conv2d(np.ones((2, 1, 3, 3)), padding=1), lrp.ReLU(),
+                          lrp.Upsample(scale_factor=2, mode="bilinear"), lrp.Flatten(),
+                          lrp.Dense(np.ones((2 * 8 * 8, 3)))])
+    assignment = lrp.composites.epsilon_plus(1e-6, 1e-9)(net)
+    assert assignment["2"] == lrp.Epsilon(1e-9)
+    x = np.random.default_rng(0).standard_normal((1, 1, 4, 4))
+    e = net.explain(x, rule=lrp.composites.epsilon_plus())
+    assert all(np.all(np.abs(r.imbalance()) <= 1e-12 * np.abs(e.output).max()) for r in e.layers)

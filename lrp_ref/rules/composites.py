@@ -23,7 +23,8 @@ layer          rule
 Dense          ``Epsilon(epsilon)``
 Conv2d         the composite's conv rule (z+, alpha2-beta1 or generalised gamma); also
                Conv1d and ConvTranspose2d (Zennit's ``Convolution`` types)
-AvgPool2d      ``Epsilon(stabilizer)`` (Zennit's ``Norm``); also AvgPool1d
+AvgPool2d      ``Epsilon(stabilizer)`` (Zennit's ``Norm``); also AvgPool1d, the adaptive
+               average pools and Upsample (its interpolation weights, like a pool's)
 BatchNorm      ``Pass()`` (Zennit's default; fold it first to give it a rule)
 first layer    ``Flat()`` / ``ZBox(low, high)`` replaces that one layer's rule
 =============  ===============================================================
@@ -68,6 +69,7 @@ KINDS = {
     "ConvTranspose2d": "conv",
     "AvgPool1d": "avgpool",
     "AvgPool2d": "avgpool",
+    "Upsample": "avgpool",
     "BatchNorm1d": "batchnorm",
     "BatchNorm2d": "batchnorm",
 }
