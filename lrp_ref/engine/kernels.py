@@ -23,7 +23,7 @@ The benchmark in ``benchmarks/vgg16.py`` measures what these buy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,6 +128,15 @@ class Overflow:
     def scale_back(self, R: Array) -> Array:
         """``R 2^exponent``, in place."""
         return np.ldexp(R, self.exponent, out=R)
+
+
+def through(steps: Callable[[Array], Array], s: Array, overflow: Overflow | None) -> Array:
+    """``steps(s)`` for a map ``steps`` linear in ``s`` (the rest of a relevance step), with
+    the outputs whose ``s_j`` :func:`divide` held scaled: ``steps(2^-k s) 2^k`` added."""
+    R = steps(s)
+    if overflow is not None:
+        R += overflow.scale_back(steps(overflow.s))
+    return R
 
 
 def large(dtype: np.dtype) -> float:

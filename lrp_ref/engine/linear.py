@@ -45,7 +45,7 @@ import numpy as np
 
 from ..audit import Ledger, per_sample_sum
 from ..rules import LinearRule, Part
-from .kernels import contributing, divide, input_times_c, signed_sum
+from .kernels import contributing, divide, input_times_c, signed_sum, through
 
 Array = np.ndarray
 
@@ -104,10 +104,8 @@ def fast_part(layer: Any, a: Array, R: Array, part: Part) -> tuple[Array, Ledger
         # step 3: c_i = sum_j weight_t(w)_ij s_j;   step 4: R_i = sum_t sign_t input_t(a)_i c_i
         return signed_sum((sign, input_times_c(x, layer.linear_T(s, w))) for sign, x, w in terms)
 
-    R_in = steps_3_and_4(s)
-    if overflow is not None:    # the s_j too large for the dtype, 2^-k s_j: the same steps, x 2^k
-        R_in += overflow.scale_back(steps_3_and_4(overflow.s))
-    return R_in, ledger
+    # (s_j too large for the dtype are held as 2^-k s_j: the same steps, times 2^k)
+    return through(steps_3_and_4, s, overflow), ledger
 
 
 def check_explicit_size(where: str, size: tuple[int, ...], itemsize: int) -> None:

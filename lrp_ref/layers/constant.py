@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..audit import Ledger
-from ..engine.kernels import divide
+from ..engine.kernels import divide, through
 from ..rules import Rule
 from .base import Layer
 
@@ -93,10 +93,7 @@ class AddConstant(WithConstant):
         self.check_rule(rule)
         x = self._input
         s, ledger, overflow = divide(R, x, self.constant, self.epsilon)  # s = R / s(x + c)
-        R_x = x * s                                                        # R_x = x s
-        if overflow is not None:    # s too large for the dtype, held as 2^-k s (kernels.divide)
-            R_x += overflow.scale_back(x * overflow.s)
-        return R_x, ledger
+        return through(lambda s: x * s, s, overflow), ledger              # R_x = x s
 
 
 class Scale(WithConstant):

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..audit import Ledger
-from ..engine.kernels import divide
+from ..engine.kernels import divide, through
 from ..rules import Rule
 from .base import Layer, as_float_array, check_finite
 from .calls import Kept, check_own_attributes, own_attributes
@@ -53,11 +53,7 @@ def proportional_split(R: Array, parts: tuple[Array, ...], epsilon: float
     """
     z = total(parts)
     s, ledger, overflow = divide(R, z, None, epsilon, out=z)  # s = R / (z + eps sign(z))
-    R_k = tuple(x * s for x in parts)                          # R_k = x_k s
-    if overflow is not None:    # s too large for the dtype, held as 2^-k s (kernels.divide)
-        for R_part, x in zip(R_k, parts):
-            R_part += overflow.scale_back(x * overflow.s)
-    return R_k, ledger
+    return tuple(through(lambda s, x=x: x * s, s, overflow) for x in parts), ledger  # x_k s
 
 
 class Merge(Layer):
