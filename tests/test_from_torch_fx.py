@@ -475,3 +475,37 @@ def test_a_size_of_the_reshaped_tensor_at_its_own_axis_is_kept():
     with pytest.raises(ValueError, match=r"fx node 'view'.*1 size\(s\) computed from sizes "
                                          r"and a -1"):
         from_torch(wrap(two_unknowns))
+
+
+def torch_stochastic_depth(input, p: float, mode: str, training: bool = True):
+    """torchvision.ops.stochastic_depth's eval path (it returns its input when not training)."""
+    if not training or p == 0.0:
+        return input
+    raise AssertionError("the stand-in models eval mode only")
+
+
+class Depth(nn.Module):
+    def __init__(self, training_flag):
+        super().__init__()
+        self.flag = training_flag
+
+    def forward(self, x):
+        return x + torch_stochastic_depth(2 * x, 0.2, "row", self.flag)
+
+
+def test_torchvisions_stochastic_depth_in_eval_mode_is_an_identity_node(monkeypatch):
+    """EfficientNet's and ConvNeXt's StochasticDepth call torchvision's function with
+    training=False in eval mode: one Identity node named by the call, the forward unchanged."""
+    import sys
+    import types
+
+    module = types.ModuleType("torchvision.ops.stochastic_depth")
+    module.stochastic_depth = torch_stochastic_depth
+    monkeypatch.setitem(sys.modules, "torchvision.ops.stochastic_depth", module)
+    net = from_torch(Depth(False).eval())
+    assert [(n.name, type(n.layer).__name__) for n in net.nodes] == [
+        ("mul", "Scale"), ("torch_stochastic_depth", "Identity"), ("add", "Add")]
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    np.testing.assert_array_equal(net.forward(x), 3 * x)
+    with pytest.raises(ValueError, match=r"fx node 'torch_stochastic_depth'.*training=True"):
+        from_torch(Depth(True).eval())

@@ -36,6 +36,8 @@ of a signal and a gate                              the gate the factor made by 
 ``x.split(s, dim)``, ``torch.split`` (``s`` an int  :class:`~lrp_ref.Slice`, one node per
 or a list) and the ``getitem`` of its pieces        piece used (named by that getitem)
 torchvision's ``channel_shuffle`` (ShuffleNet)      :class:`~lrp_ref.ChannelShuffle`
+torchvision's ``stochastic_depth`` in eval mode     :class:`~lrp_ref.Identity` (it returns its
+(EfficientNet, ConvNeXt)                            input; ``training=True`` is refused)
 ``F.relu``, ``torch.relu``, ``x.relu()``            :class:`~lrp_ref.ReLU`
 ``torch.sigmoid``, ``torch.tanh`` (and methods),    :class:`~lrp_ref.Sigmoid`, ``Tanh``,
 ``F.gelu``, ``F.silu``, ``F.hardsigmoid``,          ... the layer of that activation, with the
@@ -151,7 +153,8 @@ from .torch import avg_pool, max_pool, output_size, residual_classes, upsample
 FUNCTIONS = ("operator.add, torch.add, operator.mul, torch.mul, x - c, x / c (c constant), "
              "torch.cat, torch.flatten, torch.reshape, torch.permute, torch.transpose, "
              "torch.chunk, torch.split, operator.getitem, torch.relu, F.relu, "
-             "F.adaptive_avg_pool2d, torchvision's channel_shuffle, torch.sigmoid, torch.tanh, "
+             "F.adaptive_avg_pool2d, torchvision's channel_shuffle and stochastic_depth "
+             "(eval), torch.sigmoid, torch.tanh, "
              "F.gelu, F.silu, F.hardsigmoid, F.hardswish, F.relu6, F.leaky_relu, F.elu, "
              "F.softplus, F.mish, F.max_pool2d, F.avg_pool2d, F.adaptive_max_pool2d, "
              "F.interpolate; methods add, mul, sub, div, flatten, view, reshape, permute, "
@@ -197,8 +200,9 @@ def from_fx(module: Any, convert_module: Any, torch: Any, residual_epsilon: floa
         def is_leaf_module(self, m: Any, qualified_name: str) -> bool:
             return isinstance(m, residual_block) or super().is_leaf_module(m, qualified_name)
 
-    shuffle = torchvision_channel_shuffle()
-    fx_graph = Tracer(autowrap_functions=(shuffle,) if shuffle else ()).trace(module)
+    kept_whole = tuple(f for f in (torchvision_channel_shuffle(), torchvision_stochastic_depth())
+                       if f is not None)
+    fx_graph = Tracer(autowrap_functions=kept_whole).trace(module)
     if array is None:
         def array(tensor: Any) -> np.ndarray:
             return tensor.detach().cpu().to(torch.float64).numpy()
@@ -215,6 +219,16 @@ def torchvision_channel_shuffle() -> Any:
     so from_torch imports no torchvision of its own.
     """
     return getattr(sys.modules.get("torchvision.models.shufflenetv2"), "channel_shuffle", None)
+
+
+def torchvision_stochastic_depth() -> Any:
+    """torchvision's ``stochastic_depth`` function, None if not imported (as above).
+
+    In eval mode (``training=False``) it returns its input: an
+    :class:`~lrp_ref.Identity` node named by the call, so the residual branch
+    it ends keeps a visible name.
+    """
+    return getattr(sys.modules.get("torchvision.ops.stochastic_depth"), "stochastic_depth", None)
 
 
 def gate_of(a: Any, b: Any, root: Any, torch: Any) -> int | None:
@@ -316,6 +330,9 @@ class _Tracer:
         shuffle = torchvision_channel_shuffle()
         if shuffle is not None:
             self.functions[shuffle] = self.channel_shuffle
+        depth = torchvision_stochastic_depth()
+        if depth is not None:
+            self.functions[depth] = self.stochastic_depth
         self.methods = {"add": self.add, "mul": self.mul, "sub": self.sub, "div": self.div,
                         "flatten": self.flatten,
                         "view": self.reshape, "reshape": self.reshape,
@@ -619,6 +636,12 @@ class _Tracer:
         groups = self.argument(node, 1, "groups", None)
         return ChannelShuffle(groups), [self.tensor(node, node.args[0])]
 
+    def stochastic_depth(self, node: Any) -> tuple[Layer, list[str]]:
+        if self.argument(node, 3, "training", True):
+            raise self.refuse(node, "stochastic_depth with training=True drops rows at random; "
+                                    "lrp_ref converts the eval-mode call (training=False)")
+        return Identity(), [self.tensor(node, node.args[0])]
+
     # -- slices and pieces -----------------------------------------------------------------
 
     def slice(self, node: Any, index: Any) -> Slice:
@@ -720,4 +743,5 @@ class _Tracer:
         return ValueError(f"from_torch: {where}: {what}")
 
 
-__all__ = ["FUNCTIONS", "from_fx", "gate_of", "torchvision_channel_shuffle"]
+__all__ = ["FUNCTIONS", "from_fx", "gate_of", "torchvision_channel_shuffle",
+           "torchvision_stochastic_depth"]
