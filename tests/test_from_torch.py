@@ -186,3 +186,40 @@ def test_a_hooked_module_in_a_sequential_is_refused(hook):
         model[0].register_forward_pre_hook(lambda module, args: (args[0] * 2,))
     with pytest.raises(ValueError, match=r"torch module '0' \(Linear\) has a forward"):
         from_torch(model)
+
+
+class NormActivation(nn.Sequential):
+    """torchvision's Conv2dNormActivation in miniature: an nn.Sequential subclass keeping
+    Sequential's forward."""
+
+    def __init__(self):
+        super().__init__(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU())
+
+
+class Doubled(nn.Sequential):
+    """A subclass with a forward of its own: not a chain of its children."""
+
+    def __init__(self):
+        super().__init__(nn.Linear(3, 3))
+
+    def forward(self, x):
+        return 2 * self[0](x)
+
+
+def test_a_sequential_subclass_keeping_its_forward_converts_as_a_sequential():
+    x = np.random.default_rng(0).standard_normal((2, 2, 4, 4))
+    for module, path in ((NormActivation(), "0"), (nn.Sequential(NormActivation()), "0.0")):
+        torch.manual_seed(0)
+        module = module.double().eval()
+        net = from_torch(module)
+        explanation = net.explain(x, output_relevance=np.ones((2, 3, 4, 4)),
+                                  rule=lrp.Epsilon(1e-6))
+        assert path in [record.path for record in explanation.layers]
+        with torch.no_grad():
+            expected = module(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(net.forward(x), expected, rtol=1e-12)
+    doubled = Doubled().double().eval()             # traced: its own forward is kept
+    y = np.random.default_rng(1).standard_normal((2, 3))
+    with torch.no_grad():
+        expected = doubled(torch.from_numpy(y)).numpy()
+    np.testing.assert_allclose(from_torch(doubled).forward(y), expected, rtol=1e-12)

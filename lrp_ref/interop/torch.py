@@ -14,7 +14,8 @@ relevance of every layer can be compared with a torch-based LRP library
 =========================================  =========================================
 torch module (inference mode)              lrp_ref layer
 =========================================  =========================================
-``Sequential`` (children ``"0"``, ...)     :class:`~lrp_ref.Sequential` (nested stay nested)
+``Sequential`` (children ``"0"``, ...)     :class:`~lrp_ref.Sequential` (nested stay nested;
+                                           a subclass keeping its forward, too)
 ``Linear(in, out)``                        :class:`~lrp_ref.Dense`, weight transposed to (in, out)
 ``Conv2d`` / ``Conv1d``                    :class:`~lrp_ref.Conv2d` / :class:`~lrp_ref.Conv1d`
                                            (every option: stride, padding incl. ``'same'``,
@@ -148,7 +149,7 @@ def from_torch(module: Any, dtype: Any = np.float64,
     converter = _Converter(torch, np.dtype(dtype), residual_epsilon)
     if isinstance(module, torch.nn.Module):
         refuse_hooks(module, torch)
-    if isinstance(module, torch.nn.Sequential):
+    if _plain_sequential(module, torch):
         return converter.convert(module, "")
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"from_torch converts a torch.nn.Module, got {type(module).__name__}")
@@ -158,6 +159,14 @@ def from_torch(module: Any, dtype: Any = np.float64,
                         "wrap it: nn.Sequential(module)")
     from .fx import from_fx
     return from_fx(module, converter.convert, torch, residual_epsilon, converter.array)
+
+
+def _plain_sequential(module: Any, torch: Any) -> bool:
+    """An ``nn.Sequential`` or a subclass keeping its forward (torchvision's
+    ``Conv2dNormActivation``): it applies its children in order, so it converts
+    child by child; a subclass with a forward of its own is traced instead."""
+    return (isinstance(module, torch.nn.Sequential)
+            and type(module).forward is torch.nn.Sequential.forward)
 
 
 def _where(path: str, module: Any) -> str:
@@ -210,12 +219,15 @@ class _Converter:
                              "first (lrp_ref converts inference-mode networks: BatchNorm uses "
                              "its running statistics, Dropout is the identity)")
         convert = self.converters.get(type(module))
+        if convert is None and _plain_sequential(module, self.torch):
+            convert = self.sequential
         if convert is not None:
             return convert(module, path)
         layer = convert_rnn_module(module, path, dtype=self.dtype)
         if layer is None:
             raise TypeError(f"{_where(path, module)} is not supported; from_torch converts "
-                            f"{SUPPORTED} (exact types, not subclasses)")
+                            f"{SUPPORTED} (exact types, not subclasses; an nn.Sequential "
+                            "subclass that keeps its forward converts as one)")
         return layer
 
     def sequential(self, module: Any, path: str) -> Sequential:
