@@ -16,7 +16,7 @@ operations make Zennit's stock composites compute something else than lrp_ref's
   lrp_ref's AdaptiveAvgPool2d takes the composite's ``Epsilon(stabilizer)`` (Zennit's Norm on
   a pooling module); lrp_ref's ``Flat()`` on that node is Zennit's gradient;
 * efficientnet_b0's squeeze-and-excitation gate ``scale * input`` (a module,
-  ``SqueezeExcitation``, that no composite maps): the product rule gives the signal ``g R``
+  ``SqueezeExcitation``, that no composite gives a rule): the product rule gives the signal ``g R``
   and the gate ``sum_hw x R``, which the gate's own layers then propagate; lrp_ref's Mul is
   signal-take-all (``R`` to the signal, nothing to the gate), which is Zennit's ``Pass`` on the
   whole SqueezeExcitation module.
