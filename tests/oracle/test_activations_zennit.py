@@ -68,6 +68,32 @@ def test_agrees_with_zennit_pass(name, rule):
         assert_relevance_close(captured[record.path], record.relevance_out, rtol=RTOL)
 
 
+def test_zennit_lists_every_activation_of_the_issue_but_mish():
+    """Zennit 0.5.1's composites give Pass to the types of ``zennit.types.Activation``
+    (ReLU, ReLU6, LeakyReLU, ELU, GELU, SiLU, Hardswish, Hardsigmoid, Tanh, Sigmoid,
+    Softplus, ...): every element-wise activation of issue 18 is listed but Mish."""
+    listed = {name for name, make in ACTIVATIONS.items()
+              if isinstance(make(), pr.ztypes.Activation)}
+    assert listed == set(ACTIVATIONS) - {"Mish"}
+
+
+@pytest.mark.parametrize("name", [name for name in ACTIVATIONS if name != "Mish"])
+def test_stock_epsilon_plus_agrees_on_every_listed_activation(name):
+    """Zennit's stock EpsilonPlus (no layer map of ours) on the sandwich: its own map gives
+    the activation Pass, so it agrees with lrp_ref's epsilon_plus, per sample and at
+    every module by name."""
+    model = sandwich(ACTIVATIONS[name], seed=5)
+    x, target = inputs(5), np.array([1, 2])
+    composite = zennit.composites.EpsilonPlus(epsilon=1e-6, stabilizer=pr.TINY)
+    zennit_relevance, captured = pr.zennit_lrp(model, x, target, composite)
+    e = from_torch(model).explain(x, target=target,
+                                  rule=lrp.composites.epsilon_plus(1e-6, pr.TINY))
+    pr.record(f"Zennit EpsilonPlus (stock) on {name}", zennit_relevance, e.relevance)
+    assert_relevance_close(zennit_relevance, e.relevance, rtol=RTOL)
+    for record in e.layers:
+        assert_relevance_close(captured[record.path], record.relevance_out, rtol=RTOL)
+
+
 def test_zennit_composites_leave_mish_to_the_gradient():
     """Zennit's EpsilonPlus (stock) gives ``nn.Mish`` no rule (it is not in
     ``zennit.types.Activation``): the relevance arriving below it is ``mish'(z) R``, where

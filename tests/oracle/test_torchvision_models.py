@@ -30,9 +30,12 @@ MODELS = [("resnet18", 64), ("resnet50", 64), ("densenet121", 64), ("alexnet", 6
           ("vgg16", 64), ("vgg16_bn", 64)]
 
 
-def model(name, seed=0):
+def model(name, seed=0, **options):
+    """torchvision's ``name`` (constructor ``options``) with random weights, biases and
+    BatchNorm statistics (eps ``BN_EPS``), float64, eval mode."""
     torch.manual_seed(seed)
-    return randomize(getattr(torchvision.models, name)(weights=None), seed, 0.1, BN_EPS)
+    return randomize(getattr(torchvision.models, name)(weights=None, **options), seed, 0.1,
+                     BN_EPS)
 
 
 @pytest.mark.parametrize("name, size", MODELS, ids=[name for name, _ in MODELS])
