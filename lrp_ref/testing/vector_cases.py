@@ -12,7 +12,6 @@ computed by hand, which the tests assert.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,58 +45,10 @@ from ..rules import (
     ZPlus,
     composites,
 )
+from .vector_case import Case, rng_for
+from .vector_layer_cases import hand_cases, layer_cases
 
 Array = np.ndarray
-
-FLOAT64_RTOL = 1e-8
-FLOAT64_WHY = ("float64: two correct implementations differ by rounding, amplified by "
-               "sum_i |z_ij| / |z_j| where a denominator is small; lrp_ref's fast path is "
-               "within 3e-14 of these answers, Zennit and Captum agree with lrp_ref to 2e-9 "
-               "on random networks (docs/peers.md, asserted there at 1e-8), hence 1e-8 of "
-               "each sample's max|R|")
-FLOAT32_RTOL = 1e-4
-FLOAT32_WHY = ("float32 arithmetic on float32 parameters and input, against the float64 "
-               "answer for the same numbers: the float32 unit roundoff 6e-8, amplified by a "
-               "few layers, small denominators and another summation order; lrp_ref's own "
-               "float32 run is within 3e-7 here, 1e-4 leaves room for other orders")
-
-
-@dataclass(frozen=True)
-class Case:
-    """One known answer: ``net`` explained at ``x`` under ``rule`` from ``output_relevance``.
-
-    ``output_relevance`` None means ``onehot(target) * f(x)`` (lrp_ref's seeding).
-    ``source`` names where an external number comes from; ``peer`` records a
-    peer's number and convention where it differs from lrp_ref's.
-    """
-
-    name: str
-    about: str
-    net: Sequential | Graph
-    x: Array
-    rule: Any
-    target: Array | None = None
-    output_relevance: Array | None = None
-    dtype: str = "float64"
-    source: str | None = None
-    peer: dict[str, Any] | None = None
-    known: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rtol(self) -> float:
-        return FLOAT64_RTOL if self.dtype == "float64" else FLOAT32_RTOL
-
-    @property
-    def why(self) -> str:
-        return FLOAT64_WHY if self.dtype == "float64" else FLOAT32_WHY
-
-
-# -- the cases ----------------------------------------------------------------------------
-
-
-def _rng(name: str) -> np.random.Generator:
-    """A generator seeded by the case name (stable across runs and platforms)."""
-    return np.random.default_rng([ord(c) for c in name])
 
 
 def _dense_net(rng: np.random.Generator) -> Sequential:
@@ -173,40 +124,40 @@ RULES: dict[str, Rule] = {
 def _layer_cases() -> list[Case]:
     cases = []
     for slug, rule in RULES.items():
-        rng = _rng(f"dense/{slug}")
+        rng = rng_for(f"dense/{slug}")
         cases.append(Case(f"dense/{slug}", f"{rule!r} on every Dense layer", _dense_net(rng),
                           rng.standard_normal((2, 5)), rule, target=np.array([0, 2])))
-        rng = _rng(f"conv/{slug}")
+        rng = rng_for(f"conv/{slug}")
         cases.append(Case(f"conv/{slug}", f"{rule!r} on Conv2d (stride 2, padding 1) and Dense",
                           _conv_net(rng), rng.standard_normal((2, 2, 7, 7)), rule,
                           target=np.array([1, 0])))
     zbox = [ZBox(-3.0, 3.0), None, Epsilon(1e-6)]
-    rng = _rng("dense/zbox")
+    rng = rng_for("dense/zbox")
     cases.append(Case("dense/zbox-first", "ZBox(-3, 3) on the first Dense layer, Epsilon "
                       "after", _dense_net(rng), rng.uniform(-3, 3, (2, 5)), zbox,
                       target=np.array([0, 1])))
-    rng = _rng("conv/zbox")
+    rng = rng_for("conv/zbox")
     cases.append(Case("conv/zbox-first", "ZBox(-3, 3) on Conv2d (padding holds 0 for l, h)",
                       _conv_net(rng), rng.uniform(-3, 3, (2, 2, 7, 7)),
                       [ZBox(-3.0, 3.0), None, None, Epsilon(1e-6)], target=np.array([2, 2])))
     for slug in ("zero", "eps-0.25", "alphabeta-2-1", "flat", "wsquare"):
-        rng = _rng(f"avgpool/{slug}")
+        rng = rng_for(f"avgpool/{slug}")
         cases.append(Case(f"avgpool/{slug}", f"{RULES[slug]!r} on AvgPool2d(2) (and the rest)",
                           _pool_net(rng, AvgPool2d(2)), rng.standard_normal((2, 1, 8, 8)),
                           RULES[slug], target=np.array([0, 1])))
     for mode in ("winner", "proportional"):
-        rng = _rng(f"maxpool/{mode}")
+        rng = rng_for(f"maxpool/{mode}")
         cases.append(Case(f"maxpool/{mode}", f"MaxPool2d(2, mode={mode!r}), Epsilon(1e-6)",
                           _pool_net(rng, MaxPool2d(2, mode=mode)),
                           rng.standard_normal((2, 1, 8, 8)), Epsilon(1e-6),
                           target=np.array([1, 2])))
-    rng = _rng("maxpool/overlapping")
+    rng = rng_for("maxpool/overlapping")
     cases.append(Case("maxpool/overlapping-3x3-stride-1", "MaxPool2d(3, stride=1): windows "
                       "overlap, an input collects from several", _pool_net(rng, MaxPool2d(3, 1)),
                       rng.standard_normal((1, 1, 7, 7)), Epsilon(1e-6), target=np.array([0])))
     for slug, bn_rule in (("affine-eps-0.25", Epsilon(0.25)), ("affine-zero", Zero()),
                           ("pass", Pass())):
-        rng = _rng(f"batchnorm/{slug}")
+        rng = rng_for(f"batchnorm/{slug}")
         net = Sequential([Conv2d(rng.standard_normal((2, 1, 3, 3)), rng.standard_normal(2)),
                           _batchnorm(rng, 2), ReLU(), Flatten(),
                           Dense(rng.standard_normal((2 * 4 * 4, 3)), rng.standard_normal(3))])
@@ -217,7 +168,7 @@ def _layer_cases() -> list[Case]:
                           target=np.array([0, 1])))
     for slug, rule, epsilon in (("eps-1e-6", Epsilon(1e-6), 1e-6), ("zero-split-0", Zero(), 0.0),
                                 ("alphabeta-2-1", AlphaBeta(2, 1), 1e-6)):
-        rng = _rng(f"residual/{slug}")
+        rng = rng_for(f"residual/{slug}")
         body = Sequential([Conv2d(rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2),
                                   padding=1), ReLU(),
                            Conv2d(rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2),
@@ -247,7 +198,7 @@ def _graph_cases() -> list[Case]:
     cases = []
     for slug, rule, epsilon in (("eps-1e-6", Epsilon(1e-6), 1e-6), ("zero-split-0", Zero(), 0.0),
                                 ("alphabeta-2-1", AlphaBeta(2, 1), 1e-6)):
-        rng = _rng(f"graph/add-concat/{slug}")
+        rng = rng_for(f"graph/add-concat/{slug}")
         cases.append(Case(f"graph/add-concat/{slug}", "a Graph: two Dense branches added "
                           f"(Add, split epsilon {epsilon:g}), a ReLU, the input concatenated "
                           f"with it (Concat, axis 1; the input fans out to three nodes), a "
@@ -302,7 +253,7 @@ def _composite_cases() -> list[Case]:
     }
     for arch, make in (("vgg", _vgg_net), ("resnet", _resnet_net)):
         for slug, composite in named.items():
-            rng = _rng(f"{arch}/{slug}")
+            rng = rng_for(f"{arch}/{slug}")
             net = make(rng)
             cases.append(Case(f"composite/{arch}/{slug}", f"{composite()!r} on a {arch}-style "
                               "network", net, rng.uniform(-3, 3, (2, 3, 8, 8)), composite(),
@@ -313,7 +264,9 @@ def _composite_cases() -> list[Case]:
 def _float32_cases(base: list[Case]) -> list[Case]:
     """float32 versions of a few cases: float32 parameters and input, same rules."""
     chosen = ("dense/eps-1e-6", "conv/eps-1e-6", "conv/alphabeta-1-0", "maxpool/winner",
-              "composite/vgg/epsilon_plus", "composite/resnet/epsilon_plus")
+              "composite/vgg/epsilon_plus", "composite/resnet/epsilon_plus",
+              "conv1d/eps-0.25", "convtranspose2d/alphabeta-2-1",
+              "transformer/layernorm/eps-0.25", "transformer/attention/attnlrp")
     out = []
     for case in base:
         if case.name in chosen:
@@ -325,9 +278,9 @@ def _float32_cases(base: list[Case]) -> list[Case]:
 
 def cases() -> list[Case]:
     """Every case of the suite, in a fixed order (names are unique)."""
-    base = _layer_cases() + _graph_cases() + _edge_cases() + _composite_cases()
-    return base + _float32_cases(base) + _external_cases()
-
+    base = (_layer_cases() + _graph_cases() + _edge_cases() + _composite_cases()
+            + layer_cases())
+    return base + _float32_cases(base) + _external_cases() + hand_cases()
 
 
 
