@@ -3,8 +3,8 @@ lrp_ref.evaluation, under the settings docs/peers.md ("Quantus") says make them 
 under the settings where they differ. Prints one line per comparison; the numbers are
 recorded in docs/peers.md. Not part of CI (Quantus is not a dependency).
 
-Environment (Quantus's declared dependencies pull opencv and a second torch; install only
-what it imports):
+Environment (torch first, pinned, so that nothing replaces it; then Quantus without its
+declared dependencies, and what it imports; opencv's headless build is enough):
 
     python3.11 -m venv /tmp/venv-quantus
     /tmp/venv-quantus/bin/pip install torch==2.13.0
