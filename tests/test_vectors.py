@@ -266,6 +266,8 @@ BY_HAND = {
     "external/captum/alpha1-beta0": [[12.0, 33.6, 50.4]],
     "external/captum/skip-connection": [[10.0, 18.0]],
     "external/captum/maxpool2d": [[[[0.0, 0.0], [0.0, 6.0]]]],
+    "external/captum/tanh": [[0.05 * np.tanh(0.6) * v for v in (1, 2, 3)]],
+    "external/captum/maxpool1d": [[[0.0, 0.0], [10.0, 12.0]]],
     "external/innvestigate-273/alpha1-beta0": [[-1.0, 0.0]],
     "external/innvestigate-273/alpha2-beta1": [[-2.0, 0.5]],
     "external/zennit-212/sigmoid-lrp0": [[0.5378828427399902, -0.2689414213699951]],

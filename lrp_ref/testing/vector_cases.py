@@ -11,6 +11,7 @@ computed by hand, which the tests assert.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -22,13 +23,17 @@ from ..layers import (
     AvgPool2d,
     BatchNorm2d,
     Concat,
+    Conv1d,
     Conv2d,
     Dense,
     Flatten,
+    MaxPool1d,
     MaxPool2d,
     ReLU,
     Residual,
     Sigmoid,
+    Tanh,
+    Transpose,
 )
 from ..network import Sequential
 from ..rules import (
@@ -381,6 +386,31 @@ def _external_cases() -> list[Case]:
              peer={"library": "Captum 0.9", "rule": "default (EpsilonRule on MaxPool2d)",
                    "relevance": [[[[0.0, 0.0], [0.0, 6.0]]]]},
              known={"relevance": [[[[0.0, 0.0], [0.0, 6.0]]]]}),
+        Case("external/captum/tanh", "Captum test_lrp_simple_tanh: Linear(3, 3) and "
+             "Linear(3, 1) of 0.1s (no bias) around a Tanh, x = (1, 2, 3): the Tanh passes "
+             "relevance, R_i = x_i / 6 * 3 * 0.1 tanh(0.6) = 0.05 tanh(0.6) x_i",
+             Sequential([Dense(np.full((3, 3), 0.1), np.zeros(3)), Tanh(),
+                         Dense(np.full((3, 1), 0.1), np.zeros(1))]), x, Zero(),
+             target=np.array([0]), source=CAPTUM,
+             peer={"library": "Captum 0.9", "rule": "default (EpsilonRule(), 1e-9)",
+                   "relevance": [[0.0269, 0.0537, 0.0806]],
+                   "note": "Captum's test states 4 digits ('result if tanh is skipped'); its "
+                           "stabilizer moves the shares by 1e-9 / 0.6"},
+             known={"relevance": (0.05 * math.tanh(0.6) * x).tolist()}),
+        Case("external/captum/maxpool1d", "Captum test_lrp_maxpool1D: Linear(2, 2) of 2s (no "
+             "bias) on the last axis of [[1, 2], [5, 6]], MaxPool1d(2), target 1: the window "
+             "[22, 22] is tied; either split gives (10, 12) to the row [5, 6]",
+             Sequential([Transpose(1, 2), Conv1d(np.full((2, 2, 1), 2.0), np.zeros(2)),
+                         Transpose(1, 2), MaxPool1d(2), Flatten()]),
+             np.array([[[1.0, 2.0], [5.0, 6.0]]]), [None, Zero(), None, None, None],
+             target=np.array([1]), source=CAPTUM,
+             peer={"library": "Captum 0.9", "rule": "default (EpsilonRule(), 1e-9)",
+                   "relevance": [[[0.0, 0.0], [10.0, 12.0]]],
+                   "note": "torch's Linear on the last axis is Conv1d(k = 1) between two "
+                           "Transposes here; Captum gives the tied window to its first "
+                           "maximum, MaxPool1d(mode='winner') splits it 11 + 11, and both "
+                           "outputs of the Linear send (5, 6) / 11 of their share down"},
+             known={"relevance": [[[0.0, 0.0], [10.0, 12.0]]]}),
         Case("external/innvestigate-273/alpha1-beta0", "iNNvestigate issue 273 / Zennit issue "
              "107: W = (1, -1), b = -1, x = (1, 1), z = -1, R_out = z; AlphaBeta(1, 0)",
              issue_273, np.array([[1.0, 1.0]]), AlphaBeta(1, 0), target=np.array([0]),
