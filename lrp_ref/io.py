@@ -363,9 +363,11 @@ def check_architecture(network: Any) -> None:
 
 def check_network(net: Layer) -> None:
     """Raise ValueError for window geometry that could only exhaust memory: a Conv2d
-    padding must be smaller than its kernel (every output sees at least one input)."""
+    padding must be smaller than its kernel (every output sees at least one input).
+    Windows given by index tables (an adaptive pool's) have no padding to check."""
     for layer in [net, *(layer for _, layer in net.named_layers())]:
         window = getattr(layer, "window", None)
-        if window is not None and any(p >= k for p, k in zip(window.padding, window.kernel)):
+        padding = getattr(window, "padding", None)
+        if padding is not None and any(p >= k for p, k in zip(padding, window.kernel)):
             raise ValueError(f"{layer.where}: padding {window.padding} must be smaller than "
                              f"the kernel {window.kernel}")

@@ -109,3 +109,14 @@ def test_pickled_arrays_are_never_loaded(tmp_path):
         assert "0.weight.npy" in z.namelist()
     with pytest.raises(ValueError, match="lrp_ref model file"):
         lrp.load(tmp_path / "pickle.npz")
+
+
+@pytest.mark.parametrize("pool", [lrp.AdaptiveAvgPool2d((2, 4)), lrp.AdaptiveMaxPool2d((2, 4))])
+def test_pools_with_index_windows_save_after_a_forward(tmp_path, pool):
+    """An adaptive pool of 6x6 to 2x4 has uneven, overlapping windows (index tables, no
+    padding); saving after a forward used to fail on the padding check of strided windows."""
+    net = lrp.Sequential([pool, lrp.Flatten()])
+    x = np.random.default_rng(0).standard_normal((1, 2, 6, 6))
+    y = net.forward(x)
+    lrp.save(net, tmp_path / "net.npz")
+    np.testing.assert_array_equal(lrp.load(tmp_path / "net.npz").forward(x), y)

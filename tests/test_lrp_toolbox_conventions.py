@@ -1,5 +1,7 @@
 """The LRP Toolbox's conventions (docs/peers.md, "LRP Toolbox"), each against the Toolbox's
-formula written out by hand from its source (python/modules; the Toolbox is not installed):
+formula written out by hand from its source (python/modules; the Toolbox is not a package, so
+CI cannot install it: scripts/lrp_toolbox_agreement.py runs the real one, docs/peers.md has its
+numbers):
 
 * Linear 'alphabeta', param alpha': alpha' z+_ij/(sum z+ + b+) + (1 - alpha') z-_ij/(sum z- + b-)
 * SumPool 'epsilon' e: R_i = x_i / (sum_window x + e sign) R_j   (window sum, not its mean)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import lrp_ref as lrp
 from lrp_ref.cli import main
 from lrp_ref.testing import vectors
 from lrp_ref.testing.vector_cases import cases
@@ -53,9 +54,9 @@ def test_export_is_deterministic(suite, tmp_path):
 def test_suite_is_small_and_readable_without_lrp_ref(suite):
     """Plain json and np.load (no pickle) read it; a few MB in all; every case listed."""
     manifest = json.loads((suite / "manifest.json").read_text())
-    assert manifest["schema"] == "lrp_ref-vectors-1"
+    assert manifest["schema"] == "lrp_ref-vectors-2"
     assert [c["name"] for c in manifest["cases"]] == list(CASES)
-    assert sum(p.stat().st_size for p in suite.iterdir()) < 4_000_000
+    assert sum(p.stat().st_size for p in suite.iterdir()) < 6_000_000     # 3.8 MB now
     entry = next(c for c in manifest["cases"] if c["name"] == "conv/eq7-0.5-0.5")
     assert entry["layers"][0] == {"path": "0", "layer": "Conv2d", "container": False,
                                   "rule": {"type": "AlphaBetaEq7", "alpha": 0.5,
@@ -78,9 +79,53 @@ def test_every_dtype_and_group_is_there():
     for required in ("maxpool/winner", "maxpool/proportional", "batchnorm/pass",
                      "batchnorm/affine-eps-0.25", "residual/eps-1e-6", "avgpool/flat",
                      "composite/vgg/epsilon_plus", "composite/resnet/epsilon_gamma_box",
-                     "conv/eq7-0-1", "dense/eps-1e-6-float32"):
+                     "conv/eq7-0-1", "dense/eps-1e-6-float32",
+                     # schema 2: the layers added since
+                     "conv2d-groups-dilation/flat", "conv2d-padding-reflect/flat",
+                     "conv2d-padding-replicate/zero", "conv2d-padding-circular/alphabeta-2-1",
+                     "conv2d-same-even-kernel/zero", "conv1d/wsquare",
+                     "convtranspose2d/eps-0.25", "maxpool-ceil-padding/winner",
+                     "maxpool-ceil-padding/proportional", "maxpool-dilation-2/winner",
+                     "avgpool-exclude-pad/flat", "avgpool-divisor-override/alphabeta-2-1",
+                     "adaptive-avgpool-2x4/eps-0.25", "adaptive-maxpool-2x4/proportional",
+                     "upsample-nearest/eps-0.25", "upsample-bilinear/flat",
+                     "upsample-bilinear-align-corners/eps-0.25", "activation/gelu-tanh",
+                     "activation/mish", "graph/mul-gate/eps-1e-6", "graph/product/nested",
+                     "transformer/layernorm/pass", "transformer/layernorm/detach-mean-zero",
+                     "transformer/rmsnorm/eps-0.25", "transformer/softmax",
+                     "transformer/attention/attnlrp", "transformer/attention/cp-lrp",
+                     "transformer/attention/attnlrp-float32"):
         assert required in names
     assert CASES["dense/eps-1e-6-float32"].net.layers[0].weight.dtype == np.float32
+
+
+#: Layer types a model file may name that no case holds yet (token layers: their own suites).
+NOT_IN_A_CASE = {"Bidirectional", "Embedding", "LSTM"}
+
+
+def test_every_layer_type_is_in_a_case():
+    """Every type of lrp_ref.registry (docs/vectors.md lists them) is in some case's network,
+    but the token layers: a new layer type needs a case (or a conscious entry here)."""
+    from lrp_ref.registry import LAYER_TYPES
+
+    used = set()
+    for case in CASES.values():
+        used |= {type(case.net).__name__} | {type(lay).__name__
+                                             for _, lay in case.net.named_layers()}
+    assert set(LAYER_TYPES) - used == NOT_IN_A_CASE
+
+
+def test_every_case_saves_and_loads_through_lrp_ref_io(tmp_path):
+    """The manifest's architecture is lrp_ref.save's JSON: every case's network saves, loads
+    back with the same config and computes the same forward pass (bit for bit: same
+    arrays, same code)."""
+    for case in CASES.values():
+        path = tmp_path / "net.npz"
+        lrp.save(case.net, path)
+        loaded = lrp.load(path)
+        assert loaded.config() == case.net.config(), case.name
+        np.testing.assert_array_equal(loaded.forward(case.x), case.net.forward(case.x),
+                                      err_msg=case.name)
 
 
 def test_checker_passes_lrp_refs_own_results(suite, tmp_path, capsys):
@@ -159,6 +204,55 @@ def test_graph_cases_store_each_input_of_a_merge_node(suite, tmp_path):
     assert outcome.status == "fail" and outcome.message.startswith("layers/add/relevance_in/0")
 
 
+def test_every_record_balances_and_merge_nodes_split_as_documented(suite):
+    """In every case and record: sum R_out = sum R_in (over a merge node's inputs) + bias +
+    stabilizer + dropped (float64 sums of at most a few hundred terms: 1e-10 of the
+    largest |R|). The activations pass relevance unchanged (R_in = R_out exactly); Mul gives
+    the signal all and the gate nothing; Product gives each of its n factors R / n."""
+    manifest = json.loads((suite / "manifest.json").read_text())
+    for entry in manifest["cases"]:
+        with np.load(suite / entry["file"]) as data:
+            B = data["input"].shape[0]
+            for r in entry["layers"]:
+                p = f"layers/{r['path']}/"
+                R_out = data[p + "relevance_out"]
+                ins = sorted(k for k in data.files if k.startswith(p + "relevance_in/"))
+                R_in = [data[k] for k in ins] or [data[p + "relevance_in"]]
+                lhs = R_out.reshape(B, -1).sum(axis=1)
+                rhs = (sum(R.reshape(B, -1).sum(axis=1) for R in R_in) + data[p + "dropped"]
+                       + data[p + "absorbed_bias"] + data[p + "absorbed_stabilizer"])
+                scale = max(np.abs(R_out).max(), *(np.abs(R).max() for R in R_in), 1.0)
+                np.testing.assert_allclose(lhs, rhs, rtol=0, atol=1e-10 * scale,
+                                           err_msg=f"{entry['name']} {r['path']}")
+                if entry["name"].startswith("activation/") and r["path"] == "1":
+                    np.testing.assert_array_equal(R_in[0], R_out)
+                if r["layer"] == "Mul":
+                    np.testing.assert_array_equal(R_in[0], R_out)
+                    np.testing.assert_array_equal(R_in[1], 0 * R_in[1])
+                if r["layer"] == "Product":
+                    for R in R_in:        # R / n: one division, exact to rounding
+                        np.testing.assert_allclose(R, R_out / len(R_in), rtol=1e-15)
+
+
+def test_new_layouts_in_the_files(suite):
+    """Conv1d (C_out, C_in / groups, k), ConvTranspose2d (C_in, C_out / groups, kh, kw),
+    LayerNorm gamma and beta, as docs/vectors.md documents them; padding='same' with an
+    even kernel saved as per-side pairs ((top, bottom), (left, right))."""
+    manifest = {c["name"]: c for c in json.loads((suite / "manifest.json").read_text())["cases"]}
+    with np.load(suite / vectors.file_name("conv1d/zero")) as data:
+        assert data["params/0.weight"].shape == (4, 1, 3)             # groups 2: C_in / 2 = 1
+    with np.load(suite / vectors.file_name("convtranspose2d/zero")) as data:
+        assert data["params/0.weight"].shape == (2, 3, 3, 3)
+        assert data["input"].shape == (2, 2, 4, 4)
+        assert data["layers/0/relevance_out"].shape == (2, 3, 8, 8)
+    with np.load(suite / vectors.file_name("transformer/layernorm/zero")) as data:
+        assert data["params/1.gamma"].shape == data["params/1.beta"].shape == (4,)
+    same = manifest["conv2d-same-even-kernel/zero"]["network"]["layers"][0]
+    assert same["padding"] == [[0, 1], [0, 1]]
+    assert manifest["transformer/attention/cp-lrp"]["network"]["nodes"][7]["layer"] == {
+        "type": "MatMul", "epsilon": 1e-06, "constant": 0}
+
+
 # -- numbers by hand (docs/vectors.md gives each derivation) -----------------------------------
 
 BY_HAND = {
@@ -172,6 +266,8 @@ BY_HAND = {
     "external/captum/alpha1-beta0": [[12.0, 33.6, 50.4]],
     "external/captum/skip-connection": [[10.0, 18.0]],
     "external/captum/maxpool2d": [[[[0.0, 0.0], [0.0, 6.0]]]],
+    "external/captum/tanh": [[0.05 * np.tanh(0.6) * v for v in (1, 2, 3)]],
+    "external/captum/maxpool1d": [[[0.0, 0.0], [10.0, 12.0]]],
     "external/innvestigate-273/alpha1-beta0": [[-1.0, 0.0]],
     "external/innvestigate-273/alpha2-beta1": [[-2.0, 0.5]],
     "external/zennit-212/sigmoid-lrp0": [[0.5378828427399902, -0.2689414213699951]],
@@ -182,6 +278,16 @@ BY_HAND = {
         [[[0, 0, 0, 0], [0, 0, 4, 0], [0] * 4, [0] * 4]],
         [[[1 / 6, 1 / 6 + 1 / 3, 0, 0], [1 / 6, 1 / 6 + 2 / 3, 0, 0],
           [1 / 6, 1 / 6 + 2 / 3, 0, 0], [1, 1 / 3, 0, 0]]]],
+    # docs/transformers.md, worked on paper (docs/vectors.md repeats each)
+    "transformer/by-hand/layernorm-zero": [[-1 / 6, 5 / 6, -8 / 3]],
+    "transformer/by-hand/rmsnorm-eps-1": [[4.0, 7.0]],
+    "transformer/by-hand/softmax": [[0.0, -3 / 16 * np.log(3)]],
+    "transformer/by-hand/attention-attnlrp": [[
+        [-3 / 32 * np.log(3), 0, 0, -3 / 32 * np.log(3), 1.5, 0], [0, 0, 0, 0, 0, 1.25]]],
+    "transformer/by-hand/attention-cp-lrp": [[[0, 0, 0, 0, 3.0, 0], [0, 0, 0, 0, 0, 2.5]]],
+    "transformer/by-hand/product-flat": [[8.0, 8.0, 8.0]],
+    "transformer/by-hand/product-left": [[6.0, 6.0, 12.0]],
+    "transformer/by-hand/product-right": [[12.0, 6.0, 6.0]],
     "external/lrp-toolbox/maxpool-4x4-channels": [[
         [[0, 0, 0, 0], [0, 0, 1, 0], [0] * 4, [0] * 4],
         [[0] * 4, [0] * 4, [0] * 4, [1, 0, 0, 0]],

@@ -11,8 +11,8 @@ computed by hand, which the tests assert.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,13 +23,17 @@ from ..layers import (
     AvgPool2d,
     BatchNorm2d,
     Concat,
+    Conv1d,
     Conv2d,
     Dense,
     Flatten,
+    MaxPool1d,
     MaxPool2d,
     ReLU,
     Residual,
     Sigmoid,
+    Tanh,
+    Transpose,
 )
 from ..network import Sequential
 from ..rules import (
@@ -46,58 +50,10 @@ from ..rules import (
     ZPlus,
     composites,
 )
+from .vector_case import Case, rng_for
+from .vector_layer_cases import hand_cases, layer_cases
 
 Array = np.ndarray
-
-FLOAT64_RTOL = 1e-8
-FLOAT64_WHY = ("float64: two correct implementations differ by rounding, amplified by "
-               "sum_i |z_ij| / |z_j| where a denominator is small; lrp_ref's fast path is "
-               "within 3e-14 of these answers, Zennit and Captum agree with lrp_ref to 2e-9 "
-               "on random networks (docs/peers.md, asserted there at 1e-8), hence 1e-8 of "
-               "each sample's max|R|")
-FLOAT32_RTOL = 1e-4
-FLOAT32_WHY = ("float32 arithmetic on float32 parameters and input, against the float64 "
-               "answer for the same numbers: the float32 unit roundoff 6e-8, amplified by a "
-               "few layers, small denominators and another summation order; lrp_ref's own "
-               "float32 run is within 3e-7 here, 1e-4 leaves room for other orders")
-
-
-@dataclass(frozen=True)
-class Case:
-    """One known answer: ``net`` explained at ``x`` under ``rule`` from ``output_relevance``.
-
-    ``output_relevance`` None means ``onehot(target) * f(x)`` (lrp_ref's seeding).
-    ``source`` names where an external number comes from; ``peer`` records a
-    peer's number and convention where it differs from lrp_ref's.
-    """
-
-    name: str
-    about: str
-    net: Sequential | Graph
-    x: Array
-    rule: Any
-    target: Array | None = None
-    output_relevance: Array | None = None
-    dtype: str = "float64"
-    source: str | None = None
-    peer: dict[str, Any] | None = None
-    known: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rtol(self) -> float:
-        return FLOAT64_RTOL if self.dtype == "float64" else FLOAT32_RTOL
-
-    @property
-    def why(self) -> str:
-        return FLOAT64_WHY if self.dtype == "float64" else FLOAT32_WHY
-
-
-# -- the cases ----------------------------------------------------------------------------
-
-
-def _rng(name: str) -> np.random.Generator:
-    """A generator seeded by the case name (stable across runs and platforms)."""
-    return np.random.default_rng([ord(c) for c in name])
 
 
 def _dense_net(rng: np.random.Generator) -> Sequential:
@@ -173,40 +129,40 @@ RULES: dict[str, Rule] = {
 def _layer_cases() -> list[Case]:
     cases = []
     for slug, rule in RULES.items():
-        rng = _rng(f"dense/{slug}")
+        rng = rng_for(f"dense/{slug}")
         cases.append(Case(f"dense/{slug}", f"{rule!r} on every Dense layer", _dense_net(rng),
                           rng.standard_normal((2, 5)), rule, target=np.array([0, 2])))
-        rng = _rng(f"conv/{slug}")
+        rng = rng_for(f"conv/{slug}")
         cases.append(Case(f"conv/{slug}", f"{rule!r} on Conv2d (stride 2, padding 1) and Dense",
                           _conv_net(rng), rng.standard_normal((2, 2, 7, 7)), rule,
                           target=np.array([1, 0])))
     zbox = [ZBox(-3.0, 3.0), None, Epsilon(1e-6)]
-    rng = _rng("dense/zbox")
+    rng = rng_for("dense/zbox")
     cases.append(Case("dense/zbox-first", "ZBox(-3, 3) on the first Dense layer, Epsilon "
                       "after", _dense_net(rng), rng.uniform(-3, 3, (2, 5)), zbox,
                       target=np.array([0, 1])))
-    rng = _rng("conv/zbox")
+    rng = rng_for("conv/zbox")
     cases.append(Case("conv/zbox-first", "ZBox(-3, 3) on Conv2d (padding holds 0 for l, h)",
                       _conv_net(rng), rng.uniform(-3, 3, (2, 2, 7, 7)),
                       [ZBox(-3.0, 3.0), None, None, Epsilon(1e-6)], target=np.array([2, 2])))
     for slug in ("zero", "eps-0.25", "alphabeta-2-1", "flat", "wsquare"):
-        rng = _rng(f"avgpool/{slug}")
+        rng = rng_for(f"avgpool/{slug}")
         cases.append(Case(f"avgpool/{slug}", f"{RULES[slug]!r} on AvgPool2d(2) (and the rest)",
                           _pool_net(rng, AvgPool2d(2)), rng.standard_normal((2, 1, 8, 8)),
                           RULES[slug], target=np.array([0, 1])))
     for mode in ("winner", "proportional"):
-        rng = _rng(f"maxpool/{mode}")
+        rng = rng_for(f"maxpool/{mode}")
         cases.append(Case(f"maxpool/{mode}", f"MaxPool2d(2, mode={mode!r}), Epsilon(1e-6)",
                           _pool_net(rng, MaxPool2d(2, mode=mode)),
                           rng.standard_normal((2, 1, 8, 8)), Epsilon(1e-6),
                           target=np.array([1, 2])))
-    rng = _rng("maxpool/overlapping")
+    rng = rng_for("maxpool/overlapping")
     cases.append(Case("maxpool/overlapping-3x3-stride-1", "MaxPool2d(3, stride=1): windows "
                       "overlap, an input collects from several", _pool_net(rng, MaxPool2d(3, 1)),
                       rng.standard_normal((1, 1, 7, 7)), Epsilon(1e-6), target=np.array([0])))
     for slug, bn_rule in (("affine-eps-0.25", Epsilon(0.25)), ("affine-zero", Zero()),
                           ("pass", Pass())):
-        rng = _rng(f"batchnorm/{slug}")
+        rng = rng_for(f"batchnorm/{slug}")
         net = Sequential([Conv2d(rng.standard_normal((2, 1, 3, 3)), rng.standard_normal(2)),
                           _batchnorm(rng, 2), ReLU(), Flatten(),
                           Dense(rng.standard_normal((2 * 4 * 4, 3)), rng.standard_normal(3))])
@@ -217,7 +173,7 @@ def _layer_cases() -> list[Case]:
                           target=np.array([0, 1])))
     for slug, rule, epsilon in (("eps-1e-6", Epsilon(1e-6), 1e-6), ("zero-split-0", Zero(), 0.0),
                                 ("alphabeta-2-1", AlphaBeta(2, 1), 1e-6)):
-        rng = _rng(f"residual/{slug}")
+        rng = rng_for(f"residual/{slug}")
         body = Sequential([Conv2d(rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2),
                                   padding=1), ReLU(),
                            Conv2d(rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2),
@@ -247,7 +203,7 @@ def _graph_cases() -> list[Case]:
     cases = []
     for slug, rule, epsilon in (("eps-1e-6", Epsilon(1e-6), 1e-6), ("zero-split-0", Zero(), 0.0),
                                 ("alphabeta-2-1", AlphaBeta(2, 1), 1e-6)):
-        rng = _rng(f"graph/add-concat/{slug}")
+        rng = rng_for(f"graph/add-concat/{slug}")
         cases.append(Case(f"graph/add-concat/{slug}", "a Graph: two Dense branches added "
                           f"(Add, split epsilon {epsilon:g}), a ReLU, the input concatenated "
                           f"with it (Concat, axis 1; the input fans out to three nodes), a "
@@ -302,7 +258,7 @@ def _composite_cases() -> list[Case]:
     }
     for arch, make in (("vgg", _vgg_net), ("resnet", _resnet_net)):
         for slug, composite in named.items():
-            rng = _rng(f"{arch}/{slug}")
+            rng = rng_for(f"{arch}/{slug}")
             net = make(rng)
             cases.append(Case(f"composite/{arch}/{slug}", f"{composite()!r} on a {arch}-style "
                               "network", net, rng.uniform(-3, 3, (2, 3, 8, 8)), composite(),
@@ -313,7 +269,9 @@ def _composite_cases() -> list[Case]:
 def _float32_cases(base: list[Case]) -> list[Case]:
     """float32 versions of a few cases: float32 parameters and input, same rules."""
     chosen = ("dense/eps-1e-6", "conv/eps-1e-6", "conv/alphabeta-1-0", "maxpool/winner",
-              "composite/vgg/epsilon_plus", "composite/resnet/epsilon_plus")
+              "composite/vgg/epsilon_plus", "composite/resnet/epsilon_plus",
+              "conv1d/eps-0.25", "convtranspose2d/alphabeta-2-1",
+              "transformer/layernorm/eps-0.25", "transformer/attention/attnlrp")
     out = []
     for case in base:
         if case.name in chosen:
@@ -325,9 +283,9 @@ def _float32_cases(base: list[Case]) -> list[Case]:
 
 def cases() -> list[Case]:
     """Every case of the suite, in a fixed order (names are unique)."""
-    base = _layer_cases() + _graph_cases() + _edge_cases() + _composite_cases()
-    return base + _float32_cases(base) + _external_cases()
-
+    base = (_layer_cases() + _graph_cases() + _edge_cases() + _composite_cases()
+            + layer_cases())
+    return base + _float32_cases(base) + _external_cases() + hand_cases()
 
 
 
@@ -428,6 +386,31 @@ def _external_cases() -> list[Case]:
              peer={"library": "Captum 0.9", "rule": "default (EpsilonRule on MaxPool2d)",
                    "relevance": [[[[0.0, 0.0], [0.0, 6.0]]]]},
              known={"relevance": [[[[0.0, 0.0], [0.0, 6.0]]]]}),
+        Case("external/captum/tanh", "Captum test_lrp_simple_tanh: Linear(3, 3) and "
+             "Linear(3, 1) of 0.1s (no bias) around a Tanh, x = (1, 2, 3): the Tanh passes "
+             "relevance, R_i = x_i / 6 * 3 * 0.1 tanh(0.6) = 0.05 tanh(0.6) x_i",
+             Sequential([Dense(np.full((3, 3), 0.1), np.zeros(3)), Tanh(),
+                         Dense(np.full((3, 1), 0.1), np.zeros(1))]), x, Zero(),
+             target=np.array([0]), source=CAPTUM,
+             peer={"library": "Captum 0.9", "rule": "default (EpsilonRule(), 1e-9)",
+                   "relevance": [[0.0269, 0.0537, 0.0806]],
+                   "note": "Captum's test states 4 digits ('result if tanh is skipped'); its "
+                           "stabilizer moves the shares by 1e-9 / 0.6"},
+             known={"relevance": (0.05 * math.tanh(0.6) * x).tolist()}),
+        Case("external/captum/maxpool1d", "Captum test_lrp_maxpool1D: Linear(2, 2) of 2s (no "
+             "bias) on the last axis of [[1, 2], [5, 6]], MaxPool1d(2), target 1: the window "
+             "[22, 22] is tied; either split gives (10, 12) to the row [5, 6]",
+             Sequential([Transpose(1, 2), Conv1d(np.full((2, 2, 1), 2.0), np.zeros(2)),
+                         Transpose(1, 2), MaxPool1d(2), Flatten()]),
+             np.array([[[1.0, 2.0], [5.0, 6.0]]]), [None, Zero(), None, None, None],
+             target=np.array([1]), source=CAPTUM,
+             peer={"library": "Captum 0.9", "rule": "default (EpsilonRule(), 1e-9)",
+                   "relevance": [[[0.0, 0.0], [10.0, 12.0]]],
+                   "note": "torch's Linear on the last axis is Conv1d(k = 1) between two "
+                           "Transposes here; Captum gives the tied window to its first "
+                           "maximum, MaxPool1d(mode='winner') splits it 11 + 11, and both "
+                           "outputs of the Linear send (5, 6) / 11 of their share down"},
+             known={"relevance": [[[0.0, 0.0], [10.0, 12.0]]]}),
         Case("external/innvestigate-273/alpha1-beta0", "iNNvestigate issue 273 / Zennit issue "
              "107: W = (1, -1), b = -1, x = (1, 1), z = -1, R_out = z; AlphaBeta(1, 0)",
              issue_273, np.array([[1.0, 1.0]]), AlphaBeta(1, 0), target=np.array([0]),

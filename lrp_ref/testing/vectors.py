@@ -40,8 +40,9 @@ from .vector_cases import Case, cases
 
 Array = np.ndarray
 
-#: The format of the files; a reader checks it before reading anything else.
-SCHEMA = "lrp_ref-vectors-1"
+#: The format of the files; a reader checks it before reading anything else. Version 2
+#: added layer types (and so parameter layouts): docs/vectors.md, "Schema versions".
+SCHEMA = "lrp_ref-vectors-2"
 MANIFEST = "manifest.json"
 #: The date every zip member carries, so that a re-export writes the same bytes.
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -153,10 +154,15 @@ LAYOUT = {
     "batch": "axis 0 of every array is the batch (B)",
     "images": "NCHW: (B, C, H, W)",
     "Dense.weight": "(in, out): z_j = sum_i a_i W[i, j] + b[j]",
-    "Conv2d.weight": "(C_out, C_in, kh, kw), cross-correlation as torch.nn.functional.conv2d",
+    "Conv2d.weight": "(C_out, C_in / groups, kh, kw), cross-correlation as "
+                     "torch.nn.functional.conv2d",
+    "Conv1d.weight": "(C_out, C_in / groups, k), as torch.nn.functional.conv1d",
+    "ConvTranspose2d.weight": "(C_in, C_out / groups, kh, kw), as "
+                              "torch.nn.functional.conv_transpose2d",
+    "LayerNorm": "gamma, beta of the normalised (trailing) shape; RMSNorm: gamma",
     "keys": "input, output, output_relevance, relevance, target (if any), params/<path>.<name>, "
-            "layers/<path>/{relevance_out, relevance_in, absorbed_bias, "
-            "absorbed_stabilizer, dropped}",
+            "layers/<path>/{relevance_out, relevance_in (relevance_in/<k> for input k of a "
+            "merge node), absorbed_bias, absorbed_stabilizer, dropped}",
     "expected": "float64, computed on lrp_ref's explicit path",
 }
 
