@@ -13,7 +13,8 @@ statistics from ``tests/torch_nets.randomize``, eval mode, as in
 * **Zennit agreement**: not measured here: what ``tests/oracle`` asserts (:data:`ZENNIT`).
 
 Needs the ``oracle`` extra (torch, torchvision) and the ``test`` extra (hypothesis, which
-``tests/torch_nets`` imports). Writes the markdown table to stdout (and ``--out``)::
+``tests/torch_nets`` imports). Writes the markdown table to stdout (and ``--out``), for
+README.md and docs/models.md (tests/test_readme.py checks that their copies agree)::
 
     python benchmarks/zoo_table.py                      # 14 models, 3 runs, ~10 min
     python benchmarks/zoo_table.py --models resnet18 alexnet --runs 5
@@ -46,13 +47,13 @@ MODELS = ["alexnet", "vgg11", "vgg16", "vgg16_bn", "resnet18", "resnet50", "dens
 #: torchvision's arguments beyond ``weights=None`` (as tests/oracle/test_zoo.py).
 KWARGS = {"googlenet": {"aux_logits": False, "init_weights": False}}
 
-#: The Zennit agreement the oracle tests assert (<= 1e-8 relative, float64), with the
-#: largest difference they measured (docs/peers.md); models without an entry: none yet.
+#: The Zennit agreement (float64) that tests/oracle asserts (<= 1e-8 relative) with the
+#: largest difference measured (docs/peers.md); "not measured" where no test compares yet.
 ZENNIT = {
-    "resnet18": "EpsilonPlus, EpsilonPlusFlat, EpsilonAlpha2Beta1, EpsilonGammaBox with "
-                "ResNetCanonizer: <= 4.1e-12 at 64x64 (`test_torchvision_models.py`)",
-    "resnet50": "EpsilonPlus with ResNetCanonizer: <= 1e-8 asserted at 64x64 "
-                "(`test_torchvision_models.py`), 1.8e-11 at 224 (`benchmarks/resnet50.py`)",
+    "resnet18": "EpsilonPlus(Flat), EpsilonAlpha2Beta1, EpsilonGammaBox + ResNetCanonizer "
+                "(64x64): 3.8e-12 to 4.7e-12",
+    "resnet50": "EpsilonPlus + ResNetCanonizer: 1.3e-11 (64x64), 1.8e-11 (224, "
+                "`benchmarks/resnet50.py`)",
 }
 
 
