@@ -19,3 +19,15 @@ def test_readme_block_runs(block, tmp_path, monkeypatch):
 
 def test_readme_has_runnable_blocks():
     assert len([b for b in BLOCKS if "torch" not in b]) >= 2
+
+
+def zoo_table(text):
+    """The rows of the model-zoo table: a model name, then whether it imports."""
+    return re.findall(r"^\| `[a-z0-9_]+` \| (?:yes|no)\b.*\|$", text, flags=re.M)
+
+
+def test_the_model_zoo_table_is_the_same_in_the_readme_and_docs_models():
+    """benchmarks/zoo_table.py's table is pasted in both: they must not drift apart."""
+    docs = (README.parent / "docs" / "models.md").read_text()
+    assert len(zoo_table(README.read_text())) == 14
+    assert zoo_table(README.read_text()) == zoo_table(docs)
