@@ -20,10 +20,10 @@ DenseNet (docs/peers.md, differences 17 and 18):
   agrees with lrp_ref on the unchanged model; on the stock model, lrp_ref's explanation of
   ``features`` from the gradient's relevance at ``y`` reproduces Zennit.
 
-The DenseNet tests shift ``features.norm0``'s bias by +3 so that no window of the stem's
-max-pool ties (difference 7: with the random statistics of seed 1, 1772 of its windows have
-several equal maxima, all zeros of ``relu0``, and the unmerged ``norm1`` after the pool
-passes relevance to them whatever their value).
+The DenseNet agreement tests shift ``features.norm0``'s bias by +3 so that no window of the
+stem's max-pool ties (difference 7: with the random statistics of seed 1, 1772 of its windows
+have several equal maxima, all zeros of ``relu0``, and the unmerged ``norm1`` after the pool
+passes relevance to them whatever their value; the last test shows what the ties move).
 """
 
 from functools import lru_cache
@@ -39,9 +39,10 @@ from test_torchvision_models import (
     zennit_composites,
 )
 
+import lrp_ref as lrp
 from lrp_ref.interop.torch import from_torch
 from lrp_ref.rules.canonize import UnfoldedBatchNormWarning, merge_batchnorm
-from lrp_ref.testing import assert_relevance_close
+from lrp_ref.testing import assert_relevance_close, max_relative_difference
 
 import peer_runs as pr
 
@@ -164,12 +165,12 @@ def tied_windows(m, x):
 
 
 @lru_cache(maxsize=1)
-def densenet():
-    """densenet121 (seed 1), ``features.norm0``'s bias + 3 (module docstring), and lrp_ref's
-    merged conversion of it."""
+def densenet(shift=3.0):
+    """densenet121 (seed 1), ``features.norm0``'s bias + ``shift`` (module docstring), and
+    lrp_ref's merged conversion of it."""
     m = model("densenet121", seed=1)
     with torch.no_grad():
-        m.features.norm0.bias += 3
+        m.features.norm0.bias += shift
     return m, merged(m)
 
 
@@ -218,6 +219,9 @@ def test_densenet121_agrees_with_zennit_given_a_module_head(composite):
     zennit_composite, ours = zennit_composites()[composite]
     zennit_relevance, captured = pr.zennit_lrp(ModuleHead(m).eval(), x, TARGET,
                                                zennit_composite(canonizers=[named_merge(m)]))
+    batchnorms = [n.name for n in net.nodes if isinstance(n.layer, lrp.BatchNorm2d)]
+    assert len(batchnorms) == 58 + 3 + 1          # norm1 of every dense layer, transitions, norm5
+    assert {type(ours(net)[path]) for path in batchnorms} == {lrp.Pass}
     e = net.explain(x, target=TARGET, rule=ours)
     pr.record(f"Zennit {composite} + NamedMergeBatchNorm (torchvision densenet121, "
               "head as modules)", zennit_relevance, e.relevance)
@@ -254,3 +258,25 @@ def test_zennit_takes_the_gradient_through_densenets_functional_head(composite):
               "from the gradient's relevance", zennit_relevance, reproduced.relevance)
     assert_relevance_close(zennit_relevance, reproduced.relevance, rtol=RTOL)
     assert assert_nodes_agree(reproduced, captured, NODE_RTOL) >= 300
+
+
+def test_stem_max_pool_ties_move_densenets_relevance_below_the_pool():
+    """Difference 7 on densenet121 (docs/peers.md, difference 17): without the bias shift,
+    windows of the stem's max-pool tie (zeros of relu0); the unmerged norm1 after the pool
+    gives them relevance (Pass), which Zennit's gradient puts on the first maximum and
+    lrp_ref splits. Everything above the pool agrees; relu0, conv0 and the input do not."""
+    m, net = densenet(shift=0.0)
+    x = inputs("EpsilonPlus")
+    assert tied_windows(m, x) == 1772
+    zennit_composite, ours = zennit_composites()["EpsilonPlus"]
+    zennit_relevance, captured = pr.zennit_lrp(ModuleHead(m).eval(), x, TARGET,
+                                               zennit_composite(canonizers=[named_merge(m)]))
+    e = net.explain(x, target=TARGET, rule=ours)
+    below = ("features.relu0", "features.conv0")
+    above = {path: relevance for path, relevance in captured.items() if path not in below}
+    assert assert_nodes_agree(e, above, NODE_RTOL) >= 300
+    for path in below:
+        assert max_relative_difference(captured[path], e.layer(path).relevance_out) > 1e-3
+    differs = pr.record("Zennit EpsilonPlus (torchvision densenet121, head as modules, "
+                        "pool0 ties)", zennit_relevance, e.relevance)
+    assert differs > 1e-3                                   # measured 3.0e-3
