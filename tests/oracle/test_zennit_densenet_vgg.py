@@ -1,4 +1,4 @@
-"""torchvision's densenet121, vgg16_bn, vgg16 and alexnet against Zennit 0.5.1's composites
+"""torchvision's densenet121, vgg16_bn and alexnet against Zennit 0.5.1's composites
 EpsilonPlus, EpsilonPlusFlat, EpsilonAlpha2Beta1 and EpsilonGammaBox (float64, random weights
 and BatchNorm statistics, eval mode, 64x64, two samples; issue 17, point 6).
 
@@ -81,8 +81,8 @@ def assert_nodes_agree(explanation, captured, rtol):
 
 # -- VGG and AlexNet -------------------------------------------------------------------------
 
+#: vgg16 (vgg16_bn without BatchNorm) with EpsilonPlus is test_torchvision_pooling.py's.
 VGG_CASES = [(name, composite) for name in ("vgg16_bn", "alexnet") for composite in COMPOSITES]
-VGG_CASES.append(("vgg16", "EpsilonPlus"))     # vgg16_bn without BatchNorm: one is enough
 
 
 @lru_cache(maxsize=1)
