@@ -391,3 +391,32 @@ def test_masked_softmax_saves_its_mask(tmp_path):
     copy = net.astype(np.float32)[0]          # the mask stays the blocked positions
     np.testing.assert_array_equal(copy.mask, net[0].mask)
     assert copy.mask.dtype == bool
+
+
+# -- a MatMul's rule: the node's own choice, or a composite's UniformSplit / HeldConstant ----
+
+
+def test_matmul_rule_overrides_the_constant_it_was_built_with():
+    a = np.array([[[0.25, 0.75], [0.5, 0.5]]])
+    b = np.array([[[4.0, 0.0], [0.0, 2.0]]])
+    for built in (None, 0, 1):
+        mm = lrp.MatMul(0.0, constant=built)
+        O = mm.forward(a, b)
+        R_a, R_b = mm.relevance(O, lrp.UniformSplit())
+        np.testing.assert_allclose(R_b[0], [[1.5, 0], [0, 1.25]], **HAND)    # half each
+        np.testing.assert_allclose(R_a[0], [[0.5, 0.75], [1, 0.5]], **HAND)
+        R_a, R_b = mm.relevance(O, lrp.HeldConstant(0))
+        assert not R_a.any()
+        np.testing.assert_allclose(R_b[0], [[3, 0], [0, 2.5]], **HAND)       # all to b
+
+
+def test_matmul_refuses_other_rules_and_keeps_its_own_without_one():
+    mm = lrp.MatMul(constant=0)
+    mm.forward(np.ones((1, 2, 2)), np.ones((1, 2, 2)))
+    with pytest.raises(ValueError, match=r"UniformSplit\(\) or HeldConstant"):
+        mm.relevance(np.ones((1, 2, 2)), lambda net: {"": lrp.Epsilon()})    # a composite's
+    for rule in (None, lrp.Epsilon()):       # a network's single rule is not for this node
+        R_a, _ = mm.relevance(np.ones((1, 2, 2)), rule)
+        assert not R_a.any()
+    with pytest.raises(ValueError, match="operand must be 0 or 1"):
+        lrp.HeldConstant(2)

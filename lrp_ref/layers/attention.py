@@ -27,10 +27,12 @@ import numpy as np
 from ..audit import Ledger, per_sample_sum
 from ..engine.kernels import quotient
 from ..engine.linear import check_explicit_size
-from ..rules import Rule
+from ..rules import Rule, describe
 from ..rules import transformer_equations as equations
+from ..rules.products import PRODUCT_RULES
 from ..rules.transformer_equations import terms_ledger
-from .base import Layer
+from .base import Layer, check_not_a_rule_class
+from .calls import current
 from .merge import Merge
 
 Array = np.ndarray
@@ -159,7 +161,9 @@ class MatMul(Merge):
     ``constant=None`` (default): the uniform split ``f_a = f_b = 1/2`` (AttnLRP);
     ``constant=0``: ``a`` is held constant and gets nothing, ``f_b = 1`` (CP-LRP on
     ``A V``: the attention weights are detached, all relevance flows along the
-    value path); ``constant=1``: the mirror image. The stabilizer's share is
+    value path); ``constant=1``: the mirror image. The node takes no rule; a
+    composite may override ``constant`` with ``UniformSplit()`` or
+    ``HeldConstant(k)`` (lrp_ref.rules.products). The stabilizer's share is
     ``absorbed_stabilizer``; a zero ``O_jp`` with ``epsilon = 0`` drops its ``R``.
     LXT's ``matmul`` divides by ``2 O + eps``: the same rule, its ``eps`` is our
     ``2 epsilon`` for positive ``O`` (docs/peers.md).
@@ -200,15 +204,31 @@ class MatMul(Merge):
         a, b = self._inputs
         return grad_z @ np.swapaxes(b, -1, -2), np.swapaxes(a, -1, -2) @ grad_z
 
+    def check_rule(self, rule: Rule | None) -> None:
+        """None (the node's ``constant``), or ``UniformSplit()`` / ``HeldConstant(k)``."""
+        check_not_a_rule_class(rule, self.where)
+        if rule is not None and not isinstance(rule, PRODUCT_RULES):
+            raise ValueError(f"{self.where} takes no rule (its constant={self.constant!r} "
+                             f"decides), or UniformSplit() or HeldConstant(k) from a "
+                             f"composite; got {describe(rule)}")
+
+    def _assign_uniform(self, rule: Rule | None, out: dict[str, Rule | None]) -> None:
+        # a network's single rule (Epsilon, ...) is not for this node; a product rule is
+        if isinstance(rule, PRODUCT_RULES):
+            out[current().path] = rule
+        else:
+            super()._assign_uniform(rule, out)
+
     def _relevance(self, R: Array, rule: Rule | None, method: str
                    ) -> tuple[tuple[Array, Array], Ledger]:
         self.check_rule(rule)
         a, b = self._inputs
+        constant = self.constant if rule is None else rule.constant
         if method == "explicit":
             check_explicit_size(self.where, a.shape + b.shape[-1:], a.itemsize)   # z_jip
-            R_in, terms = equations.matmul(a, b, R, self.epsilon, self.constant)
+            R_in, terms = equations.matmul(a, b, R, self.epsilon, constant)
             return R_in, terms_ledger(terms, R)
-        f_a, f_b = {None: (0.5, 0.5), 0: (0.0, 1.0), 1: (1.0, 0.0)}[self.constant]
+        f_a, f_b = {None: (0.5, 0.5), 0: (0.0, 1.0), 1: (1.0, 0.0)}[constant]
         # s_jp = R_jp / (O_jp + eps sign)
         s, ledger = quotient(R, a @ b, None, self.epsilon, self.where)
         R_a = f_a * a * (s @ np.swapaxes(b, -1, -2))         # sum_p a_ji b_ip s_jp
