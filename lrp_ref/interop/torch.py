@@ -135,7 +135,10 @@ def from_torch(module: Any, dtype: Any = np.float64,
         the dtype of the torch parameters).
     residual_epsilon : float
         The ``epsilon`` of every converted :class:`~lrp_ref.Residual`'s
-        relevance split (our default 1e-6 is Zennit's default stabilizer).
+        relevance split (our default 1e-6 is Zennit's default stabilizer), of
+        the Add and AddConstant nodes of a traced model, and of the MatMul
+        nodes of a converted attention (:class:`~lrp_ref.MultiheadAttention`'s
+        ``epsilon``): every stabilizer the conversion itself sets.
 
     Returns
     -------

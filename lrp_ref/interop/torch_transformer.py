@@ -22,10 +22,10 @@ bias)``                                         ``bias``; ones and zeros without
 ==============================================  ==============================================
 
 The node names are torch's module names, so ``"layers.0.self_attn.out_proj"``
-is a path of both. The residual additions are :class:`~lrp_ref.Add` nodes
-(``residual_epsilon``), the activation ``relu`` or ``gelu`` (function or
-module) a ReLU or GELU node (relevance passes: AttnLRP's identity rule),
-dropout the identity (inference).
+is a path of both. The residual additions are :class:`~lrp_ref.Add` nodes and
+the attention's MatMul nodes have ``epsilon = residual_epsilon``; the
+activation ``relu`` or ``gelu`` (function or module) is a ReLU or GELU node
+(relevance passes: AttnLRP's identity rule), dropout the identity (inference).
 
 Batch first. lrp_ref's batch axis is axis 0, and each sample's ledger is its
 own, so the converted attention always reads ``(B, L, E)``: a module built with
@@ -105,7 +105,8 @@ def attention(converter: Any, module: Any, path: str, masks: Masks = NO_MASKS
             array(module.in_proj_weight), array(module.out_proj.weight), module.num_heads,
             array(module.in_proj_bias) if bias else None,
             None if module.out_proj.bias is None else array(module.out_proj.bias),
-            attn_mask=masks.attn_mask, key_padding_mask=masks.key_padding_mask)
+            attn_mask=masks.attn_mask, key_padding_mask=masks.key_padding_mask,
+            epsilon=converter.residual_epsilon)
     except ValueError as error:
         raise ValueError(f"{here}: {error}") from None
 

@@ -13,8 +13,8 @@ plain ``+eps`` to its denominators where lrp_ref adds ``eps sign(z)``, so the
 comparisons either make the denominators positive (then the two coincide) or
 set the stabilizer to 0; its LayerNorm is one epsilon step on the whole affine
 map where lrp_ref takes two (affine, then centring), equal with ``Zero()``.
-There is no GELU in lrp_ref yet, so LXT's identity rule for activations is not
-compared.
+LXT's identity rule for activations is compared on GELU; a whole encoder is
+tests/oracle/test_lxt_encoder.py.
 
 Tolerance: both compute the same formula in float64 in another order of
 summation, so agreement is to rounding, 1e-12 relative (denominators here are
@@ -188,3 +188,29 @@ def test_rms_norm_identity_is_our_pass_and_zero(rng):
     _, (R_lxt,) = lxt(lambda t: lf.rms_norm_identity(t, torch.tensor(gamma), 1e-6), x, R=R)
     check("rms_norm_identity (Pass)", rms.relevance(R, lrp.Pass()), R_lxt)
     check("rms_norm_identity (Zero)", rms.relevance(R, lrp.Zero()), R_lxt)
+
+
+# -- masks and GELU ------------------------------------------------------------------------
+
+
+def test_softmax_with_minus_infinity_is_our_masked_softmax(rng):
+    # LXT sets a -inf input to 0 in its rule; lrp_ref's Softmax(mask) leaves a blocked
+    # position out of the softmax (s_i = 0, R_i = 0): the same numbers
+    x, R = rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 3, 5))
+    blocked = rng.random(x.shape) < 0.4
+    blocked[..., 0] = False
+    x_inf = np.where(blocked, -np.inf, x)
+    s_lxt, (R_lxt,) = lxt(lambda t: lf.softmax(t, -1), x_inf, R=np.where(blocked, 0, R))
+    softmax = lrp.Softmax(mask=blocked)
+    np.testing.assert_allclose(softmax.forward(x), s_lxt, rtol=RTOL)
+    check("softmax (-inf mask)", softmax.relevance(np.where(blocked, 0, R)), R_lxt)
+
+
+def test_gelu_identity_is_our_gelu():
+    import lxt.explicit.rules as lrules
+
+    x, R = np.linspace(-3, 3, 12).reshape(2, 6), np.arange(12.0).reshape(2, 6) - 5
+    gelu = lrp.GELU()
+    gelu.forward(x)
+    _, (R_lxt,) = lxt(lambda t: lrules.identity(torch.nn.functional.gelu, t), x, R=R)
+    check("identity (GELU)", gelu.relevance(R), R_lxt)
