@@ -61,6 +61,7 @@ from ..layers.attention import MatMul, Softmax
 from ..layers.base import Layer, where
 from ..layers.elementwise import Identity
 from ..layers.shape import Rearrange
+from ..multihead_attention import ATTENTION as MHA_ATTENTION
 from ..table import format_table
 from . import (
     AlphaBeta,
@@ -92,8 +93,9 @@ KINDS = {
     "LayerNorm": "layernorm",
     "RMSNorm": "rmsnorm",
 }
-#: The ``attention`` option of the composites: how a MatMul node shares relevance.
-ATTENTION = ("attnlrp", "cp-lrp")
+#: The ``attention`` option of the composites (MultiheadAttention's choices): how a
+#: MatMul node shares relevance.
+ATTENTION = tuple(MHA_ATTENTION)
 
 Entry = tuple[str, Layer, str]
 Chooser = Callable[[list[Entry]], dict[str, Rule]]
