@@ -214,3 +214,40 @@ def test_gelu_identity_is_our_gelu():
     gelu.forward(x)
     _, (R_lxt,) = lxt(lambda t: lrules.identity(torch.nn.functional.gelu, t), x, R=R)
     check("identity (GELU)", gelu.relevance(R), R_lxt)
+
+
+# -- LXT's CP-LRP attention function --------------------------------------------------------
+
+
+def test_multi_head_attention_cp_agrees_where_the_values_are_positive(rng):
+    # LXT's multi_head_attention_cp adds a plain 1e-6 to O = A V (hard-coded); with V > 0
+    # (positive inputs and value weights) O > 0, where that is our MatMul(1e-6)'s
+    # O + 1e-6 sign(O). The projections get LRP-0 on both sides.
+    import lxt.explicit.special as special
+
+    E, H, B, L = 6, 2, 2, 4
+    x = rng.uniform(0.1, 1, (B, L, E))
+    w_in = rng.standard_normal((3 * E, E))
+    w_in[2 * E:] = np.abs(w_in[2 * E:])
+    b_in = rng.standard_normal(3 * E)
+    b_in[2 * E:] = np.abs(b_in[2 * E:])
+    w_out, b_out = rng.standard_normal((E, E)), rng.standard_normal(E)
+    padding = np.array([[False, False, False, True], [False, False, False, False]])
+    mha = lrp.MultiheadAttention(w_in, w_out, H, b_in, b_out, key_padding_mask=padding,
+                                 attention="cp-lrp", epsilon=1e-6)
+    y = mha.forward(x)
+    R = rng.standard_normal(y.shape)
+    T = [torch.tensor(a) for a in (w_in, b_in, w_out, b_out)]
+
+    def f(t):
+        out, _ = special.multi_head_attention_cp(
+            t, t, t, True, H, E // H, T[0][:E], T[1][:E], T[0][E:2 * E], T[1][E:2 * E],
+            lambda v: lf.linear_epsilon(v, T[0][2 * E:], T[1][2 * E:], 0.0),
+            lambda o: lf.linear_epsilon(o, T[2], T[3], 0.0),
+            key_padding_mask=torch.tensor(padding), need_weights=False)
+        return out
+
+    y_lxt, (R_lxt,) = lxt(f, x, R=R)
+    np.testing.assert_allclose(y, y_lxt, rtol=RTOL)
+    e = mha.explain(x, rule=lrp.Zero(), output_relevance=R)
+    check("multi_head_attention_cp (V > 0)", e.relevance, R_lxt)
