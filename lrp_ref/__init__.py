@@ -59,6 +59,7 @@ from .layers import (
     Transpose,
     Upsample,
 )
+from .multihead_attention import MultiheadAttention
 from .network import Explanation, Network, Sequential
 from .rules import (
     AlphaBeta,
@@ -67,8 +68,10 @@ from .rules import (
     Flat,
     Gamma,
     GeneralizedGamma,
+    HeldConstant,
     Pass,
     Rule,
+    UniformSplit,
     WSquare,
     ZBox,
     Zero,
@@ -120,6 +123,7 @@ __all__ = [
     "Flatten",
     "Gamma",
     "GeneralizedGamma",
+    "HeldConstant",
     "Graph",
     "Identity",
     "Layer",
@@ -128,6 +132,7 @@ __all__ = [
     "Ledger",
     "MaxPool1d",
     "MatMul",
+    "MultiheadAttention",
     "MaxPool2d",
     "Mul",
     "Network",
@@ -143,6 +148,7 @@ __all__ = [
     "Sequential",
     "Slice",
     "Transpose",
+    "UniformSplit",
     "Upsample",
     "Softmax",
     "WSquare",

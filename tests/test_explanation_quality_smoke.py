@@ -31,7 +31,8 @@ def test_quick_run_writes_table_and_figure(tmp_path):
         assert name in summary
     # every composite factory that needs at most the input bounds is evaluated
     factories = [n for n in composites.__all__ if n not in ("uniform", "layer_kind", "KINDS",
-                                                            "Composite")]
+                                                            "Composite", "ATTENTION",
+                                                            "attention_rules")]
     for factory in factories:
         assert any(name.startswith(factory + "(") for name in summary), factory
     for row in summary.values():

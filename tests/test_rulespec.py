@@ -41,6 +41,8 @@ def test_rule_strings(text, rule):
     ("epsilon_gamma_box:0,1", composites.epsilon_gamma_box(0, 1)),
     ("epsilon_gamma_box:0,1,0.5", composites.epsilon_gamma_box(0, 1, 0.5)),
     ("montavon2019:0,1", composites.montavon2019(0, 1)),
+    ("attnlrp", composites.attnlrp()),
+    ("cp_lrp:0.01", composites.cp_lrp(0.01)),
 ])
 def test_composite_strings(text, composite):
     assert repr(parse_rule(text)) == repr(composite)

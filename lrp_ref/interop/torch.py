@@ -38,6 +38,10 @@ torch module (inference mode)              lrp_ref layer
 ``Dropout*``, ``Identity``                 :class:`~lrp_ref.Identity`
 :class:`ResidualBlock` (below)             :class:`~lrp_ref.Residual`
 ``Embedding``, ``LSTM``                    via :mod:`lrp_ref.interop.torch_rnn`
+``LayerNorm``, ``RMSNorm``,                via :mod:`lrp_ref.interop.torch_transformer`
+``MultiheadAttention``,                    (:class:`~lrp_ref.LayerNorm`, ...,
+``TransformerEncoderLayer``,               :class:`~lrp_ref.MultiheadAttention`, Graphs
+``TransformerEncoder``                     named like torch's modules; batch first)
 =========================================  =========================================
 
 Residual connections. torch has no residual container: a ResNet block adds its
@@ -101,6 +105,7 @@ from ..layers import (
 )
 from ..layers.activations import ACTIVATIONS
 from ..network import Sequential
+from . import torch_transformer as transformer
 from .peers import import_torch
 from .torch_rnn import convert_module as convert_rnn_module
 
@@ -108,7 +113,8 @@ SUPPORTED = ("Sequential, Linear, Conv1d, Conv2d, ConvTranspose2d, ReLU, MaxPool
              "AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, Upsample, BatchNorm1d, "
              "BatchNorm2d, "
              f"{', '.join(cls.__name__ for cls in ACTIVATIONS)}, "
-             "Flatten, Dropout, Identity, Embedding, LSTM and lrp_ref.interop.torch.ResidualBlock")
+             "Flatten, Dropout, Identity, Embedding, LSTM, LayerNorm, RMSNorm, MultiheadAttention, "
+             "TransformerEncoderLayer, TransformerEncoder and lrp_ref.interop.torch.ResidualBlock")
 
 
 def from_torch(module: Any, dtype: Any = np.float64,
@@ -130,7 +136,10 @@ def from_torch(module: Any, dtype: Any = np.float64,
         the dtype of the torch parameters).
     residual_epsilon : float
         The ``epsilon`` of every converted :class:`~lrp_ref.Residual`'s
-        relevance split (our default 1e-6 is Zennit's default stabilizer).
+        relevance split (our default 1e-6 is Zennit's default stabilizer), of
+        the Add and AddConstant nodes of a traced model, and of the MatMul
+        nodes of a converted attention (:class:`~lrp_ref.MultiheadAttention`'s
+        ``epsilon``): every stabilizer the conversion itself sets.
 
     Returns
     -------
@@ -205,6 +214,12 @@ class _Converter:
             nn.Dropout1d: lambda m, p: Identity(),
             nn.Dropout2d: lambda m, p: Identity(),
             residual_classes()[0]: self.residual,
+            nn.LayerNorm: lambda m, p: transformer.layer_norm(self, m, p),
+            nn.RMSNorm: lambda m, p: transformer.rms_norm(self, m, p),
+            # self-attention, and the encoder built on it (interop/torch_transformer.py)
+            nn.MultiheadAttention: functools.partial(transformer.attention, self),
+            nn.TransformerEncoderLayer: functools.partial(transformer.encoder_layer, self),
+            nn.TransformerEncoder: functools.partial(transformer.encoder, self),
             # element-wise non-linearities: nn.GELU -> GELU, ... (the same names)
             **{getattr(nn, cls.__name__): self.activation(cls) for cls in ACTIVATIONS},
         }
@@ -212,8 +227,12 @@ class _Converter:
     def array(self, tensor: Any) -> np.ndarray:
         return tensor.detach().cpu().to(self.torch.float64).numpy().astype(self.dtype)
 
-    def convert(self, module: Any, path: str) -> Layer:
-        """The lrp_ref layer for ``module`` at ``path`` (checks mode and type)."""
+    def convert(self, module: Any, path: str,
+                masks: transformer.Masks | None = None) -> Layer:
+        """The lrp_ref layer for ``module`` at ``path`` (checks mode and type).
+
+        ``masks``: the constant masks of an attention module's call (fx).
+        """
         if module.training:
             raise ValueError(f"{_where(path, module)} is in training mode; call model.eval() "
                              "first (lrp_ref converts inference-mode networks: BatchNorm uses "
@@ -222,7 +241,7 @@ class _Converter:
         if convert is None and _plain_sequential(module, self.torch):
             convert = self.sequential
         if convert is not None:
-            return convert(module, path)
+            return convert(module, path) if masks is None else convert(module, path, masks)
         layer = convert_rnn_module(module, path, dtype=self.dtype)
         if layer is None:
             raise TypeError(f"{_where(path, module)} is not supported; from_torch converts "

@@ -10,8 +10,9 @@ Notation (docs/theory.md, section 3; Bach et al. 2015; Montavon et al. 2019):
 
 A rule is a small, immutable description (the layer owns the propagation, as in
 Zennit): :mod:`.basic` holds the rules of eqs. (5)-(7), :mod:`.zoo` the later
-rules, :mod:`.parts` the vocabulary (modified inputs and weights) in which the
-fast engine reads them, and :mod:`.equations` one literal function per rule.
+rules, :mod:`.products` the two rules of a MatMul node, :mod:`.parts` the
+vocabulary (modified inputs and weights) in which the fast engine reads them,
+and :mod:`.equations` one literal function per rule.
 Composites, rule specifications and canonizers (which read whole networks)
 are :mod:`.composites`, :mod:`.spec` and :mod:`.canonize`; this package's
 ``__init__`` imports only the rules themselves.
@@ -20,6 +21,7 @@ are :mod:`.composites`, :mod:`.spec` and :mod:`.canonize`; this package's
 from .base import LinearRule, Pass, Rule, describe, short_repr
 from .basic import ALPHA_BETA_TOLERANCE, AlphaBeta, AlphaBetaEq7, Epsilon, Zero
 from .parts import AddNegative, AddPositive, Bound, Part, Term
+from .products import HeldConstant, UniformSplit
 from .zoo import Flat, Gamma, GeneralizedGamma, WSquare, ZBox, ZPlus
 
 __all__ = [
@@ -33,11 +35,13 @@ __all__ = [
     "Flat",
     "Gamma",
     "GeneralizedGamma",
+    "HeldConstant",
     "LinearRule",
     "Part",
     "Pass",
     "Rule",
     "Term",
+    "UniformSplit",
     "WSquare",
     "ZBox",
     "ZPlus",

@@ -21,6 +21,7 @@ string                                 rule or composite
 ``epsilon_alpha2_beta1_flat[:E]``      composite
 ``epsilon_gamma_box:L,H[,G]``          composite (Zennit's EpsilonGammaBox)
 ``montavon2019:L,H``                   composite (Montavon et al. 2019, sec. 10.3)
+``attnlrp[:E]``, ``cp_lrp[:E]``        composites for transformers (AttnLRP, CP-LRP)
 =====================================  ===========================================
 
 Aliases: ``lrp0`` for ``zero``, ``epsilon`` for ``eps``, ``ab`` for
@@ -69,6 +70,8 @@ SPECS: dict[str, tuple[Callable[..., Any], int, int, str]] = {
                                   "epsilon_alpha2_beta1_flat[:E]"),
     "epsilon_gamma_box": (composites.epsilon_gamma_box, 2, 3, "epsilon_gamma_box:L,H[,G]"),
     "montavon2019": (composites.montavon2019, 2, 2, "montavon2019:L,H"),
+    "attnlrp": (composites.attnlrp, 0, 1, "attnlrp[:E]"),
+    "cp_lrp": (composites.cp_lrp, 0, 1, "cp_lrp[:E]"),
 }
 ALIASES = {"lrp0": "zero", "epsilon": "eps", "ab": "alphabeta",
            "generalized_gamma": "ggamma"}

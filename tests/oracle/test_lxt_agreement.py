@@ -13,8 +13,8 @@ plain ``+eps`` to its denominators where lrp_ref adds ``eps sign(z)``, so the
 comparisons either make the denominators positive (then the two coincide) or
 set the stabilizer to 0; its LayerNorm is one epsilon step on the whole affine
 map where lrp_ref takes two (affine, then centring), equal with ``Zero()``.
-There is no GELU in lrp_ref yet, so LXT's identity rule for activations is not
-compared.
+LXT's identity rule for activations is compared on GELU; a whole encoder is
+tests/oracle/test_lxt_encoder.py.
 
 Tolerance: both compute the same formula in float64 in another order of
 summation, so agreement is to rounding, 1e-12 relative (denominators here are
@@ -188,3 +188,66 @@ def test_rms_norm_identity_is_our_pass_and_zero(rng):
     _, (R_lxt,) = lxt(lambda t: lf.rms_norm_identity(t, torch.tensor(gamma), 1e-6), x, R=R)
     check("rms_norm_identity (Pass)", rms.relevance(R, lrp.Pass()), R_lxt)
     check("rms_norm_identity (Zero)", rms.relevance(R, lrp.Zero()), R_lxt)
+
+
+# -- masks and GELU ------------------------------------------------------------------------
+
+
+def test_softmax_with_minus_infinity_is_our_masked_softmax(rng):
+    # LXT sets a -inf input to 0 in its rule; lrp_ref's Softmax(mask) leaves a blocked
+    # position out of the softmax (s_i = 0, R_i = 0): the same numbers
+    x, R = rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 3, 5))
+    blocked = rng.random(x.shape) < 0.4
+    blocked[..., 0] = False
+    x_inf = np.where(blocked, -np.inf, x)
+    s_lxt, (R_lxt,) = lxt(lambda t: lf.softmax(t, -1), x_inf, R=np.where(blocked, 0, R))
+    softmax = lrp.Softmax(mask=blocked)
+    np.testing.assert_allclose(softmax.forward(x), s_lxt, rtol=RTOL)
+    check("softmax (-inf mask)", softmax.relevance(np.where(blocked, 0, R)), R_lxt)
+
+
+def test_gelu_identity_is_our_gelu():
+    import lxt.explicit.rules as lrules
+
+    x, R = np.linspace(-3, 3, 12).reshape(2, 6), np.arange(12.0).reshape(2, 6) - 5
+    gelu = lrp.GELU()
+    gelu.forward(x)
+    _, (R_lxt,) = lxt(lambda t: lrules.identity(torch.nn.functional.gelu, t), x, R=R)
+    check("identity (GELU)", gelu.relevance(R), R_lxt)
+
+
+# -- LXT's CP-LRP attention function --------------------------------------------------------
+
+
+def test_multi_head_attention_cp_agrees_where_the_values_are_positive(rng):
+    # LXT's multi_head_attention_cp adds a plain 1e-6 to O = A V (hard-coded); with V > 0
+    # (positive inputs and value weights) O > 0, where that is our MatMul(1e-6)'s
+    # O + 1e-6 sign(O). The projections get LRP-0 on both sides.
+    import lxt.explicit.special as special
+
+    E, H, B, L = 6, 2, 2, 4
+    x = rng.uniform(0.1, 1, (B, L, E))
+    w_in = rng.standard_normal((3 * E, E))
+    w_in[2 * E:] = np.abs(w_in[2 * E:])
+    b_in = rng.standard_normal(3 * E)
+    b_in[2 * E:] = np.abs(b_in[2 * E:])
+    w_out, b_out = rng.standard_normal((E, E)), rng.standard_normal(E)
+    padding = np.array([[False, False, False, True], [False, False, False, False]])
+    mha = lrp.MultiheadAttention(w_in, w_out, H, b_in, b_out, key_padding_mask=padding,
+                                 attention="cp-lrp", epsilon=1e-6)
+    y = mha.forward(x)
+    R = rng.standard_normal(y.shape)
+    T = [torch.tensor(a) for a in (w_in, b_in, w_out, b_out)]
+
+    def f(t):
+        out, _ = special.multi_head_attention_cp(
+            t, t, t, True, H, E // H, T[0][:E], T[1][:E], T[0][E:2 * E], T[1][E:2 * E],
+            lambda v: lf.linear_epsilon(v, T[0][2 * E:], T[1][2 * E:], 0.0),
+            lambda o: lf.linear_epsilon(o, T[2], T[3], 0.0),
+            key_padding_mask=torch.tensor(padding), need_weights=False)
+        return out
+
+    y_lxt, (R_lxt,) = lxt(f, x, R=R)
+    np.testing.assert_allclose(y, y_lxt, rtol=RTOL)
+    e = mha.explain(x, rule=lrp.Zero(), output_relevance=R)
+    check("multi_head_attention_cp (V > 0)", e.relevance, R_lxt)
