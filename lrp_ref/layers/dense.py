@@ -1,4 +1,9 @@
-"""Dense (fully connected) layer: ``z_j = sum_i a_i w_ij + b_j``."""
+"""Dense (fully connected) layer: ``z_j = sum_i a_i w_ij + b_j``.
+
+On a sequence ``(B, ..., in)`` (tokens ``(B, T, in)``) it acts on every position on
+its own, as torch's ``nn.Linear``: the weights are shared, a position's outputs
+read only that position's inputs, so every rule is the 2-D rule of each position.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ class Dense(LinearLayer):
 
     The weight has shape ``(in, out)`` so that ``W[i, j]`` is ``w_ij`` of the
     equations: ``z_ij = a_i w_ij``, ``z_j = sum_i z_ij + b_j``.
+
+    Input ``(B, in)``, or ``(B, ..., in)`` (position-wise: module docstring).
 
     Parameters
     ----------
@@ -49,8 +56,21 @@ class Dense(LinearLayer):
     def expected_input_shape(self) -> tuple[int | None, ...]:
         return (None, self.weight.shape[0])
 
+    def _check_input(self, a: Any) -> Array:
+        if np.ndim(a) <= 2:
+            return super()._check_input(a)
+        # position-wise on (B, ..., in): every axis but the last is free
+        a = as_float_array(a, self.dtype, self.where)
+        if a.shape[-1] != self.weight.shape[0]:
+            raise ValueError(f"{self.where}: expected input of shape "
+                             f"(B, ..., {self.weight.shape[0]}), got {a.shape}")
+        check_finite("input", a, self.where)
+        return a
+
     def _compute_parameter_gradients(self, a: Array, grad_z: Array) -> dict[str, Array]:
-        return {"weight": a.T @ grad_z, "bias": grad_z.sum(axis=0)}
+        # dL/dw_ij = sum over samples (and positions) of a_i g_j
+        a2, g2 = a.reshape(-1, a.shape[-1]), grad_z.reshape(-1, grad_z.shape[-1])
+        return {"weight": a2.T @ g2, "bias": g2.sum(axis=0)}
 
     # -- the maps of the linear-rule engine --------------------------------------------
 
@@ -63,19 +83,20 @@ class Dense(LinearLayer):
     def expand_bias(self, b: Array) -> Array:
         return b
 
-    # one output position (P = 1); its receptive field is the whole input (K = in)
+    # one output position per input position (P = 1 for (B, in)); its receptive field is
+    # that position's input (K = in)
 
     def patches(self, x: Array) -> Array:
-        return x[:, None, :]
+        return x.reshape(x.shape[0], -1, x.shape[-1])
 
     def fold(self, cols: Array) -> Array:
-        return cols[:, 0, :]
+        return cols.reshape(cols.shape[0], *self._input.shape[1:])
 
     def weight_pkj(self, w: Array) -> Array:
         return w[None]
 
     def output_pj(self, z: Array) -> Array:
-        return z[:, None, :]
+        return z.reshape(z.shape[0], -1, z.shape[-1])
 
     def output_from_pj(self, z_pj: Array) -> Array:
-        return z_pj[:, 0, :]
+        return z_pj.reshape(z_pj.shape[0], *self._input.shape[1:-1], z_pj.shape[-1])
