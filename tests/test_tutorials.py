@@ -283,6 +283,11 @@ def check_12(out: str, nb) -> None:
         assert f"negative {method:17s} top two: ['good', 'not']" in out
         assert re.search(rf"positive {method} +top two: \['(brilliant|dull)', "
                          r"'(brilliant|dull)'\]", out)
+    # the model reads the first clause's adjective in reverse: "dull" there raises the
+    # positive logit above a blank, which raises it above "good"
+    logits = [float(re.search(rf"first adjective {re.escape(w)} +-> positive logit (\S+)",
+                              out).group(1)) for w in ("dull", "<blank>", "good")]
+    assert logits[0] > logits[1] > logits[2]
     imbalances = [float(v) for v in re.findall(r"largest imbalance (\S+)", out)]
     assert len(imbalances) == 2 and max(imbalances) < 1e-12
     # CP-LRP holds A constant: nothing reaches the softmax of the shipped model

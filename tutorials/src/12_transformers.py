@@ -209,10 +209,25 @@ fig.tight_layout()
 
 # %% [markdown]
 # Both LRP variants put nearly all relevance on the deciding tokens: "not" and "good" (for
-# *negative*), "brilliant" — and the distractor "dull" of the first clause, which the
-# model must read to know that "but" overrides it — for *positive*. CP-LRP's values are
-# about twice AttnLRP's: under AttnLRP half of what reaches `av` goes to the attention
-# weights, and the softmax absorbs most of it. The ledgers show where:
+# *negative*), "brilliant" (for *positive*) — and, as much, on "dull", the adjective of
+# the clause before "but", which the template's rule ignores. Is that the explanation's
+# error or the model's habit? Ask the model: blank "dull", or make it "good".
+
+# %%
+contrast = sentiment.tokenize(sentences[1])
+for word in ("dull", tr.BLANK, "good"):
+    changed = [word if t == "dull" else t for t in contrast]
+    print(f"first adjective {word:8s} -> positive logit "
+          f"{net.forward(vocab.encode([changed]))[0, 1]:.3f}")
+
+# %% [markdown]
+# The positive logit is highest with "dull": the model has learned that the clause before
+# "but" counts *against* its own adjective (in the template that clause's sentiment is
+# independent of the label, so this is a habit the training data allowed, not the rule).
+# The LRP explanations show what the model does; the ground-truth scores below, which
+# count only the last clause, mark it down. CP-LRP's values are about twice AttnLRP's:
+# under AttnLRP half of what reaches `av` goes to the attention weights, and the softmax
+# absorbs most of it. The ledgers show where:
 
 # %%
 ids = vocab.encode([sentences[0]])
