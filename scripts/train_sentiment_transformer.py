@@ -25,7 +25,7 @@ def main() -> None:
     net, vocab, history = transformer.train()
     for epoch, loss in enumerate(history, start=1):
         print(f"epoch {epoch:2d}  loss {loss:.4f}")
-    accuracy = transformer.test_accuracy(net, vocab)
+    accuracy = transformer.held_out_accuracy(net, vocab)
     print(f"test accuracy {accuracy:.4f} ({round(accuracy * transformer.TEST_N)}/"
           f"{transformer.TEST_N}), {time.perf_counter() - start:.0f} s")
     lrp.save(net, DATA / "sentiment_transformer.npz")

@@ -52,7 +52,7 @@ def test_training_decreases_the_loss_and_is_reproducible():
 
 def test_shipped_model_reaches_its_documented_held_out_accuracy(shipped):
     net, vocab = shipped
-    accuracy = tr.test_accuracy(net, vocab)
+    accuracy = tr.held_out_accuracy(net, vocab)
     assert accuracy == models.SENTIMENT_TRANSFORMER_ACCURACY
     # the template's rule is exact (no label noise): a model that learned it, negation and
     # ", but" included, is near perfect; 0.95 is far above what the adjective alone gives

@@ -151,7 +151,7 @@ def train(seed: int = SEED, epochs: int = EPOCHS, n: int = TRAIN_N
     return net, vocab, history
 
 
-def test_accuracy(net: Layer, vocab: Vocabulary) -> float:
+def held_out_accuracy(net: Layer, vocab: Vocabulary) -> float:
     """The accuracy on the held-out ``make_sentiment(TEST_N, seed=TEST_SEED)``."""
     data = make_sentiment(TEST_N, seed=TEST_SEED)
     return accuracy_sequences(net, encode(vocab, data.sentences), data.labels)
@@ -224,4 +224,4 @@ def attention_scores(net: Graph, ids: Array) -> dict[str, Array]:
 
 
 __all__ = ["ATTENTION", "BLANK", "attention_scores", "attention_weights", "build_model",
-           "encode", "prefix", "test_accuracy", "train", "vocabulary", "with_attention"]
+           "encode", "held_out_accuracy", "prefix", "train", "vocabulary", "with_attention"]

@@ -167,8 +167,8 @@ print(e_ln.ledger())
 # %%
 net, vocab = models.sentiment_transformer()
 print(net.table())
-print(f"held-out accuracy: {tr.test_accuracy(net, vocab):.3f} "
-      f"({round(tr.test_accuracy(net, vocab) * tr.TEST_N)}/{tr.TEST_N})")
+print(f"held-out accuracy: {tr.held_out_accuracy(net, vocab):.3f} "
+      f"({round(tr.held_out_accuracy(net, vocab) * tr.TEST_N)}/{tr.TEST_N})")
 
 # %% [markdown]
 # `tr.with_attention(net, "attnlrp" | "cp-lrp")` returns a copy whose `av` node carries the
