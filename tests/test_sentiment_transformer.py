@@ -117,3 +117,17 @@ def test_retraining_with_the_documented_seed_reproduces_the_shipped_model(shippe
         # same NumPy, same operations: expected bit-for-bit; 1e-9 allows a BLAS that
         # reorders a sum (the drift of 12 epochs of Adam from 1e-16 stays far below)
         np.testing.assert_allclose(net.state()[key], w, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("attention", tr.ATTENTION)
+def test_every_node_balances_and_explicit_equals_fast(shipped, attention):
+    net, vocab = shipped
+    variant = tr.with_attention(net, attention)
+    ids = vocab.encode(["the plot was dull , but this film is brilliant ."])
+    fast = variant.explain(ids, rule=lrp.Epsilon(1e-6))
+    explicit = variant.explain(ids, rule=lrp.Epsilon(1e-6), method="explicit")
+    # the two paths compute the same sums in another order: 1e-12 relative in float64
+    np.testing.assert_allclose(explicit.relevance, fast.relevance, rtol=1e-12, atol=1e-14)
+    for record in fast.layers:
+        # the ledger terms are the rules' own quantities, not a remainder: rounding only
+        assert np.abs(record.imbalance()).max() < 1e-12, record.path
