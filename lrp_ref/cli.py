@@ -169,6 +169,9 @@ def as_batch(net: Network, x: Array, name: str) -> tuple[Array, bool]:
         net.forward(x)
         return x, False
     except ValueError as as_given:
+        if x.ndim and x.shape[0] == 0:          # an empty batch, not a sample without its axis
+            raise CommandError(f"input {name} of shape {x.shape} does not fit the model: "
+                               f"{as_given}") from None
         try:
             net.forward(x[None])
             return x[None], True

@@ -137,7 +137,7 @@ def test_explain_tabular_input_draws_bars(files, capsys):
     (["--model", "cnn.npz", "--input", "applicant.npy", "--rule", "eps"],
      "does not fit the model: layer '0' (Conv2d): expected input of shape (B, 1, *, *)"),
     (["--model", "credit.npz", "--input", "x.npy", "--rule", "eps"],
-     "layer '0' (Dense): expected input of shape (B, 7), got (1, 8, 8)"),
+     "layer '0' (Dense): expected input of shape (B, 7) or (B, ..., 7), got (1, 8, 8)"),
     (["--model", "cnn.npz", "--input", "x.npy", "--rule", "eps", "--target", "10"],
      "target must lie in [0, 10)"),
     (["--model", "cnn.npz", "--input", "x.npy", "--rule", "eps", "--out", "R.txt"],

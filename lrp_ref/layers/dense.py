@@ -62,8 +62,9 @@ class Dense(LinearLayer):
         # position-wise on (B, ..., in): every axis but the last is free
         a = as_float_array(a, self.dtype, self.where)
         if a.shape[-1] != self.weight.shape[0]:
-            raise ValueError(f"{self.where}: expected input of shape "
-                             f"(B, ..., {self.weight.shape[0]}), got {a.shape}")
+            n_in = self.weight.shape[0]
+            raise ValueError(f"{self.where}: expected input of shape (B, {n_in}) or "
+                             f"(B, ..., {n_in}), got {a.shape}")
         check_finite("input", a, self.where)
         return a
 
