@@ -27,10 +27,24 @@ and belongs to the input layer only, so it appears through the composites),
 and every composite factory whose only required arguments are the input
 bounds ``low``/``high`` (the model card's input range, ``[0, 1]``).
 
+``--task tokens`` does the same for text: the shipped sentiment transformer
+(``lrp_ref.zoo.models.sentiment_transformer``) on its held-out sentences,
+whose deciding tokens (the last clause's adjective and negation) are known,
+for AttnLRP and CP-LRP (``lrp_ref.composites.attnlrp(1e-6)`` and ``cp_lrp(1e-6)``:
+Epsilon(1e-6) on every Dense, LayerNorm and the pooling), Gradient x Input at the embeddings
+(``lrp_ref.text``), the raw attention weights and attention rollout
+(``lrp_ref.zoo.transformer.attention_scores``) and random scores: mass and rank
+accuracy on the deciding tokens, and the AOPC of the MoRF token-flipping curve
+(``lrp_ref.evaluation.token_flipping``: ``--steps`` steps, every token finally
+replaced by the blank token, whose embedding is zero). It writes
+``explanation_quality_tokens.md`` and ``explanation_quality_tokens.png``.
+
 Usage::
 
     python benchmarks/explanation_quality.py            # 200 test images, about 2 minutes
     python benchmarks/explanation_quality.py --quick    # 6 images, seconds (CI smoke test)
+    python benchmarks/explanation_quality.py --task tokens           # 1000 sentences
+    python benchmarks/explanation_quality.py --task tokens --quick   # 24 sentences
 """
 
 from __future__ import annotations
@@ -51,10 +65,14 @@ from lrp_ref.evaluation import (
     pixel_flipping,
     relevance_mass_accuracy,
     relevance_rank_accuracy,
+    token_flipping,
 )
+from lrp_ref.extensions import text
 from lrp_ref.extensions.rap import rap
 from lrp_ref.rules import composites as composite_module
-from lrp_ref.zoo import models
+from lrp_ref.zoo import models, sentiment
+from lrp_ref.zoo import transformer as tr
+from lrp_ref.zoo.train import by_length
 
 Array = np.ndarray
 Method = Callable[[lrp.Sequential, Array, Array], Array]
@@ -222,14 +240,138 @@ def plot(summary: dict[str, dict], results: dict[str, dict[str, Array]], path: P
     plt.close(fig)
 
 
+# -- tokens: the shipped sentiment transformer --------------------------------------------
+
+TokenMethod = Callable[[lrp.Graph, Array, Array], Array]
+
+
+def token_methods() -> dict[str, TokenMethod]:
+    """AttnLRP, CP-LRP, Gradient x Input, attention weights and rollout, random."""
+    net, _ = models.sentiment_transformer()
+    rules = {"AttnLRP": lrp.composites.attnlrp(1e-6), "CP-LRP": lrp.composites.cp_lrp(1e-6)}
+    methods: dict[str, TokenMethod] = {
+        name: (lambda net, ids, t, r=rule: net.explain(ids, t, rule=r).relevance)
+        for name, rule in rules.items()}
+    methods["Gradient x Input"] = lambda net, ids, t: text.gradient_x_input(net, ids, t)
+    methods["attention weights"] = lambda net, ids, t: tr.attention_scores(net, ids)["attention"]
+    methods["attention rollout"] = lambda net, ids, t: tr.attention_scores(net, ids)["rollout"]
+    methods["random"] = lambda net, ids, t: np.random.default_rng(0).standard_normal(ids.shape)
+    return methods
+
+
+def evaluate_tokens(n: int, steps: int) -> tuple[dict[str, dict[str, Array]], float]:
+    """Per-sentence scores and MoRF curves of every token method, and the model's accuracy.
+
+    The first ``n`` held-out sentences, grouped by length (each group one batch);
+    target = the true label.
+    """
+    net, vocab = models.sentiment_transformer()
+    data = sentiment.make_sentiment(tr.TEST_N, seed=tr.TEST_SEED)
+    ids = tr.encode(vocab, data.sentences[:n])
+    labels, blank = data.labels[:n], vocab.ids[tr.BLANK]
+    results: dict[str, dict[str, Array]] = {}
+    correct = 0
+    for name, method in token_methods().items():
+        scores = {m: np.empty(n) for m in METRICS}
+        scores["curve"] = np.empty((n, steps + 1))
+        for index in by_length(ids):
+            batch, y = np.stack([ids[k] for k in index]), labels[index]
+            mask = np.stack([data.deciding[k] for k in index])
+            R = method(net, batch, y)
+            scores["mass accuracy"][index] = relevance_mass_accuracy(R, mask)
+            scores["rank accuracy"][index] = relevance_rank_accuracy(R, mask)
+            curve = token_flipping(net, batch, R, blank, y, order="morf", steps=steps)
+            scores["curve"][index] = curve
+            scores["AOPC (MoRF)"][index] = aopc(curve)
+            if name == "random":
+                correct += int((net.forward(batch).argmax(axis=1) == y).sum())
+        results[name] = scores
+    return results, correct / n
+
+
+def plot_tokens(summary: dict[str, dict], results: dict[str, dict[str, Array]],
+                path: Path) -> None:
+    """Three bar panels with intervals, and the mean MoRF token-flipping curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(summary, key=lambda n: summary[n]["mass accuracy"][0])
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.2))
+    for ax, metric in zip(axes, METRICS):
+        mean = np.array([summary[n][metric][0] for n in names])
+        low = mean - np.array([summary[n][metric][1] for n in names])
+        high = np.array([summary[n][metric][2] for n in names]) - mean
+        ax.barh(np.arange(len(names)), mean, xerr=[low, high], color="tab:blue", capsize=2)
+        ax.set_yticks(np.arange(len(names)))
+        ax.set_yticklabels(names if metric == METRICS[0] else [], fontsize=8)
+        ax.set_title(f"{metric} (mean, 95% CI)", fontsize=10)
+    for name in reversed(names):
+        curve = results[name]["curve"].mean(axis=0)
+        axes[3].plot(np.linspace(0, 1, len(curve)), curve, label=name)
+    axes[3].set_xlabel("fraction of tokens blanked, most relevant first")
+    axes[3].set_ylabel("mean target logit")
+    axes[3].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main_tokens(n: int, steps: int, resamples: int, out: Path, quick: bool) -> dict[str, dict]:
+    start = time.perf_counter()
+    results, accuracy = evaluate_tokens(n, steps)
+    summary = summarise(results, resamples)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"model": "shipped `lrp_ref.zoo.models.sentiment_transformer()`, held-out "
+                     f"`make_sentiment({tr.TEST_N}, seed={tr.TEST_SEED})`",
+            "sentences": f"the first {n} (model accuracy on them {accuracy:.1%}); "
+                         "target = true label; deciding tokens = the last clause's "
+                         "adjective and negation",
+            "LRP": "Epsilon(1e-6) on every Dense, LayerNorm and the pooling; AttnLRP: "
+                   "uniform MatMul split, softmax Prop. 3.1; CP-LRP: A held constant in A v",
+            "token flipping": f"MoRF, {steps} steps, tokens replaced by `<blank>` "
+                              "(zero embedding, position kept)",
+            "intervals": f"95% percentile bootstrap over sentences, {resamples} resamples, "
+                         "seed 0",
+            "command": "python benchmarks/explanation_quality.py --task tokens"
+                       + (" --quick" if quick else ""),
+            "run time": f"{time.perf_counter() - start:.0f} s"}
+    lines = ["# Explanation quality on held-out sentiment sentences (tokens)", "",
+             *(f"* {key}: {value}" for key, value in meta.items()), "",
+             "Mean over sentences with a 95% bootstrap interval. Mass and rank accuracy: "
+             "higher = more positive relevance on the deciding tokens; AOPC (MoRF): higher "
+             "= the target logit falls faster when the most relevant tokens are blanked "
+             "first.", "",
+             "| method | mass accuracy | rank accuracy | AOPC (MoRF) |", "|---|---|---|---|"]
+    for name, row in sorted(summary.items(), key=lambda item: -item[1]["mass accuracy"][0]):
+        cells = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in (row[k] for k in METRICS)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines) + "\n"
+    (out / "explanation_quality_tokens.md").write_text(table)
+    print(table)
+    plot_tokens(summary, results, out / "explanation_quality_tokens.png")
+    return summary
+
+
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="6 images, 4 steps: a smoke run")
-    parser.add_argument("--n", type=int, default=None, help="test images (default 200)")
-    parser.add_argument("--steps", type=int, default=None, help="flipping steps (default 64)")
+    parser.add_argument("--task", choices=("shapes", "tokens"), default="shapes",
+                        help="shapes images and the shipped CNN, or sentences and the "
+                             "shipped transformer")
+    parser.add_argument("--quick", action="store_true",
+                        help="6 images or 24 sentences, 4 steps: a smoke run")
+    parser.add_argument("--n", type=int, default=None,
+                        help="test images (default 200) or sentences (default 1000)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="flipping steps (default 64 for images, 10 for tokens)")
     parser.add_argument("--boot", type=int, default=None, help="bootstrap resamples")
     parser.add_argument("--out", type=Path, default=ROOT / "figures")
     args = parser.parse_args(argv)
+    if args.task == "tokens":
+        return main_tokens(args.n or (24 if args.quick else 1000),
+                           args.steps or (4 if args.quick else 10),
+                           args.boot or (200 if args.quick else 2000), args.out, args.quick)
     n = args.n or (6 if args.quick else 200)
     steps = args.steps or (4 if args.quick else 64)
     resamples = args.boot or (200 if args.quick else 2000)

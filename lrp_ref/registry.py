@@ -44,7 +44,7 @@ register_layer_types([
     layers.Reshape, layers.Permute, layers.Transpose, layers.ChannelShuffle, layers.Slice,
     layers.Chunk,
     # token sequences
-    layers.Embedding, layers.LSTM,
+    layers.Embedding, layers.PositionalEmbedding, layers.LSTM,
 ])
 
 __all__ = ["LAYER_TYPES"]

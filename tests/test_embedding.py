@@ -74,3 +74,67 @@ def test_weight_must_be_a_table():
     with pytest.raises(ValueError, match="NaN or inf"):
         lrp.Embedding(np.full((2, 2), np.inf))
 
+
+
+# -- PositionalEmbedding: x + P[:T], P a trainable table acting as a bias --------------------
+
+
+def test_positional_embedding_adds_the_first_T_rows():
+    P = np.arange(8.0).reshape(4, 2)                       # max_len 4, dim 2
+    layer = lrp.PositionalEmbedding(P)
+    x = np.ones((2, 3, 2))
+    np.testing.assert_array_equal(layer.forward(x), x + P[:3])
+    assert layer.forward(np.ones((1, 4, 2))).shape == (1, 4, 2)     # any T <= max_len
+
+
+def test_positional_embedding_relevance_books_the_position_as_a_bias():
+    # eq. (6) with one contribution x and the bias p: x = 3, p = 1, R = 8, epsilon = 0
+    # gives R_x = 3/4 * 8 = 6 and 2 absorbed (as AddConstant)
+    layer = lrp.PositionalEmbedding(np.array([[1.0], [5.0]]), epsilon=0)
+    g = lrp.Graph()
+    g.output(g.add(layer, g.input(), name="pos"))
+    e = g.explain(np.array([[[3.0]]]), output_relevance=np.array([[[8.0]]]), rule=lrp.Zero())
+    np.testing.assert_array_equal(e.relevance, [[[6.0]]])
+    np.testing.assert_array_equal(e.layer("pos").absorbed_bias, [2.0])
+
+
+def test_positional_embedding_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    P = rng.standard_normal((5, 3))
+    x, c = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 3))
+    layer = lrp.PositionalEmbedding(P)
+
+    def loss(table):                                        # L = sum c * (x + table[:T])^2
+        return float((c * (x + table[:4]) ** 2).sum())
+
+    z = layer.forward(x)
+    grad_x = layer.backward(2 * c * z)
+    np.testing.assert_array_equal(grad_x, 2 * c * z)        # dz/dx = 1
+    h = 1e-6
+    numeric = np.zeros_like(P)
+    for index in np.ndindex(P.shape):
+        step = np.zeros_like(P)
+        step[index] = h
+        numeric[index] = (loss(P + step) - loss(P - step)) / (2 * h)
+    # central differences of a quadratic: exact up to rounding of ~1e-16 / 1e-6
+    np.testing.assert_allclose(layer.grad_weight, numeric, atol=1e-8)
+    np.testing.assert_array_equal(layer.grad_weight[4], 0)   # row 4 was not used (T = 4)
+    assert set(layer.gradients()) == {"weight"}
+
+
+def test_positional_embedding_refuses_long_or_misshaped_input():
+    layer = lrp.PositionalEmbedding(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"PositionalEmbedding.*\(B, T <= 3, 2\).*\(1, 4, 2\)"):
+        layer.forward(np.zeros((1, 4, 2)))
+    with pytest.raises(ValueError, match=r"PositionalEmbedding.*\(1, 2, 3\)"):
+        layer.forward(np.zeros((1, 2, 3)))
+
+
+def test_positional_embedding_saves_and_loads(tmp_path):
+    g = lrp.Graph()
+    g.output(g.add(lrp.PositionalEmbedding(np.arange(6.0).reshape(3, 2), epsilon=0.5),
+                   g.input(), name="pos"))
+    lrp.save(g, tmp_path / "pos.npz")
+    back = lrp.load(tmp_path / "pos.npz")
+    np.testing.assert_array_equal(back["pos"].weight, g["pos"].weight)
+    assert back["pos"].epsilon == 0.5

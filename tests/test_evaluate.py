@@ -16,6 +16,7 @@ from lrp_ref.evaluation import (
     pixel_flipping,
     relevance_mass_accuracy,
     relevance_rank_accuracy,
+    token_flipping,
 )
 
 
@@ -278,3 +279,47 @@ def test_metric_errors():
         relevance_mass_accuracy(np.full((1, 2, 3), np.inf), MASK)
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         relevance_rank_accuracy(np.ones((6,)), MASK)
+
+
+# -- tokens: flipping by a blank token, ground truth on (B, T) ------------------------------
+
+
+def bag_of_words(values):
+    """f(ids) = sum_t values[ids_t]: an Embedding (dim 1) whose vectors are summed."""
+    return lrp.Sequential([lrp.Embedding(np.asarray(values, float)[:, None]), lrp.Flatten(),
+                           lrp.Dense(np.ones((3, 1)))])
+
+
+def test_token_flipping_by_hand():
+    # vocabulary values (0, 1, 2, 5); token 0 is the blank (value 0). ids (3, 1, 2): f = 8.
+    # MoRF by R = (5, 1, 2) removes 3, 2, 1: 8, 3, 1, 0; LeRF removes 1, 2, 3: 8, 7, 5, 0
+    net, ids, R = bag_of_words([0, 1, 2, 5]), np.array([[3, 1, 2]]), np.array([[5.0, 1, 2]])
+    np.testing.assert_array_equal(token_flipping(net, ids, R, fill=0, target=0),
+                                  [[8, 3, 1, 0]])
+    np.testing.assert_array_equal(token_flipping(net, ids, R, fill=0, target=0,
+                                                                order="lerf"), [[8, 7, 5, 0]])
+    # steps: the same rounding as pixel flipping (L = 2: 0, 1.5 -> 2, 3 tokens): 8, 1, 0
+    np.testing.assert_array_equal(token_flipping(net, ids, R, fill=0, target=0,
+                                                                steps=2), [[8, 1, 0]])
+    # ties broken by position: a zero map removes the tokens left to right: 8, 3, 2, 0
+    np.testing.assert_array_equal(
+        token_flipping(net, ids, np.zeros((1, 3)), fill=0, target=0),
+        [[8, 3, 2, 0]])
+
+
+def test_token_flipping_errors():
+    net, ids = bag_of_words([0, 1, 2, 5]), np.array([[3, 1, 2]])
+    with pytest.raises(ValueError, match=r"relevance must have shape \(1, 3\)"):
+        token_flipping(net, ids, np.ones((1, 4)), fill=0)
+    with pytest.raises(TypeError, match="ids must be integer token ids"):
+        token_flipping(net, ids.astype(float), np.ones((1, 3)), fill=0)
+    with pytest.raises(TypeError, match="fill must be a token id"):
+        token_flipping(net, ids, np.ones((1, 3)), fill=0.5)
+
+
+def test_ground_truth_measures_take_token_relevance():
+    # R = (3, -1, 1, 0), deciding tokens 0 and 1: positive mass 3 of 4; the top K = 2
+    # tokens by max(0, R) are 0 and 2 (ties in reading order): rank accuracy 1/2
+    R, mask = np.array([[3.0, -1, 1, 0]]), np.array([[True, True, False, False]])
+    np.testing.assert_allclose(relevance_mass_accuracy(R, mask), [0.75], rtol=1e-15)
+    np.testing.assert_allclose(relevance_rank_accuracy(R, mask), [0.5], rtol=1e-15)

@@ -45,3 +45,21 @@ def test_quick_run_writes_table_and_figure(tmp_path):
     for metric in ("mass accuracy", "rank accuracy", "AOPC (MoRF)"):
         np.testing.assert_allclose(summary["Zero(True)"][metric][0],
                                    summary["Gradient x Input"][metric][0], atol=1e-3)
+
+
+def test_quick_token_run_writes_table_and_figure(tmp_path):
+    benchmark = load_benchmark()
+    summary = benchmark.main(["--task", "tokens", "--quick", "--out", str(tmp_path)])
+    table = (tmp_path / "explanation_quality_tokens.md").read_text()
+    assert (tmp_path / "explanation_quality_tokens.png").stat().st_size > 0
+    assert set(summary) == {"AttnLRP", "CP-LRP", "Gradient x Input", "attention weights",
+                            "attention rollout", "random"}
+    for name, row in summary.items():
+        assert f"| {name} |" in table
+        for metric in ("mass accuracy", "rank accuracy"):
+            mean, low, high = row[metric]
+            assert 0 <= low <= mean <= high <= 1
+    # one layer: rollout = attention / 2 + 1 / (2T), the same ranking (up to near-ties that
+    # rounding may order differently), so about the same flipping curve
+    np.testing.assert_allclose(summary["attention rollout"]["AOPC (MoRF)"][0],
+                               summary["attention weights"]["AOPC (MoRF)"][0], rtol=0.02)

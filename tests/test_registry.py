@@ -30,6 +30,7 @@ def test_the_table_holds_exactly_the_concrete_layer_types():
     assert set(LAYER_TYPES) == {
         "Sequential", "Dense", "Conv2d", "AvgPool2d", "MaxPool2d", "ReLU", "Flatten",
         "Identity", "BatchNorm1d", "BatchNorm2d", "Residual", "Embedding", "LSTM",
+        "PositionalEmbedding",
         "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "ReLU6", "Tanh",
         "Sigmoid", "Softplus", "Mish",
         "Bidirectional", "Graph", "Add", "Concat", "Mul", "AdaptiveAvgPool2d",

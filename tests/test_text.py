@@ -66,3 +66,37 @@ def test_embedding_gradient_leaves_the_network_ready_for_backward():
     ids = np.array([[1, 4, 0], [2, 2, 3]])
     text.gradient_x_input(net, ids, [0, 1])
     assert net.backward(np.ones((2, 2))).shape == ids.shape     # the ids carry no gradient
+
+
+def graph_text_model():
+    """The linear model of linear_text_model as a Graph with a skip: Embedding -> Flatten,
+    Dense on the flat vector plus a second Dense on it (an Add), no bias."""
+    rng = np.random.default_rng(2)
+    W1, W2 = rng.standard_normal((6, 2)), rng.standard_normal((6, 2))
+    g = lrp.Graph()
+    h = g.add(lrp.Flatten(), g.add(lrp.Embedding(rng.standard_normal((5, 2))), g.input(),
+                                   name="embed"), name="flat")
+    g.output(g.add(lrp.Add(epsilon=0), g.add(lrp.Dense(W1), h, name="a"),
+                   g.add(lrp.Dense(W2), h, name="b"), name="sum"))
+    return g, W1 + W2
+
+
+def test_gradient_x_input_of_a_graph_is_taken_at_its_embedding():
+    """f = sum_{t,d} e_td (W1 + W2)[(t,d), k]: df/de_td = (W1 + W2)[(t,d), k]."""
+    g, W = graph_text_model()
+    ids = np.array([[1, 4, 0], [2, 2, 3]])
+    E = g["embed"].weight[ids].reshape(2, 6)
+    expected = (E * W[:, [0, 1]].T).reshape(2, 3, 2).sum(axis=2)
+    np.testing.assert_allclose(text.gradient_x_input(g, ids, [0, 1]), expected, rtol=1e-13)
+    # and LRP-0 agrees on this linear model
+    np.testing.assert_allclose(g.explain(ids, [0, 1], rule=lrp.Zero()).relevance, expected,
+                               rtol=1e-12)
+
+
+def test_graph_gradient_methods_need_the_input_read_by_one_embedding():
+    g = lrp.Graph()
+    x = g.input()
+    g.output(g.add(lrp.Concat(axis=1), g.add(lrp.Embedding(np.ones((3, 2))), x, name="e1"),
+                   g.add(lrp.Embedding(np.ones((3, 2))), x, name="e2"), name="cat"))
+    with pytest.raises(TypeError, match="input read by one Embedding"):
+        text.gradient_x_input(g, np.array([[0, 1]]))

@@ -253,11 +253,57 @@ def check_11(out: str, nb) -> None:
     assert images(nb) >= 1
 
 
+def check_12(out: str, nb) -> None:
+    """Transformers (tutorial 12). By hand, two tokens, R = O = (1, 3/2, 2, 1), eps = 0:
+    AttnLRP gives R(A) = (1/2, 3/4, 1, 1/2), R(V) = (3/2, 0, 0, 5/4), the softmax passes
+    (0, -3/16 ln 3, 0, 0) and books 11/4 + 3/16 ln 3 = 2.9560, the tokens get
+    3/2 - 3/32 ln 3 = 1.3970 and 5/4 - 3/32 ln 3 = 1.1470; CP-LRP R(V) = (3, 0, 0, 5/2),
+    tokens (3, 5/2). LayerNorm (gamma (2, 4, 1), beta (2, 1, 1), eps 2) with R = y:
+    (-1/6, 5/6, -8/3) and (-2/3, 5/6, -2/3), bias 8. The shipped model: 999/1000, both LRP
+    variants rank the deciding tokens first, every ledger balances, CP-LRP's softmax gets 0,
+    and CP-LRP and AttnLRP have a higher mass accuracy than Gradient x Input."""
+    assert fraction_tuple(out, "AttnLRP  R(A) =") == (0.5, 0.75, 1.0, 0.5)
+    assert fraction_tuple(out, "AttnLRP  R(A) = (1/2, 3/4, 1, 1/2)   R(V) =") == (
+        1.5, 0.0, 0.0, 1.25)
+    assert fraction_tuple(out, "AttnLRP  R(S) / ln 3 =") == (0.0, -3 / 16, 0.0, 0.0)
+    ln3 = np.log(3)
+    bias = float(re.search(r"AttnLRP  R\(S\).*softmax bias = (\S+)", out).group(1))
+    assert bias == pytest.approx(11 / 4 + 3 / 16 * ln3, abs=1e-4)       # printed to 4 places
+    tokens = re.search(r"AttnLRP  R_tokens = \((\S+), (\S+)\)", out).groups()
+    assert [float(t) for t in tokens] == pytest.approx([1.5 - 3 / 32 * ln3,
+                                                        1.25 - 3 / 32 * ln3], abs=1e-4)
+    assert fraction_tuple(out, "CP-LRP   R(A) = (0, 0, 0, 0)   R(V) =") == (3.0, 0, 0, 2.5)
+    assert "CP-LRP   R_tokens = (3.0000, 2.5000), sum 5.5000 of 5.5" in out
+    assert fraction_tuple(out, "LayerNorm token 1: R_x =") == pytest.approx((-1 / 6, 5 / 6,
+                                                                             -8 / 3))
+    assert fraction_tuple(out, "LayerNorm token 2: R_x =") == pytest.approx((-2 / 3, 5 / 6,
+                                                                             -2 / 3))
+    assert "held-out accuracy: 0.999 (999/1000)" in out
+    for method in ("AttnLRP", "CP-LRP"):
+        assert f"negative {method:17s} top two: ['good', 'not']" in out
+        assert re.search(rf"positive {method} +top two: \['(brilliant|dull)', "
+                         r"'(brilliant|dull)'\]", out)
+    # the model reads the first clause's adjective in reverse: "dull" there raises the
+    # positive logit above a blank, which raises it above "good"
+    logits = [float(re.search(rf"first adjective {re.escape(w)} +-> positive logit (\S+)",
+                              out).group(1)) for w in ("dull", "<blank>", "good")]
+    assert logits[0] > logits[1] > logits[2]
+    imbalances = [float(v) for v in re.findall(r"largest imbalance (\S+)", out)]
+    assert len(imbalances) == 2 and max(imbalances) < 1e-12
+    # CP-LRP holds A constant: nothing reaches the softmax of the shipped model
+    assert re.search(r"CP-LRP +logit \S+ +tokens \S+ +softmax in \+0\.000 out \+0\.0000", out)
+    mass = {name: float(value) for name, value in
+            re.findall(r"^(AttnLRP|CP-LRP|Gradient x Input) +(\S+) +\S+$", out, flags=re.M)}
+    assert len(mass) == 3 and min(mass["AttnLRP"], mass["CP-LRP"]) > mass["Gradient x Input"]
+    assert images(nb) >= 1
+
+
 CHECKS = {"01_lrp_by_hand": check_01, "02_rules_on_digits": check_02,
           "03_credit_tabular": check_03, "04_cnns": check_04,
           "05_batchnorm_residual": check_05, "06_composites_evaluation": check_06,
           "07_oracle": check_07, "08_classroom_assignment": check_08,
-          "09_lstm_sentiment": check_09, "10_rap": check_10, "11_graphs": check_11}
+          "09_lstm_sentiment": check_09, "10_rap": check_10, "11_graphs": check_11,
+          "12_transformers": check_12}
 
 
 # -- the tests ----------------------------------------------------------------------------------

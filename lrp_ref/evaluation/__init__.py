@@ -1,4 +1,4 @@
-"""Measuring explanations: pixel flipping / AOPC, relevance mass and rank accuracy.
+"""Measuring explanations: pixel and token flipping / AOPC, relevance mass and rank accuracy.
 
 Two families of measures, both per sample and vectorised over the batch:
 
@@ -9,12 +9,15 @@ Two families of measures, both per sample and vectorised over the batch:
   ``f(x_0), f(x_1), ..., f(x_L)``; :func:`aopc` its area,
   ``AOPC = 1/(L+1) sum_{k=0..L} (f(x_0) - f(x_k))``. A steeper fall (a larger
   MoRF AOPC) means the explanation found what the model uses.
+  :func:`token_flipping` does the same to token ids ``(B, T)``, putting a
+  blank token in place of the most relevant tokens.
 * **Ground truth** (Arras et al. 2022, "CLEVR-XAI: a benchmark dataset for the
   ground truth evaluation of neural network explanations", Information Fusion
   81): with a mask of the pixels that decide the class,
   :func:`relevance_mass_accuracy` is the share of positive relevance inside
   the mask and :func:`relevance_rank_accuracy` the share of the mask among the
-  ``K = |mask|`` most relevant pixels.
+  ``K = |mask|`` most relevant pixels. Token relevance ``(B, T)`` is scored
+  against a mask of the deciding tokens in the same way.
 
 Conventions (the choice points, fixed here so results are reproducible):
 
@@ -30,7 +33,14 @@ Conventions (the choice points, fixed here so results are reproducible):
 """
 
 from .ground_truth import relevance_mass_accuracy, relevance_rank_accuracy
-from .perturbation import FILLS, FLIP_CHUNK_ELEMENTS, ORDERS, aopc, pixel_flipping
+from .perturbation import (
+    FILLS,
+    FLIP_CHUNK_ELEMENTS,
+    ORDERS,
+    aopc,
+    pixel_flipping,
+    token_flipping,
+)
 
 __all__ = [
     "FILLS",
@@ -40,4 +50,5 @@ __all__ = [
     "pixel_flipping",
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
+    "token_flipping",
 ]

@@ -4,7 +4,9 @@ With a mask of the pixels that decide the class, :func:`relevance_mass_accuracy`
 is the share of positive relevance inside the mask and
 :func:`relevance_rank_accuracy` the share of the mask among the ``K = |mask|``
 most relevant pixels. Relevance is pooled over channels by summation and its
-positive part ``max(0, sum_c R_c)`` is used.
+positive part ``max(0, sum_c R_c)`` is used. Token relevance ``(B, T)`` with a
+mask of the deciding tokens ``(B, T)`` is scored the same way (a row of ``T``
+"pixels", one channel).
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from .perturbation import float_array
 Array = np.ndarray
 
 
-
-
 def relevance_mass_accuracy(relevance: Array, mask: Array) -> Array:
     """The share of positive relevance inside the ground-truth mask (Arras et al. 2022).
 
@@ -27,16 +27,18 @@ def relevance_mass_accuracy(relevance: Array, mask: Array) -> Array:
 
     Parameters
     ----------
-    relevance : ndarray, shape (B, C, H, W) or (B, H, W)
+    relevance : ndarray, shape (B, C, H, W), (B, H, W) or (B, T) (tokens)
     mask : ndarray
         Ground truth, ``(B, H, W)``, ``(B, 1, H, W)`` or the relevance's shape
-        (then the same in every channel); bool, or numbers that are 0 or 1.
+        (then the same in every channel); ``(B, T)`` for tokens; bool, or
+        numbers that are 0 or 1.
 
     Returns
     -------
     ndarray, shape (B,)
         In ``[0, 1]``.
     """
+    relevance, mask = _as_image(relevance, mask)
     P, inside = _positive_map(relevance), _pixel_mask(mask, np.shape(relevance))
     total = P.sum(axis=(1, 2))
     within = np.where(inside, P, 0).sum(axis=(1, 2))
@@ -54,7 +56,7 @@ def relevance_rank_accuracy(relevance: Array, mask: Array) -> Array:
 
     Parameters
     ----------
-    relevance : ndarray, shape (B, C, H, W) or (B, H, W)
+    relevance : ndarray, shape (B, C, H, W), (B, H, W) or (B, T) (tokens)
     mask : ndarray
         As in :func:`relevance_mass_accuracy`; every sample's mask must hold at
         least one pixel (``K = 0`` has no rank accuracy).
@@ -64,6 +66,7 @@ def relevance_rank_accuracy(relevance: Array, mask: Array) -> Array:
     ndarray, shape (B,)
         In ``[0, 1]``.
     """
+    relevance, mask = _as_image(relevance, mask)
     P, inside = _positive_map(relevance), _pixel_mask(mask, np.shape(relevance))
     batch = P.shape[0]
     inside = inside.reshape(batch, -1)
@@ -76,6 +79,13 @@ def relevance_rank_accuracy(relevance: Array, mask: Array) -> Array:
     top_K = np.arange(ranking.shape[1])[None, :] < K[:, None]
     hits = np.take_along_axis(inside, ranking, axis=1) & top_K
     return hits.sum(axis=1) / K
+
+
+def _as_image(relevance: Array, mask: Array) -> tuple[Array, Array]:
+    """Token relevance ``(B, T)`` and its mask as one-row images ``(B, 1, T)``; else as given."""
+    if np.ndim(relevance) == 2:
+        return np.asarray(relevance)[:, None, :], np.asarray(mask)[:, None, :]
+    return relevance, mask
 
 
 def _positive_map(relevance: Array) -> Array:

@@ -1,4 +1,4 @@
-"""Perturbation measures: pixel flipping and AOPC (Samek et al. 2017).
+"""Perturbation measures: pixel flipping, token flipping and AOPC (Samek et al. 2017).
 
 Remove the input regions an explanation calls most relevant first ("MoRF")
 and watch the target logit fall. :func:`pixel_flipping` returns the curve
@@ -81,7 +81,7 @@ def pixel_flipping(net: Any, x: Array, relevance: Array,
     ndarray, shape (B, L + 1)
         ``curve[b, k] = f_target(x_k)[b]``; column 0 is the unperturbed input.
     """
-    forward = _model(net)
+    forward = _model(net, "pixel_flipping")
     x = float_array(x, "x")
     if x.ndim != 4:
         raise ValueError(f"pixel_flipping: x must be (B, C, H, W), got shape {x.shape}")
@@ -93,16 +93,83 @@ def pixel_flipping(net: Any, x: Array, relevance: Array,
         raise ValueError(f"pixel_flipping: patch must be an int >= 1 dividing H={height} and "
                          f"W={width}, got {patch!r}")
     rows, cols = height // patch, width // patch
-    n = rows * cols
+    filler = _fill_values(x, fill, seed)
+    # s_p: relevance summed over the channels and pixels of each patch, (B, n)
+    score = R.reshape(batch, rows, patch, cols, patch).sum(axis=(2, 4)).reshape(batch, -1)
+
+    def perturbed(removed: Array) -> Array:                # (K, B, n) -> K B images
+        pixels = np.repeat(np.repeat(removed.reshape(len(removed), batch, 1, rows, cols),
+                                     patch, axis=3), patch, axis=4)            # (K, B, 1, H, W)
+        return np.where(pixels, filler[None], x[None]).reshape(-1, channels, height, width)
+
+    return flipping_curve(forward, x, score, target, order, steps, perturbed, "pixel_flipping")
+
+
+def token_flipping(net: Any, ids: Array, relevance: Array, fill: int,
+                   target: int | Sequence[int] | Array | None = None, order: str = "morf",
+                   steps: int | None = None) -> Array:
+    """The target logit while tokens are replaced by ``fill``, one by one (pixel flipping of text).
+
+    The tokens of each sentence are ranked by their relevance ``R_t``
+    (decreasing for ``"morf"``, increasing for ``"lerf"``, ties by position) and
+    after step ``k`` the ``m_k = floor(k T / L + 1/2)`` highest-ranked are replaced
+    by the token id ``fill``, as :func:`pixel_flipping` replaces patches. With a
+    ``fill`` token whose embedding is zero this deletes the word's vector and
+    keeps its position (Arras et al. 2017, "Explaining recurrent neural network
+    predictions in sentiment analysis", WASSA@EMNLP; the shipped sentiment
+    transformer's ``"<blank>"``).
+
+    Parameters
+    ----------
+    net : Layer or callable
+        Maps token ids ``(B, T)`` to logits ``(B, classes)``.
+    ids : ndarray of int, shape (B, T)
+        Sentences of one length (flip sentences of other lengths in other calls).
+    relevance : ndarray, shape (B, T)
+        One score per token.
+    fill : int
+        The token id put in place of a removed token.
+    target, order, steps
+        As in :func:`pixel_flipping` (``L = T`` when ``steps`` is None).
+
+    Returns
+    -------
+    ndarray, shape (B, L + 1)
+    """
+    forward = _model(net, "token_flipping")
+    ids = np.asarray(ids)
+    if not np.issubdtype(ids.dtype, np.integer) or ids.ndim != 2:
+        raise TypeError(f"token_flipping: ids must be integer token ids (B, T), got dtype "
+                        f"{ids.dtype} and shape {ids.shape}")
+    if not is_int(fill):
+        raise TypeError(f"token_flipping: fill must be a token id (an int), got {fill!r}")
+    _check_choice("order", order, ORDERS)
+    R = float_array(relevance, "relevance")
+    if R.shape != ids.shape:
+        raise ValueError(f"token_flipping: relevance must have shape {ids.shape} (one score "
+                         f"per token), got {R.shape}")
+
+    def perturbed(removed: Array) -> Array:                # (K, B, T) -> K B sentences
+        return np.where(removed, fill, ids[None]).reshape(-1, ids.shape[1])
+
+    return flipping_curve(forward, ids, R, target, order, steps, perturbed, "token_flipping")
+
+
+def flipping_curve(forward: Callable[[Array], Array], x: Array, score: Array, target: Any,
+                   order: str, steps: int | None, perturbed: Callable[[Array], Array],
+                   name: str) -> Array:
+    """The flipping curve of ``x`` for the per-unit scores ``score`` ``(B, n)``.
+
+    Units (patches, tokens) are ranked by ``score`` (stable: ties by index), step
+    ``k`` removes the ``floor(k n / L + 1/2)`` first, and ``perturbed(removed)``
+    turns the masks ``(K, B, n)`` of ``K`` steps into one batch of ``K B`` inputs.
+    """
+    batch, n = score.shape
     steps = n if steps is None else steps
     if not (is_int(steps) and steps >= 1):
-        raise ValueError(f"pixel_flipping: steps must be None or an int >= 1, got {steps!r}")
-    filler = _fill_values(x, fill, seed)
-
-    # s_p: relevance summed over the channels and pixels of each patch, (B, n)
-    score = R.reshape(batch, rows, patch, cols, patch).sum(axis=(2, 4)).reshape(batch, n)
+        raise ValueError(f"{name}: steps must be None or an int >= 1, got {steps!r}")
     ranking = np.argsort(-score if order == "morf" else score, axis=1, kind="stable")
-    rank = np.empty_like(ranking)               # rank[b, p]: position of patch p in the ranking
+    rank = np.empty_like(ranking)               # rank[b, p]: position of unit p in the ranking
     np.put_along_axis(rank, ranking, np.arange(n)[None, :], axis=1)
     counts = (2 * np.arange(steps + 1) * n + steps) // (2 * steps)   # floor(k n / L + 1/2)
 
@@ -115,10 +182,7 @@ def pixel_flipping(net: Any, x: Array, relevance: Array,
     for start in range(1, steps + 1, chunk):
         ks = np.arange(start, min(start + chunk, steps + 1))
         removed = rank[None, :, :] < counts[ks][:, None, None]                  # (K, B, n)
-        pixels = np.repeat(np.repeat(removed.reshape(len(ks), batch, 1, rows, cols),
-                                     patch, axis=3), patch, axis=4)            # (K, B, 1, H, W)
-        images = np.where(pixels, filler[None], x[None]).reshape(-1, channels, height, width)
-        logits = forward(images).reshape(len(ks), batch, -1)
+        logits = forward(perturbed(removed)).reshape(len(ks), batch, -1)
         curve[:, ks] = logits[:, samples, target].T
     return curve
 
@@ -150,20 +214,20 @@ def aopc(curve: Array) -> Array:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _model(net: Any) -> Callable[[Array], Array]:
+def _model(net: Any, name: str) -> Callable[[Array], Array]:
     """``net.forward`` for a layer, ``net`` itself for any other callable."""
     forward = getattr(net, "forward", net)
     if not callable(forward):
-        raise TypeError(f"pixel_flipping: net must have a forward method or be callable, "
+        raise TypeError(f"{name}: net must have a forward method or be callable, "
                         f"got {net!r}")
 
-    def checked(images: Array) -> Array:
-        output = np.asarray(forward(images))
-        if output.ndim != 2 or output.shape[0] != images.shape[0]:
-            raise ValueError(f"pixel_flipping: the model must map {images.shape[0]} images to "
+    def checked(inputs: Array) -> Array:
+        output = np.asarray(forward(inputs))
+        if output.ndim != 2 or output.shape[0] != inputs.shape[0]:
+            raise ValueError(f"{name}: the model must map {inputs.shape[0]} inputs to "
                              f"logits (B, classes), got shape {output.shape}")
         if not np.all(np.isfinite(output)):
-            raise ValueError("pixel_flipping: the model returned NaN or inf")
+            raise ValueError(f"{name}: the model returned NaN or inf")
         return output
 
     return checked

@@ -24,7 +24,7 @@ from .conv import Conv1d, Conv2d, Convolution
 from .conv_transpose import ConvTranspose2d
 from .dense import Dense
 from .elementwise import Flatten, Identity, ReLU
-from .embedding import Embedding
+from .embedding import Embedding, PositionalEmbedding
 from .linear import LinearLayer
 from .lstm import LSTM
 from .merge import Add, Concat, Merge, Mul
@@ -71,6 +71,7 @@ __all__ = [
     "Convolution",
     "Dense",
     "Embedding",
+    "PositionalEmbedding",
     "Flatten",
     "Identity",
     "Layer",

@@ -82,9 +82,13 @@ class AddConstant(WithConstant):
     def hyperparameters(self) -> dict[str, Any]:
         return {"epsilon": self.epsilon}
 
-    def _forward(self, a: Array) -> Array:
+    def added(self, a: Array) -> Array:
+        """The constant ``c`` added to input ``a`` (checked to broadcast to it)."""
         self._check_broadcast(a, self.constant)
-        return a + self.constant
+        return self.constant
+
+    def _forward(self, a: Array) -> Array:
+        return a + self.added(a)
 
     def _backward(self, grad_z: Array) -> Array:
         return grad_z                                           # dz/dx = 1
@@ -92,7 +96,7 @@ class AddConstant(WithConstant):
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
         self.check_rule(rule)
         x = self._input
-        s, ledger, overflow = divide(R, x, self.constant, self.epsilon)  # s = R / s(x + c)
+        s, ledger, overflow = divide(R, x, self.added(x), self.epsilon)  # s = R / s(x + c)
         return through(lambda s: x * s, s, overflow), ledger              # R_x = x s
 
 

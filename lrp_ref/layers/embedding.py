@@ -1,4 +1,4 @@
-"""Embedding: integer token ids ``(B, T)`` to vectors ``(B, T, dim)``.
+"""Embedding: integer token ids ``(B, T)`` to vectors ``(B, T, dim)``; PositionalEmbedding.
 
 The forward pass is a table lookup, ``e[b, t, :] = W[ids[b, t], :]``. It has no
 contributions to split: the vector ``e_t`` *is* token ``t``, so LRP gives the
@@ -11,6 +11,12 @@ and nothing is absorbed. Token ids are discrete: the gradient with respect to
 them is not defined, so ``backward`` gives ``grad_weight`` (the gradient of
 the table, for training) and returns zeros. Gradient x Input and sensitivity
 for tokens are taken at the embedding vectors (``lrp_ref.text``).
+
+``PositionalEmbedding`` adds a learned vector per position, ``z_t = x_t + p_t``
+(BERT's and ViT's learned positions): for relevance ``p_t`` is a bias, as the
+constant of :class:`~lrp_ref.AddConstant` (eq. (6) of docs/theory.md), so the
+tokens keep ``x_t / (z_t + eps sign z_t) R_t`` and the positions' share is
+booked as ``absorbed_bias``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from ..audit import Ledger
 from ..checks import float_dtype
 from ..rules import Rule
 from .base import Layer, ParameterGradient, as_float_array, check_finite
+from .constant import AddConstant
 
 Array = np.ndarray
 
@@ -85,3 +92,56 @@ class Embedding(Layer):
         self.check_rule(rule)
         # R_t = sum_d R_{t,d}: the vector is the token
         return R.sum(axis=2), self._no_loss(R)
+
+
+class PositionalEmbedding(AddConstant):
+    """``z[b, t] = x[b, t] + P[t]``: a learned vector per position, for ``T <= max_len``.
+
+    The input is ``(B, T, dim)`` (an :class:`Embedding`'s output); row ``t`` of
+    the table is added at position ``t``. Relevance: eq. (6) of docs/theory.md
+    with the one contribution ``x`` and the bias ``p_t``, as
+    :class:`~lrp_ref.AddConstant`::
+
+        R(x_{t,d}) = x_{t,d} / (z_{t,d} + epsilon sign(z_{t,d})) R_{t,d}
+
+    the positions' share ``p_{t,d} / (z + epsilon sign z) R`` is booked as
+    ``absorbed_bias``. The table is trainable: ``backward`` gives
+    ``grad_weight[t] = sum_b dL/dz[b, t]`` (zero rows beyond ``T``).
+
+    Parameters
+    ----------
+    weight : array_like, shape (max_len, dim)
+    epsilon : float
+        The stabilizer of the split (default 1e-6, as Add and AddConstant).
+
+    Example (``epsilon = 0``): ``x = 3``, ``p = 1``, ``R = 8``: ``R_x = 3/4 8 = 6``,
+    absorbed ``2``.
+    """
+
+    array_names = ("weight",)
+    parameter_names = ("weight",)
+    grad_weight = ParameterGradient()
+
+    def __init__(self, weight: Any, epsilon: float = 1e-6) -> None:
+        super().__init__(weight, epsilon)
+        if self.constant.ndim != 2:
+            raise ValueError(f"PositionalEmbedding: weight must have shape (max_len, dim), "
+                             f"got {self.constant.shape}")
+
+    @property
+    def weight(self) -> Array:
+        """The table ``P``, ``(max_len, dim)``."""
+        return self.constant
+
+    def added(self, a: Array) -> Array:
+        max_len, dim = self.weight.shape
+        if a.ndim != 3 or a.shape[1] > max_len or a.shape[2] != dim:
+            raise ValueError(f"{self.where}: expected input of shape (B, T <= {max_len}, {dim}),"
+                             f" got {a.shape}")
+        return self.weight[:a.shape[1]]
+
+    def _backward(self, grad_z: Array) -> Array:
+        grad_weight = np.zeros_like(self.weight)
+        grad_weight[:grad_z.shape[1]] = grad_z.sum(axis=0)      # dL/dp_t = sum_b dL/dz_bt
+        self._parameter_gradients = {"weight": grad_weight}
+        return grad_z                                           # dz/dx = 1

@@ -17,6 +17,14 @@ name            architecture                                      test accuracy
                 Flatten, Dense 256-3
 ==============  ================================================  ================
 
+A fifth, ``sentiment_transformer`` (:func:`sentiment_transformer`), is a
+Graph for token ids of any length, not an array model: one pre-LayerNorm
+encoder block with two attention heads, every matrix product a node
+(:mod:`lrp_ref.zoo.transformer`), trained by
+``scripts/train_sentiment_transformer.py`` on ``make_sentiment(4000, seed=0)``;
+it classifies :data:`SENTIMENT_TRANSFORMER_ACCURACY` of the held-out
+``make_sentiment(1000, seed=1)`` correctly (999/1000).
+
 The accuracies are on the held-out split of :func:`data` (``split="test"``),
 never used in training; ``tests/test_models.py`` checks that the shipped files
 reach them. The credit labels are Bernoulli draws from a known logistic rule
@@ -49,6 +57,7 @@ import numpy as np
 from ..io import load as load_network
 from ..layers.base import Layer, build
 from .datasets import SHAPE_CLASSES, ShapesData, load_digits, make_credit, make_shapes
+from .sentiment import Vocabulary
 
 Array = np.ndarray
 Split = Literal["train", "test"]
@@ -161,6 +170,33 @@ def with_maxpool_mode(net: Layer, mode: str) -> Layer:
     return build(rewrite(net.config()), {k: v.copy() for k, v in net.state().items()})
 
 
+#: Accuracy of ``sentiment_transformer`` on ``make_sentiment(1000, seed=1)``: 999/1000
+#: (measured by ``scripts/train_sentiment_transformer.py``; tests/test_sentiment_transformer.py).
+SENTIMENT_TRANSFORMER_ACCURACY = 999 / 1000
+
+
+def sentiment_transformer() -> tuple[Layer, Vocabulary]:
+    """The shipped sentiment transformer (a Graph) and its vocabulary.
+
+    The vocabulary is :func:`lrp_ref.zoo.transformer.vocabulary`: the sentiment
+    template's tokens and ``"<blank>"`` (a deleted word, zero embedding).
+    Usage::
+
+        net, vocab = models.sentiment_transformer()
+        ids = vocab.encode(["the movie was not good ."])      # (1, 6)
+        e = net.explain(ids, rule=lrp_ref.Epsilon(1e-6))        # e.relevance: (1, 6)
+    """
+    from .transformer import vocabulary
+
+    with (files("lrp_ref.zoo") / "data" / "sentiment_transformer.npz").open("rb") as f:
+        net = load_network(f)
+    vocab = vocabulary()
+    if net["embed"].weight.shape[0] != len(vocab):
+        raise ValueError(f"sentiment_transformer: the model has {net['embed'].weight.shape[0]}"
+                         f" token rows, the vocabulary {len(vocab)} tokens")
+    return net, vocab
+
+
 def shapes_split(split: Split) -> ShapesData:
     """The shapes images (with their ground-truth masks) of the shapes_cnn split."""
     if split not in SHAPES_SPLITS:
@@ -191,4 +227,5 @@ def data(name: str, split: Split = "test") -> tuple[Array, Array]:
     return shapes.images, shapes.labels
 
 
-__all__ = ["CARDS", "ModelCard", "data", "load", "path", "shapes_split", "with_maxpool_mode"]
+__all__ = ["CARDS", "SENTIMENT_TRANSFORMER_ACCURACY", "ModelCard", "data", "load", "path",
+           "sentiment_transformer", "shapes_split", "with_maxpool_mode"]

@@ -21,9 +21,15 @@ with its gradient ``g`` at step ``t``::
 
 The softmax is part of the loss only: the network outputs logits, which is what
 ``explain`` explains.
+
+Token sequences of different lengths (``fit_sequences``) are batched by length,
+without padding, so that every sentence is trained on exactly as it will be
+explained.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -133,6 +139,66 @@ def fit(net: Layer, x: Array, y: Array, epochs: int, batch_size: int = 32, lr: f
             losses.append(loss * len(batch))
         history.append(sum(losses) / len(x))
     return history
+
+
+def by_length(sequences: Sequence[Array]) -> list[Array]:
+    """The indices of the sequences of every length, shortest length first."""
+    lengths = np.array([len(s) for s in sequences])
+    return [np.flatnonzero(lengths == n) for n in np.unique(lengths)]
+
+
+def fit_sequences(net: Layer, sequences: Sequence[Array], labels: Array, epochs: int,
+                  batch_size: int = 32, lr: float = 1e-3, seed: int = 0) -> list[float]:
+    """Train ``net`` on token sequences of different lengths, batched by length, in place.
+
+    Every epoch shuffles the sequences of each length, cuts each length's
+    shuffled list into batches of at most ``batch_size`` and takes the batches
+    in a shuffled order (all with ``np.random.default_rng(seed)``), so every
+    sequence is seen once per epoch and no batch mixes lengths. Loss and update
+    as :func:`fit`.
+
+    Parameters
+    ----------
+    net : Layer
+        Reads ``(B, T)`` token ids of any length ``T``, outputs logits ``(B, K)``.
+    sequences : sequence of ndarray of int
+        One id array per sample.
+    labels : ndarray of int, shape (N,)
+    epochs, batch_size, lr, seed
+        As in :func:`fit`.
+
+    Returns
+    -------
+    list of float
+        The mean training loss of every epoch.
+    """
+    rng = np.random.default_rng(seed)
+    optimizer = Adam(net, lr=lr)
+    groups = by_length(sequences)
+    history = []
+    for _ in range(epochs):
+        shuffled = [index[rng.permutation(len(index))] for index in groups]
+        batches = [index[k:k + batch_size] for index in shuffled
+                   for k in range(0, len(index), batch_size)]
+        total = 0.0
+        for b in rng.permutation(len(batches)):
+            index = batches[b]
+            ids = np.stack([sequences[k] for k in index])
+            loss, grad = softmax_cross_entropy(net.forward(ids), labels[index])
+            net.backward(grad)
+            optimizer.step()
+            total += loss * len(index)
+        history.append(total / len(sequences))
+    return history
+
+
+def accuracy_sequences(net: Layer, sequences: Sequence[Array], labels: Array) -> float:
+    """The fraction of sequences whose argmax class equals the label (batched by length)."""
+    correct = 0
+    for index in by_length(sequences):
+        ids = np.stack([sequences[k] for k in index])
+        correct += int((net.forward(ids).argmax(axis=1) == labels[index]).sum())
+    return correct / len(sequences)
 
 
 def predict(net: Layer, x: Array, batch_size: int = 500) -> Array:
