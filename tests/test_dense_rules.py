@@ -107,3 +107,60 @@ def test_lrp0_zero_denominator_is_dropped_not_nan():
     e = net.explain([[2.0, 2.0]], rule=lrp.Zero(), output_relevance=[[1.5]])
     np.testing.assert_array_equal(e.relevance, [[0.0, 0.0]])
     np.testing.assert_array_equal(e.layer("0").dropped, [1.5])
+
+
+# -- Dense on (B, ..., in): torch's Linear on tokens or channels-last images ----------------
+
+@pytest.mark.parametrize("rule", RULES, ids=lrp.rules.describe)
+@pytest.mark.parametrize("method", ["fast", "explicit"])
+@given(case=dense_cases(), positions=st.sampled_from([(1,), (3,), (2, 3)]))
+def test_leading_axes_are_positions_each_explained_as_a_sample(rule, method, case, positions):
+    """On (B, *positions, in) Dense maps every position on its own (torch's nn.Linear):
+    forward, relevance and ledger equal those of the (B * P, in) rows stacked, to rounding
+    (a batched matmul may sum in another order: 1e-12 of the rounding scale, as above)."""
+    layer, a, R = case
+    rng = np.random.default_rng(len(positions))
+    P = int(np.prod(positions))
+    rows = np.concatenate([a] + [a + rng.standard_normal(a.shape) for _ in range(P - 1)])
+    rows_R = np.concatenate([R] * P)
+    B = a.shape[0]
+    # row b * P + p is position p of sample b
+    order = np.arange(B * P).reshape(P, B).T.reshape(-1)
+    x = rows[order].reshape(B, *positions, -1)
+    R_x = rows_R[order].reshape(B, *positions, -1)
+    flat = lrp.Sequential([layer]).explain(rows[order], rule=rule, output_relevance=rows_R[
+        order], method=method)
+    e = lrp.Sequential([layer]).explain(x, rule=rule, output_relevance=R_x, method=method)
+    assert e.output.shape == (B, *positions, layer.weight.shape[1])
+    scale = layer_rounding_scale(layer, rows, rows_R, rule) + 1e-300
+    np.testing.assert_allclose(e.output.reshape(B * P, -1), flat.output, rtol=0,
+                               atol=1e-12 * scale)
+    np.testing.assert_allclose(e.relevance.reshape(B * P, -1), flat.relevance, rtol=0,
+                               atol=1e-12 * scale)
+    record, rows_record = e.layer("0"), flat.layer("0")
+    np.testing.assert_allclose(record.absorbed_bias,
+                               rows_record.absorbed_bias.reshape(B, P).sum(axis=1), rtol=0,
+                               atol=1e-12 * P * scale)
+    np.testing.assert_allclose(record.imbalance(), 0, atol=1e-10 * P * (scale + np.abs(
+        R_x).reshape(B, -1).sum(axis=1).max()))
+
+
+def test_leading_axes_gradients_sum_over_positions():
+    """dL/dW = sum over samples and positions of a_i g_j (hand-checkable: W = 0 keeps it to
+    the inputs), dL/db = sum of g; the input gradient is g W^T per position."""
+    W = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    layer = lrp.Dense(W, np.array([0.5, -0.5]))
+    x = np.arange(12.0).reshape(1, 2, 2, 3)          # 4 positions of 3 inputs
+    g = np.ones((1, 2, 2, 2))
+    layer.forward(x)
+    grad = layer.backward(g)
+    np.testing.assert_array_equal(grad, np.broadcast_to(W.sum(axis=1), (1, 2, 2, 3)))
+    # sum over positions of x_i: (0+3+6+9, 1+4+7+10, 2+5+8+11) = (18, 22, 26), each output
+    np.testing.assert_array_equal(layer.grad_weight, [[18.0, 18.0], [22.0, 22.0], [26.0, 26.0]])
+    np.testing.assert_array_equal(layer.grad_bias, [4.0, 4.0])
+
+
+def test_input_without_the_feature_axis_is_refused():
+    with pytest.raises(ValueError, match=r"Dense: expected input of shape \(B, 3\), got "
+                                         r"\(2, 4, 2\) \(or \(B, \.\.\., 3\): positions"):
+        lrp.Dense(np.ones((3, 2))).forward(np.ones((2, 4, 2)))

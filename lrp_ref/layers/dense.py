@@ -19,6 +19,11 @@ class Dense(LinearLayer):
     The weight has shape ``(in, out)`` so that ``W[i, j]`` is ``w_ij`` of the
     equations: ``z_ij = a_i w_ij``, ``z_j = sum_i z_ij + b_j``.
 
+    The input is ``(B, in)``, or ``(B, ..., in)`` as torch's ``nn.Linear`` takes
+    it (tokens ``(B, T, in)``, a channels-last image ``(B, H, W, in)``): every
+    position is mapped on its own, and its relevance is that of a sample of its
+    own (the explicit path's output positions ``p``).
+
     Parameters
     ----------
     weight : array_like, shape (in, out)
@@ -28,6 +33,7 @@ class Dense(LinearLayer):
 
     array_names = ("weight", "bias")
     parameter_names = ("weight", "bias")
+    maps_positions = True
     grad_weight = ParameterGradient()
     grad_bias = ParameterGradient()
 
@@ -50,7 +56,8 @@ class Dense(LinearLayer):
         return (None, self.weight.shape[0])
 
     def _compute_parameter_gradients(self, a: Array, grad_z: Array) -> dict[str, Array]:
-        return {"weight": a.T @ grad_z, "bias": grad_z.sum(axis=0)}
+        a, grad_z = a.reshape(-1, a.shape[-1]), grad_z.reshape(-1, grad_z.shape[-1])
+        return {"weight": a.T @ grad_z, "bias": grad_z.sum(axis=0)}     # summed over positions
 
     # -- the maps of the linear-rule engine --------------------------------------------
 
@@ -63,19 +70,20 @@ class Dense(LinearLayer):
     def expand_bias(self, b: Array) -> Array:
         return b
 
-    # one output position (P = 1); its receptive field is the whole input (K = in)
+    # the output positions p are the positions of (B, ..., in) (P = 1 for (B, in)); the
+    # receptive field of each is its own input row (K = in)
 
     def patches(self, x: Array) -> Array:
-        return x[:, None, :]
+        return x.reshape(x.shape[0], -1, x.shape[-1])
 
     def fold(self, cols: Array) -> Array:
-        return cols[:, 0, :]
+        return cols.reshape(self._input.shape)
 
     def weight_pkj(self, w: Array) -> Array:
         return w[None]
 
     def output_pj(self, z: Array) -> Array:
-        return z[:, None, :]
+        return z.reshape(z.shape[0], -1, z.shape[-1])
 
     def output_from_pj(self, z_pj: Array) -> Array:
-        return z_pj[:, 0, :]
+        return z_pj.reshape(self.output_shape)
