@@ -49,6 +49,8 @@ torchvision's ``stochastic_depth`` in eval mode     :class:`~lrp_ref.Identity` (
 ``F.adaptive_avg_pool2d``, ``..._max_pool2d``       :class:`~lrp_ref.AdaptiveAvgPool2d`,
                                                     :class:`~lrp_ref.AdaptiveMaxPool2d` (any size)
 ``F.interpolate`` (nearest(-exact), bilinear)       :class:`~lrp_ref.Upsample`
+``F.layer_norm`` (weight and bias parameters,      :class:`~lrp_ref.LayerNorm` over the
+buffers or None; torchvision's ``LayerNorm2d``)     trailing ``normalized_shape``, its ``eps``
 ``x.mean((2, 3))`` (``keepdim`` either way)         AdaptiveAvgPool2d(1) (and Flatten)
 ``x.size()``, ``x.size(k)``, ``x.shape``, their     no node: sizes for ``view``/``reshape``
 items and arithmetic on them
@@ -147,7 +149,7 @@ from ..layers import (
     Transpose,
 )
 from ..network import Sequential
-from .torch import avg_pool, max_pool, output_size, residual_classes, upsample
+from .torch import avg_pool, layer_norm, max_pool, output_size, residual_classes, upsample
 
 #: The functions and tensor methods :func:`from_fx` converts, by name (for the errors).
 FUNCTIONS = ("operator.add, torch.add, operator.mul, torch.mul, x - c, x / c (c constant), "
@@ -157,8 +159,9 @@ FUNCTIONS = ("operator.add, torch.add, operator.mul, torch.mul, x - c, x / c (c 
              "(eval), torch.sigmoid, torch.tanh, "
              "F.gelu, F.silu, F.hardsigmoid, F.hardswish, F.relu6, F.leaky_relu, F.elu, "
              "F.softplus, F.mish, F.max_pool2d, F.avg_pool2d, F.adaptive_max_pool2d, "
-             "F.interpolate; methods add, mul, sub, div, flatten, view, reshape, permute, "
-             "transpose, contiguous, chunk, split, size, relu, sigmoid, tanh, mean((2, 3))")
+             "F.interpolate, F.layer_norm; methods add, mul, sub, div, flatten, view, reshape, "
+             "permute, transpose, contiguous, chunk, split, size, relu, sigmoid, tanh, "
+             "mean((2, 3))")
 
 #: The parameters of the pooling and interpolation functions, with their defaults, in
 #: torch's order (``F.max_pool2d`` and ``F.avg_pool2d`` have no Python signature to read).
@@ -170,6 +173,8 @@ SIGNATURES = {
     "adaptive_pool2d": {"input": None, "output_size": None, "return_indices": False},
     "interpolate": {"input": None, "size": None, "scale_factor": None, "mode": "nearest",
                     "align_corners": None, "recompute_scale_factor": None, "antialias": False},
+    "layer_norm": {"input": None, "normalized_shape": None, "weight": None, "bias": None,
+                   "eps": 1e-5},
 }
 
 #: Methods and functions that only move elements: a gate stays a gate through them.
@@ -326,6 +331,7 @@ class _Tracer:
             F.max_pool2d: self.max_pool2d,
             F.avg_pool2d: self.avg_pool2d,
             F.interpolate: self.interpolate,
+            F.layer_norm: self.layer_norm,
         }
         shuffle = torchvision_channel_shuffle()
         if shuffle is not None:
@@ -632,6 +638,15 @@ class _Tracer:
         return (pool if keepdim else Sequential([pool, Flatten()])), [
             self.tensor(node, node.args[0])]
 
+    def layer_norm(self, node: Any) -> tuple[Layer, list[str]]:
+        args = self.arguments(node, "layer_norm")
+        shape = args["normalized_shape"]
+        if not (isinstance(shape, (tuple, list)) and all(isinstance(d, int) for d in shape)):
+            raise self.refuse(node, f"normalized_shape={shape!r}; lrp_ref needs ints")
+        weight, bias = (self.parameter(node, args[name], name) for name in ("weight", "bias"))
+        return layer_norm(shape, weight, bias, args["eps"], self.array), [
+            self.tensor(node, args["input"])]
+
     def channel_shuffle(self, node: Any) -> tuple[Layer, list[str]]:
         groups = self.argument(node, 1, "groups", None)
         return ChannelShuffle(groups), [self.tensor(node, node.args[0])]
@@ -707,6 +722,13 @@ class _Tracer:
                 value = self.array(self.torch.tensor(float(c))) if number else self.constants[c]
                 return value, self.names[x]
         return None
+
+    def parameter(self, node: Any, arg: Any, name: str) -> Any:
+        """The tensor of a parameter or buffer passed as argument ``name`` (None stays None)."""
+        if arg is None or self.is_node(arg) and arg in self.constants:
+            return None if arg is None else self.fetch(arg.target)
+        raise self.refuse(node, f"the {name} {arg!r} is computed in forward; lrp_ref converts "
+                                "a parameter or buffer (or None) there")
 
     def is_node(self, arg: Any) -> bool:
         return isinstance(arg, self.torch.fx.Node)

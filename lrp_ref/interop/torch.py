@@ -33,6 +33,8 @@ torch module (inference mode)              lrp_ref layer
                                            :class:`~lrp_ref.AdaptiveMaxPool2d` (any size)
 ``Upsample`` (nearest(-exact), bilinear)   :class:`~lrp_ref.Upsample`
 ``BatchNorm1d`` / ``BatchNorm2d``          :class:`~lrp_ref.BatchNorm1d` / ``BatchNorm2d``
+``LayerNorm``                              :class:`~lrp_ref.LayerNorm` (``normalized_shape``,
+                                           ``eps``; no weight or bias: ones, zeros)
 ``Flatten()``                              :class:`~lrp_ref.Flatten`
 ``Dropout*``, ``Identity``                 :class:`~lrp_ref.Identity`
 :class:`ResidualBlock` (below)             :class:`~lrp_ref.Residual`
@@ -92,6 +94,7 @@ from ..layers import (
     Flatten,
     Identity,
     Layer,
+    LayerNorm,
     MaxPool1d,
     MaxPool2d,
     ReLU,
@@ -105,7 +108,7 @@ from .torch_rnn import convert_module as convert_rnn_module
 
 SUPPORTED = ("Sequential, Linear, Conv1d, Conv2d, ConvTranspose2d, ReLU, MaxPool1d, MaxPool2d, "
              "AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, Upsample, BatchNorm1d, "
-             "BatchNorm2d, "
+             "BatchNorm2d, LayerNorm, "
              f"{', '.join(cls.__name__ for cls in ACTIVATIONS)}, "
              "Flatten, Dropout, Identity, Embedding, LSTM and lrp_ref.interop.torch.ResidualBlock")
 
@@ -190,6 +193,8 @@ class _Converter:
             nn.Upsample: self.upsample,
             nn.BatchNorm1d: self.batchnorm,
             nn.BatchNorm2d: self.batchnorm,
+            nn.LayerNorm: lambda m, p: layer_norm(m.normalized_shape, m.weight, m.bias, m.eps,
+                                                  self.array),
             nn.Flatten: self.flatten,
             nn.Identity: lambda m, p: Identity(),
             nn.Dropout: lambda m, p: Identity(),
@@ -369,6 +374,16 @@ def upsample(where: str, size: Any, scale_factor: Any, mode: str, align_corners:
     return Upsample(None if size is None else _pair(size),
                     None if scale_factor is None else _pair(scale_factor), mode,
                     bool(align_corners))
+
+
+def layer_norm(shape: Any, weight: Any, bias: Any, eps: Any, array: Any) -> LayerNorm:
+    """torch's layer_norm arguments as a LayerNorm: ``normalized_shape`` (ints), ``weight``
+    and ``bias`` (tensors, or None: ones and zeros), ``eps``; ``array(tensor)`` converts a
+    tensor to the target dtype."""
+    torch = import_torch()
+    gamma = array(torch.ones(tuple(shape)) if weight is None else weight)
+    beta = array(torch.zeros(tuple(shape)) if bias is None else bias)
+    return LayerNorm(gamma, beta, eps=float(eps))
 
 
 def _single(value: Any) -> Any:
