@@ -169,15 +169,18 @@ def as_batch(net: Network, x: Array, name: str) -> tuple[Array, bool]:
         net.forward(x)
         return x, False
     except ValueError as as_given:
+        declared = declared_input_shape(net)
+        # a batch-sized array is wrong as given (a Dense also reads (B, ..., in), which must
+        # not turn an empty batch into one sample); anything smaller lacks the batch axis
+        if declared is not None and x.ndim >= len(declared):
+            raise CommandError(f"input {name} of shape {x.shape} does not fit the model: "
+                               f"{as_given}") from None
         try:
             net.forward(x[None])
             return x[None], True
         except ValueError as with_batch:
-            declared = declared_input_shape(net)
-            # a batch-sized array is wrong as given; anything smaller lacks the batch axis
-            error = as_given if declared is not None and x.ndim >= len(declared) else with_batch
             raise CommandError(f"input {name} of shape {x.shape} does not fit the model: "
-                               f"{error}") from None
+                               f"{with_batch}") from None
 
 
 def explain(args: argparse.Namespace) -> int:

@@ -163,9 +163,9 @@ class Assignment(dict):
 
 
 def shape_text(shape: tuple) -> str:
-    """``(B, 784)`` for ``(None, 784)``, ``(B, ..., 784)`` for ``(None, ..., 784)``."""
-    return "(" + ", ".join("B" if k == 0 and d is None else ("*" if d is None else (
-        "..." if d is ... else str(d))) for k, d in enumerate(shape)) + ")"
+    """``(B, 784)`` for ``(None, 784)``."""
+    return "(" + ", ".join("B" if k == 0 and d is None else ("*" if d is None else str(d))
+                           for k, d in enumerate(shape)) + ")"
 
 
 class Layer:
@@ -177,9 +177,6 @@ class Layer:
     array_names: ClassVar[tuple[str, ...]] = ()
     #: Whether the input is integer token ids that must not be converted to float (Embedding).
     reads_token_ids: ClassVar[bool] = False
-    #: Whether axes between the batch axis and the :meth:`expected_input_shape` are positions,
-    #: each mapped on its own (Dense on ``(B, ..., in)``, as torch's ``nn.Linear``; not empty).
-    maps_positions: ClassVar[bool] = False
     #: Names of the trainable arrays among ``array_names`` (see :meth:`parameters`); each
     #: has a read-only attribute ``grad_<name>`` (a :class:`ParameterGradient`).
     parameter_names: ClassVar[tuple[str, ...]] = ()
@@ -321,17 +318,13 @@ class Layer:
         dtype = self.dtype or float_dtype(a)
         a = as_float_array(a, dtype, self.where)
         expected = self.expected_input_shape()
-        if expected is not None and self.maps_positions and a.ndim > len(expected) and a.size:
-            expected = (expected[0], *(None,) * (a.ndim - len(expected)), *expected[1:])
         if expected is not None and (
             a.ndim != len(expected)
             or any(e is not None and e != d for e, d in zip(expected, a.shape))
         ):
-            declared = self.expected_input_shape()
-            also = (f" (or {shape_text((None, ..., *declared[1:]))}: positions, each mapped "
-                    "on its own)") if self.maps_positions else ""
-            raise ValueError(f"{self.where}: expected input of shape {shape_text(declared)}, "
-                             f"got {a.shape}{also}")
+            raise ValueError(
+                f"{self.where}: expected input of shape {shape_text(expected)}, got {a.shape}"
+            )
         if expected is None and a.ndim < 1:
             raise ValueError(f"{self.where}: input needs a batch axis, got a scalar")
         check_finite("input", a, self.where)

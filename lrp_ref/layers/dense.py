@@ -19,10 +19,11 @@ class Dense(LinearLayer):
     The weight has shape ``(in, out)`` so that ``W[i, j]`` is ``w_ij`` of the
     equations: ``z_ij = a_i w_ij``, ``z_j = sum_i z_ij + b_j``.
 
-    The input is ``(B, in)``, or ``(B, ..., in)`` as torch's ``nn.Linear`` takes
-    it (tokens ``(B, T, in)``, a channels-last image ``(B, H, W, in)``): every
-    position is mapped on its own, and its relevance is that of a sample of its
-    own (the explicit path's output positions ``p``).
+    The input is ``(B, in)``, or ``(B, ..., in)`` as for torch's ``Linear``: the
+    map applies to the last axis at every position (a transformer's token), a
+    linear layer whose ``P`` positions share ``W``, like a 1x1 convolution. Each
+    position's relevance is that of the ``(B, in)`` layer on it; the ledger and
+    the parameter gradients sum over the positions.
 
     Parameters
     ----------
@@ -33,7 +34,6 @@ class Dense(LinearLayer):
 
     array_names = ("weight", "bias")
     parameter_names = ("weight", "bias")
-    maps_positions = True
     grad_weight = ParameterGradient()
     grad_bias = ParameterGradient()
 
@@ -53,11 +53,21 @@ class Dense(LinearLayer):
         check_finite("bias", self.bias, "Dense")
 
     def expected_input_shape(self) -> tuple[int | None, ...]:
+        """``(B, in)``, the usual input; ``(B, ..., in)`` is accepted as well (class docstring)."""
         return (None, self.weight.shape[0])
 
+    def _check_input(self, a: Any) -> Array:
+        n_in = self.weight.shape[0]
+        a = as_float_array(a, self.dtype, self.where)
+        if a.ndim < 2 or a.shape[-1] != n_in:
+            raise ValueError(f"{self.where}: expected input of shape (B, {n_in}), got "
+                             f"{a.shape} (or (B, ..., {n_in}): the map reads the last axis)")
+        check_finite("input", a, self.where)
+        return a
+
     def _compute_parameter_gradients(self, a: Array, grad_z: Array) -> dict[str, Array]:
-        a, grad_z = a.reshape(-1, a.shape[-1]), grad_z.reshape(-1, grad_z.shape[-1])
-        return {"weight": a.T @ grad_z, "bias": grad_z.sum(axis=0)}     # summed over positions
+        a2, g2 = a.reshape(-1, a.shape[-1]), grad_z.reshape(-1, grad_z.shape[-1])
+        return {"weight": a2.T @ g2, "bias": g2.sum(axis=0)}
 
     # -- the maps of the linear-rule engine --------------------------------------------
 
@@ -70,8 +80,7 @@ class Dense(LinearLayer):
     def expand_bias(self, b: Array) -> Array:
         return b
 
-    # the output positions p are the positions of (B, ..., in) (P = 1 for (B, in)); the
-    # receptive field of each is its own input row (K = in)
+    # P output positions (1 for (B, in) input), each reading the last axis (K = in)
 
     def patches(self, x: Array) -> Array:
         return x.reshape(x.shape[0], -1, x.shape[-1])
@@ -86,4 +95,4 @@ class Dense(LinearLayer):
         return z.reshape(z.shape[0], -1, z.shape[-1])
 
     def output_from_pj(self, z_pj: Array) -> Array:
-        return z_pj.reshape(self.output_shape)
+        return z_pj.reshape(self._input.shape[:-1] + z_pj.shape[-1:])
