@@ -128,6 +128,7 @@ from ..layers import (
     ChannelShuffle,
     Chunk,
     Concat,
+    ConcatConstant,
     Flatten,
     Hardsigmoid,
     Hardswish,
@@ -180,9 +181,11 @@ SIGNATURES = {
 #: Methods and functions that only move elements: a gate stays a gate through them.
 SHAPE_METHODS = ("view", "reshape", "contiguous", "permute", "transpose")
 
-#: Arithmetic that, applied to sizes, gives a size (``c // g``): no node.
+#: Arithmetic and comparisons that, applied to sizes, give a size (``c // g``) or a
+#: condition on sizes (``h == 224``, for ``torch._assert``): no node.
 SIZE_ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.floordiv,
-                   operator.truediv, operator.mod, operator.neg)
+                   operator.truediv, operator.mod, operator.neg, operator.eq, operator.ne,
+                   operator.lt, operator.le, operator.gt, operator.ge)
 
 
 def from_fx(module: Any, convert_module: Any, torch: Any, residual_epsilon: float,
@@ -332,6 +335,7 @@ class _Tracer:
             F.avg_pool2d: self.avg_pool2d,
             F.interpolate: self.interpolate,
             F.layer_norm: self.layer_norm,
+            torch._assert: self.assert_on_sizes,
         }
         shuffle = torchvision_channel_shuffle()
         if shuffle is not None:
@@ -346,7 +350,7 @@ class _Tracer:
                         "contiguous": self.contiguous, "chunk": self.chunk,
                         "split": self.split, "size": self.size, "relu": self.relu,
                         "sigmoid": self.activation(Sigmoid), "tanh": self.activation(Tanh),
-                        "mean": self.mean}
+                        "mean": self.mean, "dim": self.dim, "expand": self.expand}
 
     def build(self, fx_graph: Any) -> Graph:
         for node in fx_graph.nodes:
@@ -463,9 +467,27 @@ class _Tracer:
                                     "along a fixed axis other than the batch axis")
         if not isinstance(tensors, (list, tuple)):
             tensors = [self.tensor(node, tensors)]      # refused: not a tuple of tensors
+        constants = [k for k, t in enumerate(tensors) if self.is_node(t) and t in self.constants]
+        if constants:                                   # a class token: ConcatConstant
+            return self.cat_constant(node, tensors, constants, dim)
         inputs = [self.tensor(node, t) for t in tensors]
         # torch.cat of one tensor is that tensor (DenseNet's first layer): no node
         return (Concat(axis=dim) if len(inputs) > 1 else None), inputs
+
+    def cat_constant(self, node: Any, tensors: Any, constants: list[int],
+                     dim: int) -> tuple[Layer, list[str]]:
+        """``torch.cat([c, x], dim)`` or ``[x, c]``: ``c`` a constant of batch size 1 (a
+        parameter, or its ``expand`` over the batch)."""
+        if len(tensors) != 2 or len(constants) != 1:
+            raise self.refuse(node, "a concatenation with a constant; lrp_ref concatenates "
+                                    "one traced tensor and one constant (ConcatConstant)")
+        k = constants[0]
+        c = self.constants[tensors[k]]
+        if c.ndim < 2 or c.shape[0] != 1:
+            raise self.refuse(node, f"a constant of shape {c.shape}; lrp_ref concatenates a "
+                                    "constant of one row (batch size 1), repeated for every "
+                                    "sample")
+        return ConcatConstant(c[0], axis=dim, first=k == 0), [self.tensor(node, tensors[1 - k])]
 
     def flatten(self, node: Any) -> tuple[Layer, list[str]]:
         start = self.argument(node, 1, "start_dim", 0)
@@ -646,6 +668,37 @@ class _Tracer:
         weight, bias = (self.parameter(node, args[name], name) for name in ("weight", "bias"))
         return layer_norm(shape, weight, bias, args["eps"], self.array), [
             self.tensor(node, args["input"])]
+
+    def expand(self, node: Any) -> None:
+        """``c.expand(n, -1, ...)`` of a constant of batch size 1 over the batch: still that
+        constant (no node; ConcatConstant and AddConstant repeat it for every sample)."""
+        source, sizes = node.args[0], self.varargs(node, "size")
+        if not (self.is_node(source) and source in self.constants):
+            raise self.refuse(node, "x.expand(...) expands a traced tensor; lrp_ref expands "
+                                    "a constant (a parameter of batch size 1) over the batch")
+        c = self.constants[source]
+        batch = sizes[0] if sizes else None
+        if not (self.is_size(batch) and self.sizes[batch].axis == 0) or c.shape[0] != 1 or (
+                len(sizes) != c.ndim or any(d not in (-1, n) for d, n in zip(sizes[1:],
+                                                                            c.shape[1:]))):
+            shown = ", ".join("n" if self.is_size(d) else repr(d) for d in sizes)
+            raise self.refuse(node, f"expand({shown}) of a constant of shape {c.shape}; "
+                                    "lrp_ref repeats a constant of batch size 1 over the "
+                                    "batch: the first size must be the batch size "
+                                    "(x.shape[0]), the others -1 or unchanged")
+        self.constants[node] = c
+
+    def dim(self, node: Any) -> None:
+        self.tensor(node, node.args[0])
+        self.sizes[node] = _Size()                      # x.dim(): a number, no node
+
+    def assert_on_sizes(self, node: Any) -> None:
+        """``torch._assert(condition, message)`` on sizes (torchvision's shape checks): no
+        node; the converted layers check the shapes they read."""
+        if not self.is_size(node.args[0]):
+            raise self.refuse(node, "torch._assert of something other than a condition on "
+                                    "sizes (x.shape, x.dim()); lrp_ref converts shape "
+                                    "checks only")
 
     def channel_shuffle(self, node: Any) -> tuple[Layer, list[str]]:
         groups = self.argument(node, 1, "groups", None)
