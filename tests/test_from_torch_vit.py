@@ -111,12 +111,14 @@ class Wrap(nn.Module):
      r"fx node 'expand'.*expands a traced tensor"),
     (lambda m, x: torch.cat([m.token.expand(x.shape[0], -1, -1), x, x], 1),
      r"fx node 'cat'.*one traced tensor and one constant"),
-    (lambda m, x: torch.cat([m.pair, x], 1),
-     r"fx node 'cat'.*constant of shape \(2, 1, 4\).*one row"),
+    (lambda m, x: torch.cat([m.token, x], 1),         # runs in torch at batch size 1 only
+     r"fx node 'cat'.*'token'.*expanded over the batch and concatenated"),
+    (lambda m, x: torch.cat([m.pair.expand(x.shape[0], -1, -1), x], 1),
+     r"fx node 'expand'.*expand\(n, -1, -1\) of a constant of shape \(2, 1, 4\)"),
     (lambda m, x: torch.cat([m.token.expand(3, -1, -1), x], 1),
      r"fx node 'expand'.*expand\(3, -1, -1\).*the batch size"),
     (lambda m, x: asserts_on_values(x), r"fx node '_assert'.*a condition on sizes"),
-], ids=["tensor", "three", "not-one-row", "fixed-batch", "assert-on-values"])
+], ids=["tensor", "three", "not-expanded", "not-one-row", "fixed-batch", "assert-on-values"])
 def test_refusals_name_the_node(fn, message):
     with pytest.raises(ValueError, match=message):
         from_torch(Wrap(fn).double().eval())

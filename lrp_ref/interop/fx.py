@@ -24,6 +24,9 @@ of a signal and a gate                              the gate the factor made by 
 ... of a tensor and a constant or a parameter       :class:`~lrp_ref.Scale`
 ``torch.cat``                                       :class:`~lrp_ref.Concat` (its ``dim``; of
                                                     one tensor: that tensor, no node)
+``torch.cat([c, x], dim)`` (or ``[x, c]``), ``c``   :class:`~lrp_ref.ConcatConstant` (a class
+a parameter of batch size 1 expanded over the       token: ``c``'s positions absorbed as a
+batch, ``c.expand(x.shape[0], -1, ...)``            bias)
 ``torch.flatten(x, 1)``, ``x.flatten(1)``           :class:`~lrp_ref.Flatten`
 ``x.view(...)``, ``x.reshape(...)``,                :class:`~lrp_ref.Reshape` (sizes below)
 ``torch.reshape``
@@ -49,12 +52,15 @@ torchvision's ``stochastic_depth`` in eval mode     :class:`~lrp_ref.Identity` (
 ``F.adaptive_avg_pool2d``, ``..._max_pool2d``       :class:`~lrp_ref.AdaptiveAvgPool2d`,
                                                     :class:`~lrp_ref.AdaptiveMaxPool2d` (any size)
 ``F.interpolate`` (nearest(-exact), bilinear)       :class:`~lrp_ref.Upsample`
-``F.layer_norm`` (weight and bias parameters,      :class:`~lrp_ref.LayerNorm` over the
+``F.layer_norm`` (weight and bias parameters,       :class:`~lrp_ref.LayerNorm` over the
 buffers or None; torchvision's ``LayerNorm2d``)     trailing ``normalized_shape``, its ``eps``
 ``x.mean((2, 3))`` (``keepdim`` either way)         AdaptiveAvgPool2d(1) (and Flatten)
 ``x.size()``, ``x.size(k)``, ``x.shape``, their     no node: sizes for ``view``/``reshape``
 items and arithmetic on them
+``x.dim()``, comparisons of sizes and               no node: the converted layers check the
+``torch._assert`` of them (torchvision's checks)    shapes they read
 ``get_attr`` (a parameter or buffer)                no node: a constant for AddConstant/Scale
+                                                    (and ConcatConstant, LayerNorm)
 ``output``                                          the graph's output
 ==================================================  =========================================
 
@@ -99,12 +105,13 @@ signal: torchvision's ``SqueezeExcitation`` computes ``scale * input``.
 Refused, with an error that names the fx node, its op and target, and (for a
 module) its path and type, and says what would be needed: modules of other
 types, functions and methods not in the table, a product of two tensors
-neither (or both) of which is a gate, a parameter used other than added or
-multiplied, modules in training mode, and modules with forward hooks or
-pre-hooks (they change the forward without fx seeing it; the legacy
-``torch.nn.utils.weight_norm`` is such a pre-hook, whose ``weight`` is stale
-until a forward runs). Models that fx cannot trace (data-dependent control
-flow) fail in ``symbolic_trace`` with torch's own error.
+neither (or both) of which is a gate, a parameter used other than added,
+multiplied or expanded over the batch and concatenated, modules in training
+mode, and modules with forward hooks or pre-hooks (they change the forward
+without fx seeing it; the legacy ``torch.nn.utils.weight_norm`` is such a
+pre-hook, whose ``weight`` is stale until a forward runs). Models that fx
+cannot trace (data-dependent control flow) fail in ``symbolic_trace`` with
+torch's own error.
 """
 
 from __future__ import annotations
@@ -160,9 +167,9 @@ FUNCTIONS = ("operator.add, torch.add, operator.mul, torch.mul, x - c, x / c (c 
              "(eval), torch.sigmoid, torch.tanh, "
              "F.gelu, F.silu, F.hardsigmoid, F.hardswish, F.relu6, F.leaky_relu, F.elu, "
              "F.softplus, F.mish, F.max_pool2d, F.avg_pool2d, F.adaptive_max_pool2d, "
-             "F.interpolate, F.layer_norm; methods add, mul, sub, div, flatten, view, reshape, "
-             "permute, transpose, contiguous, chunk, split, size, relu, sigmoid, tanh, "
-             "mean((2, 3))")
+             "F.interpolate, F.layer_norm, torch._assert (on sizes); methods add, mul, sub, "
+             "div, flatten, view, reshape, permute, transpose, contiguous, chunk, split, "
+             "size, dim, relu, sigmoid, tanh, mean((2, 3)), expand (of a constant)")
 
 #: The parameters of the pooling and interpolation functions, with their defaults, in
 #: torch's order (``F.max_pool2d`` and ``F.avg_pool2d`` have no Python signature to read).
@@ -302,6 +309,7 @@ class _Tracer:
         self.sizes: dict[Any, _Size] = {}       # fx node -> a traced size (no node)
         self.pieces: dict[Any, _Pieces] = {}    # fx node -> a chunk's or split's tuple
         self.constants: dict[Any, np.ndarray] = {}   # get_attr node -> its array
+        self.expanded: set[Any] = set()         # constants expanded over the batch (no node)
         self.layers: dict[str, Layer] = {}      # module path -> its layer (one per module)
         self.calls: dict[str, int] = {}         # module path -> calls so far
         F = torch.nn.functional
@@ -467,7 +475,7 @@ class _Tracer:
                                     "along a fixed axis other than the batch axis")
         if not isinstance(tensors, (list, tuple)):
             tensors = [self.tensor(node, tensors)]      # refused: not a tuple of tensors
-        constants = [k for k, t in enumerate(tensors) if self.is_node(t) and t in self.constants]
+        constants = [k for k, t in enumerate(tensors) if self.is_node(t) and t in self.expanded]
         if constants:                                   # a class token: ConcatConstant
             return self.cat_constant(node, tensors, constants, dim)
         inputs = [self.tensor(node, t) for t in tensors]
@@ -476,17 +484,13 @@ class _Tracer:
 
     def cat_constant(self, node: Any, tensors: Any, constants: list[int],
                      dim: int) -> tuple[Layer, list[str]]:
-        """``torch.cat([c, x], dim)`` or ``[x, c]``: ``c`` a constant of batch size 1 (a
-        parameter, or its ``expand`` over the batch)."""
+        """``torch.cat([c, x], dim)`` or ``[x, c]``: ``c`` a constant of batch size 1
+        expanded over the batch (:meth:`expand`)."""
         if len(tensors) != 2 or len(constants) != 1:
             raise self.refuse(node, "a concatenation with a constant; lrp_ref concatenates "
                                     "one traced tensor and one constant (ConcatConstant)")
         k = constants[0]
         c = self.constants[tensors[k]]
-        if c.ndim < 2 or c.shape[0] != 1:
-            raise self.refuse(node, f"a constant of shape {c.shape}; lrp_ref concatenates a "
-                                    "constant of one row (batch size 1), repeated for every "
-                                    "sample")
         return ConcatConstant(c[0], axis=dim, first=k == 0), [self.tensor(node, tensors[1 - k])]
 
     def flatten(self, node: Any) -> tuple[Layer, list[str]]:
@@ -687,6 +691,7 @@ class _Tracer:
                                     "batch: the first size must be the batch size "
                                     "(x.shape[0]), the others -1 or unchanged")
         self.constants[node] = c
+        self.expanded.add(node)
 
     def dim(self, node: Any) -> None:
         self.tensor(node, node.args[0])
@@ -804,7 +809,8 @@ class _Tracer:
             what = "the tuple of a chunk or split: lrp_ref reads its pieces by index"
         elif self.is_node(arg) and arg in self.constants:
             what = (f"a parameter or buffer ({arg.target!r}) read in forward, which lrp_ref "
-                    "converts only added to (AddConstant) or multiplied with (Scale) a tensor")
+                    "converts only added to (AddConstant) or multiplied with (Scale) a tensor, "
+                    "or expanded over the batch and concatenated (ConcatConstant)")
         else:
             what = "a constant or not a traced tensor; lrp_ref nodes read tensors only"
         raise self.refuse(node, f"the argument {arg!r} is {what}")
