@@ -60,6 +60,7 @@ from .layers import (
     Transpose,
     Upsample,
 )
+from .multihead_attention import MultiheadAttention
 from .network import Explanation, Network, Sequential
 from .rules import (
     AlphaBeta,
@@ -130,6 +131,7 @@ __all__ = [
     "Ledger",
     "MaxPool1d",
     "MatMul",
+    "MultiheadAttention",
     "MaxPool2d",
     "Mul",
     "Network",

@@ -16,6 +16,7 @@ from __future__ import annotations
 from . import layers
 from .graph import Graph
 from .layers.base import LAYER_TYPES, register_layer_types
+from .multihead_attention import MultiheadAttention
 from .network import Sequential
 
 register_layer_types([
@@ -27,6 +28,7 @@ register_layer_types([
     layers.AddConstant, layers.Scale, layers.ConcatConstant,
     # transformers (AttnLRP, CP-LRP): products of activations, softmax, normalisation
     layers.MatMul, layers.Product, layers.Softmax, layers.LayerNorm, layers.RMSNorm,
+    MultiheadAttention,
     # linear layers: every linear rule
     layers.Dense, layers.Conv1d, layers.Conv2d, layers.ConvTranspose2d,
     layers.AvgPool1d, layers.AvgPool2d, layers.AdaptiveAvgPool2d, layers.Upsample,

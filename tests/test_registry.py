@@ -36,7 +36,8 @@ def test_the_table_holds_exactly_the_concrete_layer_types():
         "AddConstant", "Scale", "ConcatConstant", "Reshape", "Permute", "Transpose",
         "ChannelShuffle", "Slice", "Chunk",
         "Conv1d", "ConvTranspose2d", "AvgPool1d", "MaxPool1d", "AdaptiveMaxPool2d", "Upsample",
-        "MatMul", "Product", "Softmax", "LayerNorm", "RMSNorm"}
+        "MatMul", "Product", "Softmax", "LayerNorm", "RMSNorm",
+        "MultiheadAttention"}
     assert all(name == cls.__name__ for name, cls in LAYER_TYPES.items())
     with pytest.raises(TypeError):
         LAYER_TYPES["Dense"] = object          # read-only: changed only in its module

@@ -354,3 +354,40 @@ def test_explicit_path_refuses_above_the_memory_budget(monkeypatch):
         with pytest.raises(ValueError, match="explicit path would materialise"):
             layer.relevance(R, rule, method="explicit")
         layer.relevance(R, rule)                              # fast: no such limit
+
+
+# -- Softmax with a mask of blocked positions ------------------------------------------------
+
+
+def test_masked_softmax_is_the_softmax_of_the_open_positions():
+    # docstring example: x = (0, ln 3, 7), the third blocked: as (0, ln 3) alone, s_3 = 0
+    x, R = np.array([[0.0, np.log(3), 7.0]]), np.array([[0.5, 0.75, 2.0]])
+    for method in ("fast", "explicit"):
+        softmax = lrp.Softmax(mask=np.array([[False, False, True]]))
+        s = softmax.forward(x)
+        np.testing.assert_allclose(s, [[0.25, 0.75, 0]], **HAND)
+        R_in, ledger = ledger_of(softmax, R, method=method)
+        np.testing.assert_allclose(R_in, [[0, -3 / 16 * np.log(3), 0]], **HAND)
+        # the Taylor bias of the open positions, and the R = 2 that reached the constant 0
+        assert ledger.absorbed_bias[0] == pytest.approx(5 / 4 + 3 / 16 * np.log(3) + 2, rel=1e-14)
+
+
+def test_masked_softmax_backward_is_the_gradient_of_the_open_positions():
+    x, g = np.array([[0.3, -1.0, 2.0, 0.5]]), np.array([[1.0, 2.0, -1.0, 0.5]])
+    softmax = lrp.Softmax(mask=np.array([[False, True, False, True]]))
+    softmax.forward(x)
+    open_ = lrp.Softmax()
+    open_.forward(x[:, [0, 2]])
+    grad = softmax.backward(g)
+    np.testing.assert_allclose(grad[:, [0, 2]], open_.backward(g[:, [0, 2]]), **HAND)
+    assert not grad[:, [1, 3]].any()
+
+
+def test_masked_softmax_saves_its_mask(tmp_path):
+    net = lrp.Sequential([lrp.Softmax(mask=np.triu(np.ones((3, 3), bool), 1)[None])])
+    lrp.save(net, tmp_path / "s.npz")
+    x = np.random.default_rng(0).standard_normal((1, 3, 3))
+    np.testing.assert_array_equal(lrp.load(tmp_path / "s.npz").forward(x), net.forward(x))
+    copy = net.astype(np.float32)[0]          # the mask stays the blocked positions
+    np.testing.assert_array_equal(copy.mask, net[0].mask)
+    assert copy.mask.dtype == bool

@@ -124,3 +124,72 @@ def test_cp_lrp_is_gradient_times_input_with_attention_and_sigma_detached():
     np.testing.assert_allclose(e.relevance, (xt * xt.grad).detach().numpy(), rtol=1e-9,
                                atol=1e-9)
     np.testing.assert_allclose(e.relevance.sum(axis=(1, 2)), R.sum(axis=(1, 2)), rtol=1e-9)
+
+
+# -- MultiheadAttention --------------------------------------------------------------------
+
+
+def torch_mha(rng, E, H, bias, batch_first):
+    mha = torch.nn.MultiheadAttention(E, H, bias=bias, batch_first=batch_first,
+                                      dtype=torch.float64).eval()
+    with torch.no_grad():                      # torch initialises the biases to 0
+        for p in mha.parameters():
+            p.copy_(torch.tensor(rng.standard_normal(tuple(p.shape))))
+    return mha
+
+
+def random_masks(rng, B, H, L, kinds):
+    """torch's masks of the drawn kinds; key 0 is never blocked (no row blocked entirely)."""
+    attn_kind, padding_kind = kinds
+    blocked = rng.random((B * H, L, L) if attn_kind.endswith("3d") else (L, L)) < 0.4
+    blocked[..., 0] = False
+    padded = rng.random((B, L)) < 0.4
+    padded[:, 0] = False
+    masks = {}
+    if attn_kind.startswith("bool"):
+        masks["attn_mask"] = blocked
+    elif attn_kind.startswith("float"):
+        masks["attn_mask"] = np.where(blocked, -np.inf, rng.standard_normal(blocked.shape))
+    if padding_kind == "bool":
+        masks["key_padding_mask"] = padded
+    elif padding_kind == "float":
+        masks["key_padding_mask"] = np.where(padded, -np.inf, rng.standard_normal((B, L)))
+    return masks
+
+
+MASKS = st.tuples(st.sampled_from(["none", "bool", "bool3d", "float", "float3d"]),
+                  st.sampled_from(["none", "bool", "float"]))
+
+
+@given(st.integers(0, 2**31 - 1), st.integers(1, 3), st.integers(1, 5),
+       st.sampled_from([(4, 1), (4, 2), (6, 3), (8, 4)]), st.booleans(), st.booleans(), MASKS)
+def test_multihead_attention_matches_torch(seed, B, L, heads, bias, batch_first, kinds):
+    rng = np.random.default_rng(seed)
+    E, H = heads
+    module = torch_mha(rng, E, H, bias, batch_first)
+    masks = random_masks(rng, B, H, L, kinds)
+    if "attn_mask" in masks and "key_padding_mask" in masks and (
+            masks["attn_mask"].dtype != masks["key_padding_mask"].dtype):
+        masks["key_padding_mask"] = np.where(masks["key_padding_mask"], -np.inf, 0.0) \
+            if masks["key_padding_mask"].dtype == bool else masks["key_padding_mask"]
+        masks["attn_mask"] = np.where(masks["attn_mask"], -np.inf, 0.0) \
+            if masks["attn_mask"].dtype == bool else masks["attn_mask"]
+    ours = lrp.MultiheadAttention(
+        module.in_proj_weight.detach().numpy(), module.out_proj.weight.detach().numpy(), H,
+        None if not bias else module.in_proj_bias.detach().numpy(),
+        None if not bias else module.out_proj.bias.detach().numpy(), **masks)
+    x = rng.standard_normal((B, L, E))                 # lrp_ref: batch first, always
+    xt = t(x if batch_first else x.transpose(1, 0, 2))
+    yt, _ = module(xt, xt, xt, need_weights=False,
+                   **{k: torch.tensor(m) for k, m in masks.items()})
+    y = ours.forward(x)
+    y_torch = yt if batch_first else yt.transpose(0, 1)
+    assert_close(y, y_torch)
+    g = rng.standard_normal(y.shape)
+    y_torch.backward(torch.tensor(g))
+    grad = ours.backward(g)
+    grad_torch = xt.grad if batch_first else xt.grad.transpose(0, 1)
+    assert_close(grad, grad_torch, atol=1e-12)
+    w_in = np.concatenate([ours[f"{p}_proj"].grad_weight.T for p in "qkv"])
+    assert_close(w_in, module.in_proj_weight.grad, atol=1e-12)
+    assert_close(ours["out_proj"].grad_weight.T, module.out_proj.weight.grad, atol=1e-12)

@@ -9,6 +9,10 @@ lrp_ref :class:`~lrp_ref.Graph`, in the traced order:
 fx node                                             lrp_ref node
 ==================================================  =========================================
 ``placeholder`` (the forward's argument)            the graph's input
+``call_module`` of a ``MultiheadAttention``,        :class:`~lrp_ref.MultiheadAttention` /
+``TransformerEncoderLayer`` or ``...Encoder``       a Graph (lrp_ref.interop.torch_transformer),
+(``mha(x, x, x, attn_mask=self.buffer)``)           with the call's masks (constants only)
+``mha(...)[0]`` (the output of the tuple)           no node: the attention's node itself
 ``call_module`` of a leaf module                    that module converted as in ``from_torch``
                                                     (Linear, Conv2d, ReLU, pools, BatchNorm,
                                                     AdaptiveAvgPool2d, Flatten, Dropout, ...)
@@ -116,6 +120,7 @@ torch's own error.
 
 from __future__ import annotations
 
+import inspect
 import operator
 import sys
 from dataclasses import dataclass
@@ -157,7 +162,8 @@ from ..layers import (
     Transpose,
 )
 from ..network import Sequential
-from .torch import avg_pool, layer_norm, max_pool, output_size, residual_classes, upsample
+from . import torch_transformer as transformer
+from .torch import avg_pool, max_pool, output_size, residual_classes, upsample
 
 #: The functions and tensor methods :func:`from_fx` converts, by name (for the errors).
 FUNCTIONS = ("operator.add, torch.add, operator.mul, torch.mul, x - c, x / c (c constant), "
@@ -308,6 +314,10 @@ class _Tracer:
         self.names: dict[Any, str] = {}         # fx node -> lrp_ref node name (a tensor)
         self.sizes: dict[Any, _Size] = {}       # fx node -> a traced size (no node)
         self.pieces: dict[Any, _Pieces] = {}    # fx node -> a chunk's or split's tuple
+        self.tuples: set[Any] = set()           # fx nodes of MultiheadAttention's (y, weights)
+        nn = torch.nn
+        self.attention_modules = (nn.MultiheadAttention, nn.TransformerEncoderLayer,
+                                  nn.TransformerEncoder)
         self.constants: dict[Any, np.ndarray] = {}   # get_attr node -> its array
         self.expanded: set[Any] = set()         # constants expanded over the batch (no node)
         self.layers: dict[str, Layer] = {}      # module path -> its layer (one per module)
@@ -386,14 +396,71 @@ class _Tracer:
         sub = self.root.get_submodule(path)
         count = self.calls.get(path, 0) + 1
         self.calls[path] = count
-        if count == 1:
-            try:
-                self.layers[path] = self.convert_module(sub, path)
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"fx node {node.name!r} (call_module {path!r}): "
-                                  f"{error}") from None
+        attention = isinstance(sub, self.attention_modules)
+        if attention:           # converted per call: the call's masks are part of the layer
+            layer, x = self.attention_call(node, sub, path)
+        else:
+            if count == 1:
+                self.layers[path] = self.converted(node, sub, path)
+            layer, x = self.layers[path], self.tensor(node, node.args[0])
         name = path if count == 1 else f"{path}:{count}"
-        self.add_node(node, self.layers[path], name, [self.tensor(node, node.args[0])])
+        self.add_node(node, layer, name, [x])
+        if isinstance(sub, self.torch.nn.MultiheadAttention):
+            self.tuples.add(node)                       # (output, weights): read by [0]
+
+    def converted(self, node: Any, sub: Any, path: str, *masks: Any) -> Layer:
+        try:
+            return self.convert_module(sub, path, *masks)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"fx node {node.name!r} (call_module {path!r}): "
+                              f"{error}") from None
+
+    def attention_call(self, node: Any, sub: Any, path: str) -> tuple[Layer, str]:
+        """A MultiheadAttention or TransformerEncoder(Layer) call: its layer and its input.
+
+        The masks must be constants of the model (buffers, parameters: get_attr nodes);
+        query, key and value one tensor; the module batch first (module docstring of
+        :mod:`lrp_ref.interop.torch_transformer`).
+        """
+        nn = self.torch.nn
+        try:
+            bound = inspect.signature(type(sub).forward).bind(sub, *node.args, **node.kwargs)
+        except TypeError as error:
+            raise self.refuse(node, f"its arguments do not fit forward: {error}") from None
+        bound.apply_defaults()
+        args = bound.arguments
+        if isinstance(sub, nn.MultiheadAttention):
+            x, attn, pad = args["query"], args["attn_mask"], args["key_padding_mask"]
+            if not args["query"] is args["key"] is args["value"]:
+                raise self.refuse(node, "query, key and value are not one tensor; lrp_ref "
+                                        "converts self-attention, mha(x, x, x)")
+        else:
+            x, pad = args["src"], args["src_key_padding_mask"]
+            attn = args["src_mask" if isinstance(sub, nn.TransformerEncoderLayer) else "mask"]
+        if not transformer.batch_first(sub, self.torch):
+            raise self.refuse(node, "batch_first=False: the operations traced around it work "
+                                    "on torch's (L, B, E) layout, lrp_ref's batch axis is axis "
+                                    "0; build the module with batch_first=True (same weights)")
+        masks = transformer.Masks(self.mask(node, attn, "attn_mask"),
+                                  self.mask(node, pad, "key_padding_mask"))
+        try:
+            transformer.check_causal(f"torch module '{path}' ({type(sub).__name__})",
+                                     args["is_causal"], masks.attn_mask)
+        except ValueError as error:
+            raise self.refuse(node, str(error)) from None
+        return self.converted(node, sub, path, masks), self.tensor(node, x)
+
+    def mask(self, node: Any, arg: Any, name: str) -> np.ndarray | None:
+        """A mask argument as an array (bool kept), None for none; refused unless constant."""
+        if arg is None:
+            return None
+        if not (self.is_node(arg) and arg in self.constants):
+            raise self.refuse(node, f"{name} is {arg!r}, not a constant of the model; lrp_ref "
+                                    "graphs have one input and hold masks as arrays: make the "
+                                    "mask a buffer of the model (register_buffer)")
+        tensor = self.fetch(arg.target)
+        return tensor.detach().cpu().numpy() if tensor.dtype == self.torch.bool \
+            else self.constants[arg]
 
     def call(self, node: Any, convert: Any) -> None:
         if node.op == "call_function" and node.target in SIZE_ARITHMETIC and all(
@@ -569,6 +636,13 @@ class _Tracer:
             whole = size.whole and isinstance(index, int) and index >= 0
             self.sizes[node] = _Size(axis=index, tensor=size.tensor) if whole else _Size()
             return None
+        if source in self.tuples:                   # y, _ = mha(x, x, x): y is the node
+            if index != 0 and not node.users:          # y, _ = ...: unused, no node
+                return None
+            if index != 0:
+                raise self.refuse(node, "the attention weights (item 1) of a "
+                                        "MultiheadAttention; lrp_ref converts its output, [0]")
+            return None, [self.names[source]]
         if source in self.pieces:                   # a, b = x.chunk(2, 1)
             return self.piece(node, self.pieces[source], index), [self.pieces[source].source]
         return self.slice(node, index), [self.tensor(node, source)]
@@ -670,7 +744,8 @@ class _Tracer:
         if not (isinstance(shape, (tuple, list)) and all(isinstance(d, int) for d in shape)):
             raise self.refuse(node, f"normalized_shape={shape!r}; lrp_ref needs ints")
         weight, bias = (self.parameter(node, args[name], name) for name in ("weight", "bias"))
-        return layer_norm(shape, weight, bias, args["eps"], self.array), [
+        return transformer.layer_norm_of(shape, weight, bias, args["eps"], self.array,
+                                         self.torch), [
             self.tensor(node, args["input"])]
 
     def expand(self, node: Any) -> None:
@@ -801,6 +876,9 @@ class _Tracer:
 
     def tensor(self, node: Any, arg: Any) -> str:
         """The lrp_ref node name of an fx argument that must be a traced tensor."""
+        if self.is_node(arg) and arg in self.tuples:
+            raise self.refuse(node, f"the argument {arg!r} is the (output, weights) tuple of "
+                                    "a MultiheadAttention: read its output, [0]")
         if self.is_node(arg) and arg in self.names:
             return self.names[arg]
         if self.is_size(arg):

@@ -33,12 +33,14 @@ torch module (inference mode)              lrp_ref layer
                                            :class:`~lrp_ref.AdaptiveMaxPool2d` (any size)
 ``Upsample`` (nearest(-exact), bilinear)   :class:`~lrp_ref.Upsample`
 ``BatchNorm1d`` / ``BatchNorm2d``          :class:`~lrp_ref.BatchNorm1d` / ``BatchNorm2d``
-``LayerNorm``                              :class:`~lrp_ref.LayerNorm` (``normalized_shape``,
-                                           ``eps``; no weight or bias: ones, zeros)
 ``Flatten()``                              :class:`~lrp_ref.Flatten`
 ``Dropout*``, ``Identity``                 :class:`~lrp_ref.Identity`
 :class:`ResidualBlock` (below)             :class:`~lrp_ref.Residual`
 ``Embedding``, ``LSTM``                    via :mod:`lrp_ref.interop.torch_rnn`
+``LayerNorm``, ``RMSNorm``,                via :mod:`lrp_ref.interop.torch_transformer`
+``MultiheadAttention``,                    (:class:`~lrp_ref.LayerNorm`, ...,
+``TransformerEncoderLayer``,               :class:`~lrp_ref.MultiheadAttention`, Graphs
+``TransformerEncoder``                     named like torch's modules; batch first)
 =========================================  =========================================
 
 Residual connections. torch has no residual container: a ResNet block adds its
@@ -94,7 +96,6 @@ from ..layers import (
     Flatten,
     Identity,
     Layer,
-    LayerNorm,
     MaxPool1d,
     MaxPool2d,
     ReLU,
@@ -103,14 +104,16 @@ from ..layers import (
 )
 from ..layers.activations import ACTIVATIONS
 from ..network import Sequential
+from . import torch_transformer as transformer
 from .peers import import_torch
 from .torch_rnn import convert_module as convert_rnn_module
 
 SUPPORTED = ("Sequential, Linear, Conv1d, Conv2d, ConvTranspose2d, ReLU, MaxPool1d, MaxPool2d, "
              "AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, Upsample, BatchNorm1d, "
-             "BatchNorm2d, LayerNorm, "
+             "BatchNorm2d, "
              f"{', '.join(cls.__name__ for cls in ACTIVATIONS)}, "
-             "Flatten, Dropout, Identity, Embedding, LSTM and lrp_ref.interop.torch.ResidualBlock")
+             "Flatten, Dropout, Identity, Embedding, LSTM, LayerNorm, RMSNorm, MultiheadAttention, "
+             "TransformerEncoderLayer, TransformerEncoder and lrp_ref.interop.torch.ResidualBlock")
 
 
 def from_torch(module: Any, dtype: Any = np.float64,
@@ -193,14 +196,18 @@ class _Converter:
             nn.Upsample: self.upsample,
             nn.BatchNorm1d: self.batchnorm,
             nn.BatchNorm2d: self.batchnorm,
-            nn.LayerNorm: lambda m, p: layer_norm(m.normalized_shape, m.weight, m.bias, m.eps,
-                                                  self.array),
             nn.Flatten: self.flatten,
             nn.Identity: lambda m, p: Identity(),
             nn.Dropout: lambda m, p: Identity(),
             nn.Dropout1d: lambda m, p: Identity(),
             nn.Dropout2d: lambda m, p: Identity(),
             residual_classes()[0]: self.residual,
+            nn.LayerNorm: lambda m, p: transformer.layer_norm(self, m, p),
+            nn.RMSNorm: lambda m, p: transformer.rms_norm(self, m, p),
+            # self-attention, and the encoder built on it (interop/torch_transformer.py)
+            nn.MultiheadAttention: functools.partial(transformer.attention, self),
+            nn.TransformerEncoderLayer: functools.partial(transformer.encoder_layer, self),
+            nn.TransformerEncoder: functools.partial(transformer.encoder, self),
             # element-wise non-linearities: nn.GELU -> GELU, ... (the same names)
             **{getattr(nn, cls.__name__): self.activation(cls) for cls in ACTIVATIONS},
         }
@@ -208,15 +215,19 @@ class _Converter:
     def array(self, tensor: Any) -> np.ndarray:
         return tensor.detach().cpu().to(self.torch.float64).numpy().astype(self.dtype)
 
-    def convert(self, module: Any, path: str) -> Layer:
-        """The lrp_ref layer for ``module`` at ``path`` (checks mode and type)."""
+    def convert(self, module: Any, path: str,
+                masks: transformer.Masks | None = None) -> Layer:
+        """The lrp_ref layer for ``module`` at ``path`` (checks mode and type).
+
+        ``masks``: the constant masks of an attention module's call (fx).
+        """
         if module.training:
             raise ValueError(f"{_where(path, module)} is in training mode; call model.eval() "
                              "first (lrp_ref converts inference-mode networks: BatchNorm uses "
                              "its running statistics, Dropout is the identity)")
         convert = self.converters.get(type(module))
         if convert is not None:
-            return convert(module, path)
+            return convert(module, path) if masks is None else convert(module, path, masks)
         layer = convert_rnn_module(module, path, dtype=self.dtype)
         if layer is None:
             raise TypeError(f"{_where(path, module)} is not supported; from_torch converts "
@@ -374,16 +385,6 @@ def upsample(where: str, size: Any, scale_factor: Any, mode: str, align_corners:
     return Upsample(None if size is None else _pair(size),
                     None if scale_factor is None else _pair(scale_factor), mode,
                     bool(align_corners))
-
-
-def layer_norm(shape: Any, weight: Any, bias: Any, eps: Any, array: Any) -> LayerNorm:
-    """torch's layer_norm arguments as a LayerNorm: ``normalized_shape`` (ints), ``weight``
-    and ``bias`` (tensors, or None: ones and zeros), ``eps``; ``array(tensor)`` converts a
-    tensor to the target dtype."""
-    torch = import_torch()
-    gamma = array(torch.ones(tuple(shape)) if weight is None else weight)
-    beta = array(torch.zeros(tuple(shape)) if bias is None else bias)
-    return LayerNorm(gamma, beta, eps=float(eps))
 
 
 def _single(value: Any) -> Any:

@@ -36,9 +36,16 @@ from .merge import Merge
 Array = np.ndarray
 
 
-def softmax(x: Array) -> Array:
-    """``s_i = exp(x_i) / sum_j exp(x_j)`` over the last axis (shifted by the maximum)."""
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
+def softmax(x: Array, blocked: Array | None = None) -> Array:
+    """``s_i = exp(x_i) / sum_j exp(x_j)`` over the last axis (shifted by the maximum).
+
+    ``blocked`` (boolean, shaped like ``x``): those positions take no part, ``s_i = 0``.
+    """
+    if blocked is None:
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+    else:
+        top = np.where(blocked, -np.inf, x).max(axis=-1, keepdims=True)
+        e = np.where(blocked, 0, np.exp(np.where(blocked, top, x) - top))
     return e / e.sum(axis=-1, keepdims=True)
 
 
@@ -55,31 +62,88 @@ class Softmax(Layer):
     invariant neither to a shift of ``x`` (softmax is) nor bounded by ``R``.
 
     The input must be finite: a mask of ``-inf`` is not accepted (LXT sets such
-    inputs to 0 in the rule); mask with a large negative number instead.
+    inputs to 0 in the rule). Give the blocked positions as ``mask`` instead
+    (an attention mask): a boolean array, True where blocked, that broadcasts to
+    the input (batch axis included). A blocked ``x_i`` takes no part: ``s_i = 0``,
+    the sums run over the other positions, ``R_i = 0`` (LXT's choice, made
+    explicit), and relevance that reaches a blocked output, the constant 0, is
+    booked as ``absorbed_bias``. A row with every position blocked is refused
+    (torch gives NaN there).
+
     Example: ``x = (0, ln 3)``, ``s = (1/4, 3/4)``, ``R = (1/2, 3/4)``: ``R_in =
     (0, ln 3 (3/4 - 3/4 * 5/4)) = (0, -3/16 ln 3)``; the bias takes ``5/4 + 3/16 ln 3``.
+    With ``mask = (False, False, True)`` and ``x = (0, ln 3, 7)``: the same, ``s_3 = 0``.
     """
 
+    def __init__(self, mask: Any = None) -> None:
+        super().__init__()
+        self.mask = None if mask is None else np.asarray(mask) != 0     # True: blocked
+        if self.mask is not None and self.mask.ndim < 1:
+            raise ValueError("Softmax: mask must be an array that broadcasts to the input, "
+                             "with the input's number of axes")
+
+    def arrays(self) -> dict[str, Array]:
+        return {} if self.mask is None else {"mask": self.mask}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], arrays: dict[str, Array],
+                    prefix: str = "") -> Softmax:
+        key = f"{prefix}.mask" if prefix else "mask"
+        return cls(arrays.get(key))
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        """None: the mask is boolean, the layer computes in its input's dtype."""
+        return None
+
+    def _blocked(self, x: Array) -> Array | None:
+        """The mask broadcast to ``x`` (checked), None without a mask."""
+        if self.mask is None:
+            return None
+        try:
+            fits = self.mask.ndim == x.ndim and np.broadcast_shapes(
+                x.shape, self.mask.shape) == x.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{self.where}: the mask of shape {self.mask.shape} must broadcast "
+                             f"to the input's shape {x.shape} (as many axes)")
+        blocked = np.broadcast_to(self.mask, x.shape)
+        if blocked.all(axis=-1).any():
+            raise ValueError(f"{self.where}: the mask blocks every position of a row; its "
+                             "softmax is undefined (torch gives NaN)")
+        return blocked
+
+    def _softmax(self, x: Array) -> Array:
+        return softmax(x, self._blocked(x))
+
     def _forward(self, x: Array) -> Array:
-        return softmax(x)
+        return self._softmax(x)
 
     def _backward(self, grad_z: Array) -> Array:
-        s = softmax(self._input)
+        s = self._softmax(self._input)
         return s * (grad_z - (grad_z * s).sum(axis=-1, keepdims=True))
 
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
         self.check_rule(rule)
-        x = self._input
+        blocked = self._blocked(self._input)
+        x = self._input if blocked is None else np.where(blocked, 0, self._input)  # x_i := 0
+        R_open = R if blocked is None else np.where(blocked, 0, R)
+        lost = None if blocked is None else per_sample_sum(R - R_open)   # at a constant 0
         if method == "explicit":
             check_explicit_size(self.where, x.shape + x.shape[-1:], x.itemsize)   # R_i<-j
-            R_in, terms = equations.softmax(x, R)
-            return R_in, terms_ledger(terms, R)
-        s = softmax(x)
-        R_in = x * (R - s * R.sum(axis=-1, keepdims=True))
-        x_bar = (s * x).sum(axis=-1, keepdims=True)
-        bias = per_sample_sum((1 - x + x_bar) * R)
-        none = np.zeros_like(bias)
-        return R_in, Ledger(bias, none, none)
+            R_in, terms = equations.softmax(x, R_open, blocked)
+            ledger = terms_ledger(terms, R)
+        else:
+            s = softmax(x, blocked)
+            R_in = x * (R_open - s * R_open.sum(axis=-1, keepdims=True))
+            x_bar = (s * x).sum(axis=-1, keepdims=True)
+            bias = per_sample_sum((1 - x + x_bar) * R_open)
+            none = np.zeros_like(bias)
+            ledger = Ledger(bias, none, none)
+        if lost is not None:
+            ledger = ledger + Ledger(lost, np.zeros_like(lost), np.zeros_like(lost))
+        return R_in, ledger
 
 
 class MatMul(Merge):

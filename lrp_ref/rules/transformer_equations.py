@@ -97,7 +97,7 @@ def rms_norm(x: Array, gamma: Array, sigma: Array, R: Array, epsilon: float
     return ratio(y, d) * R, Terms(stabilizer=ratio(eps, d) * R, dropped=dropped(R, d))
 
 
-def softmax(x: Array, R: Array) -> tuple[Array, Terms]:
+def softmax(x: Array, R: Array, blocked: Array | None = None) -> tuple[Array, Terms]:
     """AttnLRP's softmax rule (Prop. 3.1), ``s = softmax(x)`` over the last axis::
 
         R_i = sum_j x_i (delta_ij - s_i) R_j  =  x_i (R_i - s_i sum_j R_j)
@@ -111,9 +111,12 @@ def softmax(x: Array, R: Array) -> tuple[Array, Terms]:
         b_j = (1 - x_j + sum_i s_i x_i) R_j
 
     which is negative where the rule creates relevance: the rule does not conserve.
+    ``blocked`` (an attention mask, shaped like ``x``): those positions take no part,
+    ``s_i = 0``, and the caller gives them ``x_i = 0`` and ``R_i = 0``.
     """
     N = x.shape[-1]
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    top = (x if blocked is None else np.where(blocked, -np.inf, x)).max(axis=-1, keepdims=True)
+    e = np.exp(x - top) if blocked is None else np.where(blocked, 0, np.exp(x - top))
     s = e / e.sum(axis=-1, keepdims=True)
     R_ij = x[..., :, None] * (np.eye(N) - s[..., :, None]) * R[..., None, :]   # R_i<-j
     x_bar = (s * x).sum(axis=-1, keepdims=True)                               # sum_i s_i x_i
