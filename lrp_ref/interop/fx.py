@@ -744,9 +744,9 @@ class _Tracer:
         if not (isinstance(shape, (tuple, list)) and all(isinstance(d, int) for d in shape)):
             raise self.refuse(node, f"normalized_shape={shape!r}; lrp_ref needs ints")
         weight, bias = (self.parameter(node, args[name], name) for name in ("weight", "bias"))
-        return transformer.layer_norm_of(shape, weight, bias, args["eps"], self.array,
-                                         self.torch), [
-            self.tensor(node, args["input"])]
+        layer = transformer.layer_norm_of(shape, weight, bias, args["eps"], self.array,
+                                          self.torch)
+        return layer, [self.tensor(node, args["input"])]
 
     def expand(self, node: Any) -> None:
         """``c.expand(n, -1, ...)`` of a constant of batch size 1 over the batch: still that
@@ -858,7 +858,7 @@ class _Tracer:
 
     def parameter(self, node: Any, arg: Any, name: str) -> Any:
         """The tensor of a parameter or buffer passed as argument ``name`` (None stays None)."""
-        if arg is None or self.is_node(arg) and arg in self.constants:
+        if arg is None or self.is_node(arg) and arg.op == "get_attr":
             return None if arg is None else self.fetch(arg.target)
         raise self.refuse(node, f"the {name} {arg!r} is computed in forward; lrp_ref converts "
                                 "a parameter or buffer (or None) there")
