@@ -25,7 +25,7 @@ register_layer_types([
     # merge nodes of a Graph
     layers.Add, layers.Concat, layers.Mul,
     # a signal and a constant
-    layers.AddConstant, layers.Scale,
+    layers.AddConstant, layers.Scale, layers.ConcatConstant,
     # transformers (AttnLRP, CP-LRP): products of activations, softmax, normalisation
     layers.MatMul, layers.Product, layers.Softmax, layers.LayerNorm, layers.RMSNorm,
     MultiheadAttention,

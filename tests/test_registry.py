@@ -34,8 +34,8 @@ def test_the_table_holds_exactly_the_concrete_layer_types():
         "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "ReLU6", "Tanh",
         "Sigmoid", "Softplus", "Mish",
         "Bidirectional", "Graph", "Add", "Concat", "Mul", "AdaptiveAvgPool2d",
-        "AddConstant", "Scale", "Reshape", "Permute", "Transpose", "ChannelShuffle", "Slice",
-        "Chunk",
+        "AddConstant", "Scale", "ConcatConstant", "Reshape", "Permute", "Transpose",
+        "ChannelShuffle", "Slice", "Chunk",
         "Conv1d", "ConvTranspose2d", "AvgPool1d", "MaxPool1d", "AdaptiveMaxPool2d", "Upsample",
         "MatMul", "Product", "Softmax", "LayerNorm", "RMSNorm",
         "MultiheadAttention"}
@@ -82,7 +82,8 @@ def test_a_model_file_naming_an_abstract_base_is_a_value_error(tmp_path, name):
 def test_the_error_lists_what_a_model_file_may_name(tmp_path):
     write(tmp_path / "bad.npz", {"type": "Container"}, {})
     with pytest.raises(ValueError, match=r"may name only .*'Bidirectional', 'ChannelShuffle', "
-                                         r"'Chunk', 'Concat', 'Conv1d', 'Conv2d'"):
+                                         r"'Chunk', 'Concat', 'ConcatConstant', 'Conv1d', "
+                                         r"'Conv2d'"):
         lrp.load(tmp_path / "bad.npz")
 
 

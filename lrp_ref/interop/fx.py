@@ -28,6 +28,9 @@ of a signal and a gate                              the gate the factor made by 
 ... of a tensor and a constant or a parameter       :class:`~lrp_ref.Scale`
 ``torch.cat``                                       :class:`~lrp_ref.Concat` (its ``dim``; of
                                                     one tensor: that tensor, no node)
+``torch.cat([c, x], dim)`` (or ``[x, c]``), ``c``   :class:`~lrp_ref.ConcatConstant` (a class
+a parameter of batch size 1 expanded over the       token: ``c``'s positions absorbed as a
+batch, ``c.expand(x.shape[0], -1, ...)``            bias)
 ``torch.flatten(x, 1)``, ``x.flatten(1)``           :class:`~lrp_ref.Flatten`
 ``x.view(...)``, ``x.reshape(...)``,                :class:`~lrp_ref.Reshape` (sizes below)
 ``torch.reshape``
@@ -53,10 +56,15 @@ torchvision's ``stochastic_depth`` in eval mode     :class:`~lrp_ref.Identity` (
 ``F.adaptive_avg_pool2d``, ``..._max_pool2d``       :class:`~lrp_ref.AdaptiveAvgPool2d`,
                                                     :class:`~lrp_ref.AdaptiveMaxPool2d` (any size)
 ``F.interpolate`` (nearest(-exact), bilinear)       :class:`~lrp_ref.Upsample`
+``F.layer_norm`` (weight and bias parameters,       :class:`~lrp_ref.LayerNorm` over the
+buffers or None; torchvision's ``LayerNorm2d``)     trailing ``normalized_shape``, its ``eps``
 ``x.mean((2, 3))`` (``keepdim`` either way)         AdaptiveAvgPool2d(1) (and Flatten)
 ``x.size()``, ``x.size(k)``, ``x.shape``, their     no node: sizes for ``view``/``reshape``
 items and arithmetic on them
+``x.dim()``, comparisons of sizes and               no node: the converted layers check the
+``torch._assert`` of them (torchvision's checks)    shapes they read
 ``get_attr`` (a parameter or buffer)                no node: a constant for AddConstant/Scale
+                                                    (and ConcatConstant, LayerNorm)
 ``output``                                          the graph's output
 ==================================================  =========================================
 
@@ -101,12 +109,13 @@ signal: torchvision's ``SqueezeExcitation`` computes ``scale * input``.
 Refused, with an error that names the fx node, its op and target, and (for a
 module) its path and type, and says what would be needed: modules of other
 types, functions and methods not in the table, a product of two tensors
-neither (or both) of which is a gate, a parameter used other than added or
-multiplied, modules in training mode, and modules with forward hooks or
-pre-hooks (they change the forward without fx seeing it; the legacy
-``torch.nn.utils.weight_norm`` is such a pre-hook, whose ``weight`` is stale
-until a forward runs). Models that fx cannot trace (data-dependent control
-flow) fail in ``symbolic_trace`` with torch's own error.
+neither (or both) of which is a gate, a parameter used other than added,
+multiplied or expanded over the batch and concatenated, modules in training
+mode, and modules with forward hooks or pre-hooks (they change the forward
+without fx seeing it; the legacy ``torch.nn.utils.weight_norm`` is such a
+pre-hook, whose ``weight`` is stale until a forward runs). Models that fx
+cannot trace (data-dependent control flow) fail in ``symbolic_trace`` with
+torch's own error.
 """
 
 from __future__ import annotations
@@ -131,6 +140,7 @@ from ..layers import (
     ChannelShuffle,
     Chunk,
     Concat,
+    ConcatConstant,
     Flatten,
     Hardsigmoid,
     Hardswish,
@@ -163,8 +173,9 @@ FUNCTIONS = ("operator.add, torch.add, operator.mul, torch.mul, x - c, x / c (c 
              "(eval), torch.sigmoid, torch.tanh, "
              "F.gelu, F.silu, F.hardsigmoid, F.hardswish, F.relu6, F.leaky_relu, F.elu, "
              "F.softplus, F.mish, F.max_pool2d, F.avg_pool2d, F.adaptive_max_pool2d, "
-             "F.interpolate; methods add, mul, sub, div, flatten, view, reshape, permute, "
-             "transpose, contiguous, chunk, split, size, relu, sigmoid, tanh, mean((2, 3))")
+             "F.interpolate, F.layer_norm, torch._assert (on sizes); methods add, mul, sub, "
+             "div, flatten, view, reshape, permute, transpose, contiguous, chunk, split, "
+             "size, dim, relu, sigmoid, tanh, mean((2, 3)), expand (of a constant)")
 
 #: The parameters of the pooling and interpolation functions, with their defaults, in
 #: torch's order (``F.max_pool2d`` and ``F.avg_pool2d`` have no Python signature to read).
@@ -176,14 +187,18 @@ SIGNATURES = {
     "adaptive_pool2d": {"input": None, "output_size": None, "return_indices": False},
     "interpolate": {"input": None, "size": None, "scale_factor": None, "mode": "nearest",
                     "align_corners": None, "recompute_scale_factor": None, "antialias": False},
+    "layer_norm": {"input": None, "normalized_shape": None, "weight": None, "bias": None,
+                   "eps": 1e-5},
 }
 
 #: Methods and functions that only move elements: a gate stays a gate through them.
 SHAPE_METHODS = ("view", "reshape", "contiguous", "permute", "transpose")
 
-#: Arithmetic that, applied to sizes, gives a size (``c // g``): no node.
+#: Arithmetic and comparisons that, applied to sizes, give a size (``c // g``) or a
+#: condition on sizes (``h == 224``, for ``torch._assert``): no node.
 SIZE_ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.floordiv,
-                   operator.truediv, operator.mod, operator.neg)
+                   operator.truediv, operator.mod, operator.neg, operator.eq, operator.ne,
+                   operator.lt, operator.le, operator.gt, operator.ge)
 
 
 def from_fx(module: Any, convert_module: Any, torch: Any, residual_epsilon: float,
@@ -304,6 +319,7 @@ class _Tracer:
         self.attention_modules = (nn.MultiheadAttention, nn.TransformerEncoderLayer,
                                   nn.TransformerEncoder)
         self.constants: dict[Any, np.ndarray] = {}   # get_attr node -> its array
+        self.expanded: set[Any] = set()         # constants expanded over the batch (no node)
         self.layers: dict[str, Layer] = {}      # module path -> its layer (one per module)
         self.calls: dict[str, int] = {}         # module path -> calls so far
         F = torch.nn.functional
@@ -336,6 +352,8 @@ class _Tracer:
             F.max_pool2d: self.max_pool2d,
             F.avg_pool2d: self.avg_pool2d,
             F.interpolate: self.interpolate,
+            F.layer_norm: self.layer_norm,
+            torch._assert: self.assert_on_sizes,
         }
         shuffle = torchvision_channel_shuffle()
         if shuffle is not None:
@@ -350,7 +368,7 @@ class _Tracer:
                         "contiguous": self.contiguous, "chunk": self.chunk,
                         "split": self.split, "size": self.size, "relu": self.relu,
                         "sigmoid": self.activation(Sigmoid), "tanh": self.activation(Tanh),
-                        "mean": self.mean}
+                        "mean": self.mean, "dim": self.dim, "expand": self.expand}
 
     def build(self, fx_graph: Any) -> Graph:
         for node in fx_graph.nodes:
@@ -524,9 +542,23 @@ class _Tracer:
                                     "along a fixed axis other than the batch axis")
         if not isinstance(tensors, (list, tuple)):
             tensors = [self.tensor(node, tensors)]      # refused: not a tuple of tensors
+        constants = [k for k, t in enumerate(tensors) if self.is_node(t) and t in self.expanded]
+        if constants:                                   # a class token: ConcatConstant
+            return self.cat_constant(node, tensors, constants, dim)
         inputs = [self.tensor(node, t) for t in tensors]
         # torch.cat of one tensor is that tensor (DenseNet's first layer): no node
         return (Concat(axis=dim) if len(inputs) > 1 else None), inputs
+
+    def cat_constant(self, node: Any, tensors: Any, constants: list[int],
+                     dim: int) -> tuple[Layer, list[str]]:
+        """``torch.cat([c, x], dim)`` or ``[x, c]``: ``c`` a constant of batch size 1
+        expanded over the batch (:meth:`expand`)."""
+        if len(tensors) != 2 or len(constants) != 1:
+            raise self.refuse(node, "a concatenation with a constant; lrp_ref concatenates "
+                                    "one traced tensor and one constant (ConcatConstant)")
+        k = constants[0]
+        c = self.constants[tensors[k]]
+        return ConcatConstant(c[0], axis=dim, first=k == 0), [self.tensor(node, tensors[1 - k])]
 
     def flatten(self, node: Any) -> tuple[Layer, list[str]]:
         start = self.argument(node, 1, "start_dim", 0)
@@ -706,6 +738,48 @@ class _Tracer:
         return (pool if keepdim else Sequential([pool, Flatten()])), [
             self.tensor(node, node.args[0])]
 
+    def layer_norm(self, node: Any) -> tuple[Layer, list[str]]:
+        args = self.arguments(node, "layer_norm")
+        shape = args["normalized_shape"]
+        if not (isinstance(shape, (tuple, list)) and all(isinstance(d, int) for d in shape)):
+            raise self.refuse(node, f"normalized_shape={shape!r}; lrp_ref needs ints")
+        weight, bias = (self.parameter(node, args[name], name) for name in ("weight", "bias"))
+        layer = transformer.layer_norm_of(shape, weight, bias, args["eps"], self.array,
+                                          self.torch)
+        return layer, [self.tensor(node, args["input"])]
+
+    def expand(self, node: Any) -> None:
+        """``c.expand(n, -1, ...)`` of a constant of batch size 1 over the batch: still that
+        constant (no node; ConcatConstant and AddConstant repeat it for every sample)."""
+        source, sizes = node.args[0], self.varargs(node, "size")
+        if not (self.is_node(source) and source in self.constants):
+            raise self.refuse(node, "x.expand(...) expands a traced tensor; lrp_ref expands "
+                                    "a constant (a parameter of batch size 1) over the batch")
+        c = self.constants[source]
+        batch = sizes[0] if sizes else None
+        if not (self.is_size(batch) and self.sizes[batch].axis == 0) or c.shape[0] != 1 or (
+                len(sizes) != c.ndim or any(d not in (-1, n) for d, n in zip(sizes[1:],
+                                                                            c.shape[1:]))):
+            shown = ", ".join("n" if self.is_size(d) else repr(d) for d in sizes)
+            raise self.refuse(node, f"expand({shown}) of a constant of shape {c.shape}; "
+                                    "lrp_ref repeats a constant of batch size 1 over the "
+                                    "batch: the first size must be the batch size "
+                                    "(x.shape[0]), the others -1 or unchanged")
+        self.constants[node] = c
+        self.expanded.add(node)
+
+    def dim(self, node: Any) -> None:
+        self.tensor(node, node.args[0])
+        self.sizes[node] = _Size()                      # x.dim(): a number, no node
+
+    def assert_on_sizes(self, node: Any) -> None:
+        """``torch._assert(condition, message)`` on sizes (torchvision's shape checks): no
+        node; the converted layers check the shapes they read."""
+        if not self.is_size(node.args[0]):
+            raise self.refuse(node, "torch._assert of something other than a condition on "
+                                    "sizes (x.shape, x.dim()); lrp_ref converts shape "
+                                    "checks only")
+
     def channel_shuffle(self, node: Any) -> tuple[Layer, list[str]]:
         groups = self.argument(node, 1, "groups", None)
         return ChannelShuffle(groups), [self.tensor(node, node.args[0])]
@@ -782,6 +856,13 @@ class _Tracer:
                 return value, self.names[x]
         return None
 
+    def parameter(self, node: Any, arg: Any, name: str) -> Any:
+        """The tensor of a parameter or buffer passed as argument ``name`` (None stays None)."""
+        if arg is None or self.is_node(arg) and arg.op == "get_attr":
+            return None if arg is None else self.fetch(arg.target)
+        raise self.refuse(node, f"the {name} {arg!r} is computed in forward; lrp_ref converts "
+                                "a parameter or buffer (or None) there")
+
     def is_node(self, arg: Any) -> bool:
         return isinstance(arg, self.torch.fx.Node)
 
@@ -806,7 +887,8 @@ class _Tracer:
             what = "the tuple of a chunk or split: lrp_ref reads its pieces by index"
         elif self.is_node(arg) and arg in self.constants:
             what = (f"a parameter or buffer ({arg.target!r}) read in forward, which lrp_ref "
-                    "converts only added to (AddConstant) or multiplied with (Scale) a tensor")
+                    "converts only added to (AddConstant) or multiplied with (Scale) a tensor, "
+                    "or expanded over the batch and concatenated (ConcatConstant)")
         else:
             what = "a constant or not a traced tensor; lrp_ref nodes read tensors only"
         raise self.refuse(node, f"the argument {arg!r} is {what}")

@@ -72,12 +72,17 @@ def where(path: str, module: Any) -> str:
 
 
 def layer_norm(converter: Any, module: Any, path: str) -> LayerNorm:
-    shape = tuple(module.normalized_shape)
-    torch = converter.torch
-    gamma = module.weight if module.weight is not None else torch.ones(shape)
-    beta = getattr(module, "bias", None)
-    return LayerNorm(converter.array(gamma), None if beta is None else converter.array(beta),
-                     eps=float(module.eps))
+    return layer_norm_of(module.normalized_shape, module.weight, getattr(module, "bias", None),
+                         module.eps, converter.array, converter.torch)
+
+
+def layer_norm_of(shape: Any, weight: Any, bias: Any, eps: Any, array: Any,
+                  torch: Any) -> LayerNorm:
+    """torch's layer_norm arguments (the module's, or ``F.layer_norm``'s in a traced model)
+    as a LayerNorm: ``normalized_shape`` (ints), ``weight`` and ``bias`` (tensors, or None:
+    ones and zeros), ``eps``; ``array(tensor)`` converts to the target dtype."""
+    gamma = array(torch.ones(tuple(shape)) if weight is None else weight)
+    return LayerNorm(gamma, None if bias is None else array(bias), eps=float(eps))
 
 
 def rms_norm(converter: Any, module: Any, path: str) -> RMSNorm:

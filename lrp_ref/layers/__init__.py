@@ -19,7 +19,7 @@ from .attention import MatMul, Product, Softmax
 from .base import LAYER_TYPES, Container, Layer
 from .batchnorm import BatchNorm, BatchNorm1d, BatchNorm2d
 from .bidirectional import Bidirectional
-from .constant import AddConstant, Scale
+from .constant import AddConstant, ConcatConstant, Scale
 from .conv import Conv1d, Conv2d, Convolution
 from .conv_transpose import ConvTranspose2d
 from .dense import Dense
@@ -55,6 +55,7 @@ __all__ = [
     "AdaptiveMaxPool2d",
     "Add",
     "AddConstant",
+    "ConcatConstant",
     "AvgPool1d",
     "AvgPool2d",
     "BatchNorm",

@@ -1,4 +1,5 @@
-"""A signal combined with a constant: ``AddConstant`` (x + c) and ``Scale`` (x * s).
+"""A signal combined with a constant: ``AddConstant`` (x + c), ``Scale`` (x * s) and
+``ConcatConstant`` (a class token concatenated to the tokens).
 
 The constant is a number or an array fixed in the model (a parameter or
 buffer read in ``forward``, a literal): it broadcasts to the signal's shape
@@ -11,6 +12,9 @@ and is saved with the layer. Neither layer takes a rule.
 * ``Scale(s)``: multiplication by a constant (layer scale, a fixed
   temperature) passes relevance unchanged, ``R_x = R``: the product has one
   variable factor, which takes all (as the signal of :class:`~lrp_ref.Mul`).
+* ``ConcatConstant(c, axis)``: ``z = concatenate([c, x], axis)`` with ``c``
+  repeated for every sample (a ViT's class token): ``x`` gets its slice of
+  ``R``, the constant's positions keep theirs, booked as ``absorbed_bias``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audit import Ledger
+from ..audit import Ledger, per_sample_sum
 from ..engine.kernels import divide, through
 from ..rules import Rule
 from .base import Layer
@@ -125,3 +129,68 @@ class Scale(WithConstant):
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
         self.check_rule(rule)
         return R, self._no_loss(R)
+
+
+class ConcatConstant(WithConstant):
+    """``z = concatenate([c, x], axis)``: a constant ``c`` of one sample's shape, repeated
+    for every sample, before the signal ``x`` (after it with ``first=False``).
+
+    A vision transformer's class token (``torch.cat([class_token.expand(n, -1, -1), x],
+    dim=1)``). ``z`` has two kinds of positions: those of ``x``, which read one
+    input element each, and those of ``c``, which read none: no relevance can
+    reach the constant, so it keeps its share, as a bias does (eq. (6) of
+    docs/theory.md: the bias's term ``b_j / z_j R_j`` is ``R_j`` where ``z_j = b_j``)::
+
+        R_x = R[positions of x]          absorbed_bias = sum R[positions of c]
+
+    and ``sum R = sum R_x + absorbed_bias`` exactly. The gradient is the same slice.
+    ``axis`` counts the batch axis (as ``torch.cat``'s ``dim``); the constant's
+    shape is one sample's, equal to ``x.shape[1:]`` except along ``axis``.
+
+    Example: tokens ``x`` of shape ``(B, 2, D)`` and ``c`` of shape ``(1, D)``
+    give ``z`` of shape ``(B, 3, D)``, ``z[:, 0] = c``; ``R_x = R[:, 1:]`` and
+    ``R[:, 0]`` (summed per sample) is absorbed.
+    """
+
+    array_names = ("constant",)
+
+    def __init__(self, constant: Any, axis: int = 1, first: bool = True) -> None:
+        super().__init__()
+        self.constant = self._constant("constant", constant)
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise TypeError(f"ConcatConstant: axis must be an int, got {axis!r}")
+        if axis == 0:
+            raise ValueError("ConcatConstant: axis 0 is the batch axis; the constant is "
+                             "concatenated along an axis of each sample")
+        if not isinstance(first, bool):
+            raise TypeError(f"ConcatConstant: first must be True or False, got {first!r}")
+        self.axis, self.first = int(axis), first
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"axis": self.axis, "first": self.first}
+
+    def _forward(self, a: Array) -> Array:
+        axis = self.axis % a.ndim
+        shape = a.shape[1:axis] + a.shape[axis + 1:]
+        c = self.constant
+        if c.ndim != a.ndim - 1 or c.shape[:axis - 1] + c.shape[axis:] != shape:
+            raise ValueError(f"{self.where}: the constant of shape {c.shape} must have one "
+                             f"sample's shape but on axis {self.axis}, got input of shape "
+                             f"{a.shape}")
+        c = np.broadcast_to(c.astype(a.dtype, copy=False), (a.shape[0], *c.shape))
+        return np.concatenate([c, a] if self.first else [a, c], axis=axis)
+
+    def _parts(self, t: Array) -> tuple[Array, Array]:
+        """``(the signal's part, the constant's part)`` of an output-shaped ``t``."""
+        n = self.constant.shape[self.axis % t.ndim - 1]
+        c, x = np.split(t, [n if self.first else t.shape[self.axis] - n], axis=self.axis)
+        return (x, c) if self.first else (c, x)
+
+    def _backward(self, grad_z: Array) -> Array:
+        return self._parts(grad_z)[0]
+
+    def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
+        self.check_rule(rule)
+        R_x, R_c = self._parts(R)
+        zero = np.zeros(R.shape[0], R.dtype)
+        return R_x, Ledger(per_sample_sum(R_c), zero, zero.copy())
