@@ -7,10 +7,12 @@ one run (the median of ``--runs`` rounds in which every call is timed once in
 turn, after a warm-up: ``vgg16.alternate``):
 
 * ``lrp_ref forward``;
-* ``lrp_ref CP-LRP``: ``attention="cp-lrp"``, ``Zero()`` on every linear map and
-  LayerNorm (``1/sigma`` constant), the residual additions and the positional
-  embedding by LRP-0 (``residual_epsilon=0``), the attention's ``epsilon=0``;
-* ``lrp_ref AttnLRP``: ``attention="attnlrp"``, ``Epsilon(1e-6)`` everywhere;
+* ``lrp_ref CP-LRP``: ``composites.cp_lrp(0, 0)`` (the attention weights held
+  constant, ``Epsilon(0)`` = LRP-0 on every linear map and LayerNorm, ``1/sigma``
+  constant), the residual additions, the positional embedding and the attention's
+  products by LRP-0 too (``from_torch(..., residual_epsilon=0)``);
+* ``lrp_ref AttnLRP``: ``composites.attnlrp(1e-6)`` (``Epsilon(1e-6)`` on every
+  linear map and LayerNorm, the uniform split of the products);
 * ``LXT CP-LRP``: LXT 2.1's efficient mode with its map for torchvision's ViT
   (``lxt.efficient.models.vit_torch.cp_LRP``: GELU's identity rule, LayerNorm with
   ``std`` detached, query and key detached in ``nn.MultiheadAttention``), relevance
@@ -60,12 +62,11 @@ from vgg16 import alternate, blas_threads, relative_error  # noqa: E402
 
 import lrp_ref as lrp  # noqa: E402
 from lrp_ref.audit import per_sample_sum  # noqa: E402
-from lrp_ref.layers.base import build  # noqa: E402
 
 RELATIVE_TOLERANCE_FLOAT64 = 1e-8
 #: The rule of every linear map and LayerNorm: LRP-0 for CP-LRP (what LXT's Gradient x
 #: Input computes), Epsilon(1e-6) for AttnLRP.
-RULES = {"cp": lrp.Zero(), "attn": lrp.Epsilon(1e-6)}
+RULES = {"cp": lrp.composites.cp_lrp(0.0, 0.0), "attn": lrp.composites.attnlrp(1e-6)}
 
 
 def import_lxt_patches() -> Any:
@@ -151,23 +152,6 @@ def gradient_x_input(torch: Any, model: Any, x: Any, target: int) -> Any:
     return (x * x.grad).detach()
 
 
-def with_attention(net: lrp.Graph, attention: str, **options: Any) -> lrp.Graph:
-    """``net`` with every MultiheadAttention's ``attention`` (and ``options``) set: rebuilt
-    from its config and arrays, as lrp_ref.load does."""
-    def walk(config: Any) -> None:
-        if isinstance(config, dict):
-            if config.get("type") == "MultiheadAttention":
-                config.update(attention=attention, **options)
-            for value in config.values():
-                walk(value)
-        elif isinstance(config, list):
-            for value in config:
-                walk(value)
-    config = net.config()
-    walk(config)
-    return build(config, net.state())
-
-
 def model(torch: Any, torchvision: Any, quick: bool) -> tuple[Any, int]:
     """The float64 torch model and its image size."""
     torch.manual_seed(0)
@@ -207,8 +191,7 @@ def main() -> None:
     m64, image = model(torch, torchvision, args.quick)
     x64 = np.random.default_rng(1).normal(size=(1, 3, image, image))
     imported = from_torch(m64, residual_epsilon=0.0)
-    nets = {"cp": with_attention(imported, "cp-lrp", epsilon=0.0),
-            "attn": with_attention(imported, "attnlrp")}
+    nets = {"cp": imported, "attn": imported}
     target = int(np.argmax(imported.forward(x64)[0]))
     float64_results: dict[str, np.ndarray] = {}
     print(f"ViT ({'quick' if args.quick else 'vit_b_16'}), batch 1, 3x{image}x{image}, "

@@ -15,7 +15,6 @@ import pytest
 
 import lrp_ref as lrp
 from lrp_ref.interop.torch import from_torch
-from lrp_ref.layers.base import build
 from lrp_ref.testing import assert_relevance_close
 
 import peer_runs as pr
@@ -95,23 +94,6 @@ def test_convnext_tiny_explains_with_every_node_balanced(convnext):
 
 # -- Vision Transformer ----------------------------------------------------------------------
 
-def with_attention(net, attention, **options):
-    """``net`` with every MultiheadAttention's ``attention`` option (and ``options``:
-    ``epsilon``) set, rebuilt from its config and arrays as lrp_ref.load does."""
-    def walk(config):
-        if isinstance(config, dict):
-            if config.get("type") == "MultiheadAttention":
-                config.update(attention=attention, **options)
-            for value in config.values():
-                walk(value)
-        elif isinstance(config, list):
-            for value in config:
-                walk(value)
-    config = net.config()
-    walk(config)
-    return build(config, net.state())
-
-
 def small_vit(seed=0):
     """torchvision's VisionTransformer at a small size: 32x32 images of 16x16 patches (4
     tokens and the class token), 2 layers of 2 heads, width 16; random weights, and a
@@ -142,14 +124,14 @@ def test_vit_forward_and_gradient_equal_torch():
     assert kinds[-2:] == [("getitem_9", "Slice"), ("heads.head", "Dense")]
 
 
-@pytest.mark.parametrize("attention", ["attnlrp", "cp-lrp"])
+@pytest.mark.parametrize("composite", [lrp.composites.attnlrp, lrp.composites.cp_lrp])
 @pytest.mark.parametrize("method", ["fast", "explicit"])
-def test_vit_explains_with_every_node_balanced(attention, method):
+def test_vit_explains_with_every_node_balanced(composite, method):
     """AttnLRP books the softmax's Taylor bias; CP-LRP holds the attention constant; with
     Epsilon on every linear map and LayerNorm every node's ledger balances either way."""
-    net = with_attention(from_torch(small_vit(1)), attention)
+    net = from_torch(small_vit(1))
     x = np.random.default_rng(3).standard_normal((2, 3, 32, 32))
-    e = net.explain(x, rule=lrp.Epsilon(1e-6), method=method)
+    e = net.explain(x, rule=composite(1e-6), method=method)
     assert_every_node_balances(e)
     cat = e.layer("cat")                              # the class token's row is absorbed
     np.testing.assert_allclose(cat.absorbed_bias, cat.relevance_out[:, 0].sum(axis=1),
@@ -162,9 +144,9 @@ def test_vit_cp_lrp_with_lrp0_is_gradient_x_input_with_attention_and_sigma_detac
     in x: the relevance is Gradient x Input of torch's forward with those held constant
     (LXT's efficient CP-LRP for torchvision's ViT, written out). Rounding only: 1e-9."""
     m = small_vit(2)
-    net = with_attention(from_torch(m, residual_epsilon=0.0), "cp-lrp", epsilon=0.0)
+    net = from_torch(m, residual_epsilon=0.0)          # the attention's epsilon too
     x = np.random.default_rng(4).standard_normal((2, 3, 32, 32))
-    e = net.explain(x, rule=lrp.Zero())
+    e = net.explain(x, rule=lrp.composites.cp_lrp(0.0, 0.0))
     nn, F = torch.nn, torch.nn.functional
 
     def layer_norm(self, h):                           # 1/sigma held constant
