@@ -30,6 +30,7 @@ from ..layers import (
     BatchNorm1d,
     ChannelShuffle,
     Chunk,
+    ConcatConstant,
     Conv1d,
     Conv2d,
     ConvTranspose2d,
@@ -46,6 +47,7 @@ from ..layers import (
     Mish,
     Mul,
     Permute,
+    PositionalEmbedding,
     Product,
     ReLU,
     ReLU6,
@@ -61,6 +63,7 @@ from ..layers import (
     Transpose,
     Upsample,
 )
+from ..multihead_attention import MultiheadAttention
 from ..network import Sequential
 from ..rules import AlphaBeta, Epsilon, Flat, Pass, Rule, WSquare, Zero
 from .vector_case import Case, rng_for
@@ -329,6 +332,45 @@ def _transformer_cases() -> list[Case]:
                           "LayerNorm, Dense head; Epsilon(1e-6) on the linear layers and "
                           "LayerNorm", _attention_net(rng, constant),
                           rng.standard_normal((2, 4, 3)), eps, target=np.array([1, 2])))
+    cases += _token_cases()
+    return cases
+
+
+def _token_cases() -> list[Case]:
+    """Tokens (B, T, d): torch's self-attention (a Graph of the primitives, masked),
+    a learned positional embedding and a class token, each between Dense layers on the
+    tokens; Epsilon(1e-6)."""
+    eps, cases = Epsilon(1e-6), []
+
+    def tokens(rng: np.random.Generator, middle: Any, T: int, d: int = 4) -> Sequential:
+        return Sequential([Dense(rng.standard_normal((5, d)) / 2, rng.standard_normal(d)),
+                           middle, Flatten(),
+                           Dense(rng.standard_normal((T * d, 3)), rng.standard_normal(3))])
+
+    for slug in ("attnlrp", "cp-lrp"):
+        name = f"transformer/multihead-attention/{slug}"
+        rng = rng_for(name)
+        causal = np.triu(np.ones((3, 3), dtype=bool), k=1)          # True: blocked
+        padding = np.array([[False, False, False], [False, False, True]])
+        mha = MultiheadAttention(rng.standard_normal((12, 4)) / 2, rng.standard_normal((4, 4)),
+                                 2, rng.standard_normal(12), rng.standard_normal(4),
+                                 attn_mask=causal, key_padding_mask=padding, attention=slug)
+        cases.append(Case(name, f"Dense on 3 tokens, MultiheadAttention (torch's layout, 2 "
+                          f"heads of 2, a causal mask and a key padding mask, attention="
+                          f"{slug!r}), Flatten, Dense; Epsilon(1e-6)", tokens(rng, mha, 3),
+                          rng.standard_normal((2, 3, 5)), eps, target=np.array([0, 2])))
+    rng = rng_for("transformer/positional-embedding")
+    cases.append(Case("transformer/positional-embedding", "Dense on 3 tokens, "
+                      "PositionalEmbedding (max_len 5: rows 0-2 used, a bias of eq. (6)), "
+                      "Flatten, Dense; Epsilon(1e-6)",
+                      tokens(rng, PositionalEmbedding(rng.standard_normal((5, 4))), 3),
+                      rng.standard_normal((2, 3, 5)), eps, target=np.array([1, 0])))
+    rng = rng_for("transformer/class-token")
+    cases.append(Case("transformer/class-token", "Dense on 3 tokens, ConcatConstant (a class "
+                      "token before them: its positions' relevance absorbed), Flatten, Dense; "
+                      "Epsilon(1e-6)",
+                      tokens(rng, ConcatConstant(rng.standard_normal((1, 4))), 4),
+                      rng.standard_normal((2, 3, 5)), eps, target=np.array([2, 1])))
     return cases
 
 
