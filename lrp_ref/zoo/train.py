@@ -133,12 +133,18 @@ def fit(net: Layer, x: Array, y: Array, epochs: int, batch_size: int = 32, lr: f
         losses = []
         for start in range(0, len(x), batch_size):
             batch = order[start:start + batch_size]
-            loss, grad = softmax_cross_entropy(net.forward(x[batch]), y[batch])
-            net.backward(grad)
-            optimizer.step()
-            losses.append(loss * len(batch))
+            losses.append(adam_step(net, optimizer, x[batch], y[batch]))
         history.append(sum(losses) / len(x))
     return history
+
+
+def adam_step(net: Layer, optimizer: Adam, x: Array, y: Array) -> float:
+    """One update on the batch ``(x, y)``: forward, softmax cross-entropy, backward,
+    Adam step. Returns the batch's summed loss (mean loss times batch size)."""
+    loss, grad = softmax_cross_entropy(net.forward(x), y)
+    net.backward(grad)
+    optimizer.step()
+    return loss * len(y)
 
 
 def by_length(sequences: Sequence[Array]) -> list[Array]:
@@ -183,11 +189,8 @@ def fit_sequences(net: Layer, sequences: Sequence[Array], labels: Array, epochs:
         total = 0.0
         for b in rng.permutation(len(batches)):
             index = batches[b]
-            ids = np.stack([sequences[k] for k in index])
-            loss, grad = softmax_cross_entropy(net.forward(ids), labels[index])
-            net.backward(grad)
-            optimizer.step()
-            total += loss * len(index)
+            total += adam_step(net, optimizer, np.stack([sequences[k] for k in index]),
+                               labels[index])
         history.append(total / len(sequences))
     return history
 
