@@ -156,19 +156,6 @@ def zennit_block(block, x, composite):
     return relevance.detach().numpy()
 
 
-class Traced(nn.Module):
-    """``module`` as the one child of a plain module: from_torch traces it with torch.fx
-    (a root nn.Sequential is converted child by child, and torchvision's
-    Conv2dNormActivation, a subclass of it, is not among the types it converts so)."""
-
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-
-    def forward(self, x):
-        return self.module(x)
-
-
 def epsilon_plus():
     return lrp.composites.epsilon_plus(1e-6, pr.TINY)
 
@@ -190,7 +177,7 @@ def test_zennit_gives_both_branches_of_a_functional_addition_all_the_relevance()
     x = np.random.default_rng(5).standard_normal((2, 8, 6, 6))
     z = from_torch(block).forward(x)
     theirs = zennit_block(block, x, zennit_epsilon_plus())
-    body = from_torch(Traced(block.conv).eval()).explain(x, output_relevance=z, rule=epsilon_plus())
+    body = from_torch(block.conv.eval()).explain(x, output_relevance=z, rule=epsilon_plus())
     assert_relevance_close(theirs, z + body.relevance, rtol=RTOL)
     ours = from_torch(block, residual_epsilon=pr.TINY).explain(
         x, output_relevance=z, rule=epsilon_plus()).relevance
