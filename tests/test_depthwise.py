@@ -77,6 +77,28 @@ def test_shifted_slices_are_the_convolution_its_adjoint_and_its_weight_gradient(
                                atol=1e-12 * np.abs(s).sum() * np.abs(x).max())
 
 
+@pytest.mark.parametrize("groups, size", [(8, 5), (2, 9)], ids=["channels-last", "rows"])
+def test_both_memory_layouts(groups, size):
+    """More channels than output columns run channels-last, fewer along the rows: both are
+    the convolution, its adjoint and its weight gradient (stride 2, multiplier 2, float64;
+    tolerances as above)."""
+    rng = np.random.default_rng(groups)
+    window = Window((3, 3), (2, 2), (1, 1), (1, 1))
+    x = rng.standard_normal((2, groups, size, size))
+    w = rng.standard_normal((2 * groups, 1, 3, 3))
+    s = rng.standard_normal((2, 2 * groups, *window.output_size((size, size), "test")))
+    assert (groups > s.shape[3]) == (groups == 8)
+    layer = conv_layer(w, window, groups)
+    np.testing.assert_allclose(kernels.depthwise_convolve(x, w, window, groups),
+                               naive.conv_options_forward(layer, x), rtol=0,
+                               atol=1e-12 * np.abs(x).max() * np.abs(w).sum())
+    grad_x, grad_w, _ = naive.conv_options_gradients(layer, x, s)
+    np.testing.assert_allclose(kernels.depthwise_transposed(s, w, window, x.shape[2:], groups),
+                               grad_x, rtol=0, atol=1e-12 * np.abs(s).max() * np.abs(w).sum())
+    np.testing.assert_allclose(kernels.depthwise_weight_gradient(x, s, window, w.shape, groups),
+                               grad_w, rtol=0, atol=1e-12 * np.abs(s).sum() * np.abs(x).max())
+
+
 @given(grouped_geometry())
 def test_the_shifted_slices_equal_the_im2col_route(case):
     """The same three maps by the batched GEMM over im2col columns (the route of the

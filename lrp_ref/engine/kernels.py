@@ -456,6 +456,22 @@ def group_blocks(groups: int, bytes_per_group: int) -> list[slice]:
     return [slice(g, min(g + step, groups)) for g in range(0, groups, step)]
 
 
+def channels_last(shape: tuple[int, ...], dtype: np.dtype, channel_axes: int) -> Array:
+    """Zeros of ``shape`` ``(B, *channels, H, W)`` (``channel_axes`` channel axes) held in
+    channels-last memory ``(B, H, W, *reversed(channels))``: a transposed view, so that an
+    element-wise step runs along the channels in its innermost loop."""
+    order = (0, *range(channel_axes + 1, len(shape)), *range(channel_axes, 0, -1))
+    memory = np.zeros([shape[k] for k in order], dtype)
+    return memory.transpose(np.argsort(order))
+
+
+def weights_by_element(w: Array, groups: int) -> Array:
+    """``w[g m + j, 0, u, v]`` as ``(G, m, kh kw, 1, 1)``, contiguous along ``g`` (a
+    channels-last step reads it along the channels: 3x faster than with a stride)."""
+    by_element = np.ascontiguousarray(w.reshape(groups, w.shape[0] // groups, -1).T)
+    return by_element.T[..., None, None]
+
+
 def depthwise_convolve(x: Array, w: Array, window: Window, groups: int) -> Array:
     """:func:`convolve` of a depthwise convolution (:func:`depthwise`), by shifted slices.
 
@@ -473,25 +489,39 @@ def depthwise_convolve(x: Array, w: Array, window: Window, groups: int) -> Array
     of ``kh kw`` times the input's size, whose copy and per-GEMM overhead cost
     more than the arithmetic. The adjoint and the weight gradient are
     :func:`depthwise_transposed` and :func:`depthwise_weight_gradient`.
-    The groups run in blocks whose output stays below :data:`BLOCK_BYTES`, so
-    the block and its product buffer stay in cache over the ``kh kw`` passes.
+
+    NumPy's innermost loop runs along one row of ``Wo`` outputs; where there are more
+    channels than that (EfficientNet's 1152 channels at 7x7) the padded input
+    and ``z`` are held channels-last (:func:`channels_last`, one copy each way) and
+    the loop runs along the channels instead (2-4x faster there). Otherwise the
+    groups run in blocks whose output stays below :data:`BLOCK_BYTES`, so the
+    block and its product buffer stay in cache over the ``kh kw`` passes.
     """
-    n_out, _, kh, kw = w.shape
+    n_out = w.shape[0]
     m, B = n_out // groups, x.shape[0]
+    Ho, Wo = window.output_size(x.shape[2:], "Conv2d")
+    dtype = np.result_type(x, w)
+    if groups > Wo:          # x_pad channels-last, and the window without its padding
+        padded = tuple(n + 2 * p for n, p in zip(x.shape[2:], window.padding))
+        x_pad = channels_last((B, groups, *padded), x.dtype, 1)
+        window.crop(x_pad)[...] = x
+        x, window = x_pad, Window(window.kernel, window.stride, (0, 0), window.dilation)
+        z = channels_last((B, groups, m, Ho, Wo), dtype, 2)
+        blocks = [slice(0, groups)]
+    else:
+        z = np.empty((B, groups, m, Ho, Wo), dtype)
+        blocks = group_blocks(groups, z[:, :1].nbytes)
     # x_pad's slice per (u, v), (B, G, Ho, Wo), with a unit axis for the multiplier
     (first, *rest) = [view[:, :, None] for view in window.offsets(x)]
-    Ho, Wo = first.shape[3:]
-    w_k = w.reshape(groups, m, kh * kw, 1, 1)
-    z = np.empty((B, groups, m, Ho, Wo), np.result_type(x, w))
-    blocks = group_blocks(groups, z[:, :1].nbytes)
-    product = np.empty(z[:, blocks[0]].shape, z.dtype)
+    w_k = weights_by_element(w, groups)
+    product = np.empty_like(z[:, blocks[0]])
     for g in blocks:
         z_g, product_g = z[:, g], product[:, :g.stop - g.start]
         np.multiply(first[:, g], w_k[g, :, 0], out=z_g)
         for k, x_k in enumerate(rest, 1):
             np.multiply(x_k[:, g], w_k[g, :, k], out=product_g)
             z_g += product_g
-    return z.reshape(B, n_out, Ho, Wo)
+    return np.ascontiguousarray(z).reshape(B, n_out, Ho, Wo)
 
 
 def depthwise_transposed(s: Array, w: Array, window: Window, size: tuple[int, int],
@@ -503,17 +533,26 @@ def depthwise_transposed(s: Array, w: Array, window: Window, size: tuple[int, in
 
     for every ``(j, u, v)``: ``m kh kw`` products of arrays of the size of one
     channel of ``s`` per group, each added onto a strided slice of the padded
-    result (``Window.offset_slices``; no fold of columns), in blocks of groups
-    as :func:`depthwise_convolve`.
+    result (``Window.offset_slices``; no fold of columns); channels-last or in
+    blocks of groups as :func:`depthwise_convolve`.
     """
     B, n_out, Ho, Wo = s.shape
-    kh, kw = w.shape[2:]
     m = n_out // groups
-    c_pad = window.zeros_padded(B, groups, size, np.result_type(s, w))
+    dtype = np.result_type(s, w)
     s_j = s.reshape(B, groups, m, Ho, Wo)
-    w_k = w.reshape(groups, m, kh * kw, 1, 1)
-    blocks = group_blocks(groups, c_pad[:, :1].nbytes)
-    product = np.empty(s_j[:, blocks[0], 0].shape, c_pad.dtype)
+    last = groups > Wo
+    if last:
+        padded = tuple(n + 2 * p for n, p in zip(size, window.padding))
+        c_pad = channels_last((B, groups, *padded), dtype, 1)
+        s_last = channels_last(s_j.shape, s.dtype, 2)
+        s_last[...] = s_j
+        s_j = s_last
+        blocks = [slice(0, groups)]
+    else:
+        c_pad = window.zeros_padded(B, groups, size, dtype)
+        blocks = group_blocks(groups, c_pad[:, :1].nbytes)
+    w_k = weights_by_element(w, groups)
+    product = np.empty_like(s_j[:, blocks[0], 0], dtype=dtype)
     for g in blocks:
         product_g = product[:, :g.stop - g.start]
         for k, where in enumerate(window.offset_slices((Ho, Wo))):
@@ -521,7 +560,8 @@ def depthwise_transposed(s: Array, w: Array, window: Window, size: tuple[int, in
             for j in range(m):
                 np.multiply(s_j[:, g, j], w_k[g, j, k], out=product_g)
                 target += product_g
-    return window.crop(c_pad)
+    c = window.crop(c_pad)
+    return np.ascontiguousarray(c) if last else c
 
 
 def depthwise_weight_gradient(a: Array, g: Array, window: Window, kernel_shape: tuple,
