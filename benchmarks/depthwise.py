@@ -11,6 +11,14 @@ number. One line per model on stdout::
 
     python benchmarks/depthwise.py                                  # mobilenet_v2, efficientnet_b0
     python benchmarks/depthwise.py --models shufflenet_v2_x0_5 --runs 5
+    python benchmarks/depthwise.py --layers          # per layer: dispatched vs im2col
+
+``--layers`` times, on the depthwise layer shapes of MobileNet-V2 and EfficientNet-B0
+(:data:`LAYERS`, batch 1, random data), ``kernels.convolve`` and
+``kernels.transposed_convolution`` as dispatched (shifted slices; ``convolve`` at stride 2
+keeps the GEMM) and by the im2col route (the same call with ``kernels.depthwise`` patched
+to refuse), alternating in one process, the median of ``--runs`` after a warm-up: a
+comparison that the load moves less than whole explanations.
 
 To compare two versions of lrp_ref, run the script from a copy of each tree in turn
 (``before, after, before, after``): it imports the lrp_ref of the tree it sits in.
@@ -23,13 +31,16 @@ import argparse
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
+from unittest import mock
 
 import numpy as np
 from zoo_table import MODELS, alternate, imported  # puts this tree first on sys.path
 
 import lrp_ref as lrp  # after zoo_table: this tree's lrp_ref
 from lrp_ref.engine import kernels
+from lrp_ref.engine.patches import Window
 
 #: Seconds spent in depthwise convolutions, by label, while :func:`timed_depthwise` counts.
 SPENT: dict[str, float] = {}
@@ -82,12 +93,53 @@ def times(name: str, runs: int) -> dict[str, float]:
     return {**medians, **{k: v / (runs + 1) for k, v in SPENT.items()}}
 
 
+#: Depthwise layers (channels, input size, kernel, stride) of MobileNet-V2 and EfficientNet-B0.
+LAYERS = [(32, 112, 3, 1), (96, 112, 3, 2), (144, 56, 3, 1), (144, 56, 5, 2), (240, 28, 5, 1),
+          (576, 14, 3, 1), (672, 14, 5, 1), (1152, 7, 5, 1)]
+
+
+def im2col(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` with ``kernels.depthwise`` refusing every layer: the im2col route."""
+    def run() -> Any:
+        with mock.patch.object(kernels, "depthwise", lambda shape, groups: False):
+            return fn()
+    return run
+
+
+def layer_times(runs: int) -> None:
+    """Print, per layer of :data:`LAYERS` and dtype, the two routes' times in ms."""
+    rng = np.random.default_rng(0)
+    print("| channels, size, kernel, stride | dtype | z: dispatched / im2col | "
+          "c: dispatched / im2col |")
+    print("|---|---|---:|---:|")
+    for C, n, k, stride in LAYERS:
+        for dtype in (np.float32, np.float64):
+            window = Window((k, k), (stride, stride), (k // 2, k // 2))
+            x = rng.standard_normal((1, C, n, n)).astype(dtype)
+            w = rng.standard_normal((C, 1, k, k)).astype(dtype)
+            s = rng.standard_normal((1, C, *window.output_size((n, n), "x"))).astype(dtype)
+
+            z = partial(kernels.convolve, x, w, window, groups=C)
+            c = partial(kernels.transposed_convolution, s, w, window, (n, n), groups=C)
+            t = alternate({"z dispatched": z, "c dispatched": c, "z im2col": im2col(z),
+                           "c im2col": im2col(c)}, runs)
+            ms = {name: 1e3 * v for name, v in t.items()}
+            print(f"| {C}, {n}x{n}, {k}x{k}, {stride} | {np.dtype(dtype).name} | "
+                  f"{ms['z dispatched']:.2f} / {ms['z im2col']:.2f} ms | "
+                  f"{ms['c dispatched']:.2f} / {ms['c im2col']:.2f} ms |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["mobilenet_v2", "efficientnet_b0"],
                         choices=MODELS)
     parser.add_argument("--runs", type=int, default=3, help="timed rounds per call")
+    parser.add_argument("--layers", action="store_true",
+                        help="time the two routes per depthwise layer instead")
     args = parser.parse_args()
+    if args.layers:
+        layer_times(args.runs)
+        return
     for name in args.models:
         t = times(name, args.runs)
         print(f"{name}: " + ", ".join(f"{k} {v:.3f} s" for k, v in t.items())

@@ -311,9 +311,11 @@ def convolve(x: Array, w: Array, window: Window, band_bytes: int = BAND_BYTES,
     channels fall into ``G`` groups, output group ``g`` seeing only input group
     ``g`` (``w`` is ``(C_out, C_in / G, kh, kw)``, as in torch): one GEMM
     ``(C_out/G, K/G) @ (K/G, P)`` per group, all in one batched ``matmul``; a depthwise
-    convolution (:func:`depthwise`) is :func:`depthwise_convolve` instead.
+    convolution (:func:`depthwise`) at stride 1 is :func:`depthwise_convolve` instead (at
+    stride 2 the GEMM is as fast or faster: it reads the input once, where shifted
+    slices read it ``kh kw`` times with gaps; benchmarks/README.md, "depthwise.py").
     """
-    if depthwise(w.shape, groups):
+    if depthwise(w.shape, groups) and window.stride == (1, 1):
         return depthwise_convolve(x, w, window, groups)
     Ho, Wo = window.output_size(x.shape[2:], "Conv2d")
     B, n_out = x.shape[0], w.shape[0]
