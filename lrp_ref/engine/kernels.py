@@ -312,8 +312,8 @@ def convolve(x: Array, w: Array, window: Window, band_bytes: int = BAND_BYTES,
     ``g`` (``w`` is ``(C_out, C_in / G, kh, kw)``, as in torch): one GEMM
     ``(C_out/G, K/G) @ (K/G, P)`` per group, all in one batched ``matmul``; a depthwise
     convolution (:func:`depthwise`) at stride 1 is :func:`depthwise_convolve` instead (at
-    stride 2 the GEMM is as fast or faster: it reads the input once, where shifted
-    slices read it ``kh kw`` times with gaps; benchmarks/README.md, "depthwise.py").
+    stride 2 the GEMM was as fast or faster in the per-layer timings of
+    benchmarks/README.md, "depthwise.py")
     """
     if depthwise(w.shape, groups) and window.stride == (1, 1):
         return depthwise_convolve(x, w, window, groups)
@@ -447,8 +447,8 @@ def depthwise(shape: tuple[int, ...], groups: int) -> bool:
     ``groups`` is depthwise (one input channel per group, ``G = C_in``; any channel
     multiplier ``m = C_out / G``) and takes the shifted slices of :func:`depthwise_convolve`.
 
-    With two or more input channels per group the im2col GEMM is faster already (2-4x
-    at 64 channels, 56x56; benchmarks/README.md, "Depthwise convolutions")."""
+    With two or more input channels per group the im2col GEMM is faster already (2x at
+    64 channels, 56x56; benchmarks/README.md, "depthwise.py")."""
     return groups > 1 and shape[1] == 1
 
 
@@ -469,7 +469,8 @@ def channels_last(shape: tuple[int, ...], dtype: np.dtype, channel_axes: int) ->
 
 def weights_by_element(w: Array, groups: int) -> Array:
     """``w[g m + j, 0, u, v]`` as ``(G, m, kh kw, 1, 1)``, contiguous along ``g`` (a
-    channels-last step reads it along the channels: 3x faster than with a stride)."""
+    channels-last step reads it along the channels: 3x faster than with a stride,
+    benchmarks/README.md, "depthwise.py")."""
     by_element = np.ascontiguousarray(w.reshape(groups, w.shape[0] // groups, -1).T)
     return by_element.T[..., None, None]
 
@@ -488,14 +489,17 @@ def depthwise_convolve(x: Array, w: Array, window: Window, groups: int) -> Array
     (broadcast over the batch, the positions and the multiplier). The im2col
     route forms the same products as ``G`` GEMMs ``(m, kh kw) @ (kh kw, Ho Wo)``
     (for a 3x3 kernel ``(1, 9) @ (9, Ho Wo)`` per channel) on a column matrix
-    of ``kh kw`` times the input's size, whose copy and per-GEMM overhead cost
-    more than the arithmetic. The adjoint and the weight gradient are
-    :func:`depthwise_transposed` and :func:`depthwise_weight_gradient`.
+    of ``kh kw`` times the input's size; the slices were faster at stride 1 on
+    most depthwise layers of MobileNet-V2 and EfficientNet-B0, the transposed
+    map at any stride (benchmarks/README.md, "depthwise.py"). The adjoint and
+    the weight gradient are :func:`depthwise_transposed` and
+    :func:`depthwise_weight_gradient`.
 
     NumPy's innermost loop runs along one row of ``Wo`` outputs; where there are more
     channels than that (EfficientNet's 1152 channels at 7x7) the padded input
     and ``z`` are held channels-last (:func:`channels_last`, one copy each way) and
-    the loop runs along the channels instead (2-4x faster there). Otherwise the
+    the loop runs along the channels instead (1.6-3.8x faster there,
+    benchmarks/README.md, "depthwise.py"). Otherwise the
     groups run in blocks whose output stays below :data:`BLOCK_BYTES`, so the
     block and its product buffer stay in cache over the ``kh kw`` passes.
     """
