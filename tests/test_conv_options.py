@@ -44,15 +44,23 @@ def rule_id(rule) -> str:
 
 
 @st.composite
-def option_cases(draw, kinds=("conv2d", "conv1d", "transposed"), modes=tuple(MODES)):
+def option_cases(draw, kinds=("conv2d", "conv1d", "transposed"), modes=tuple(MODES),
+                 depthwise=False):
     """``(layer, a, R)``: a Conv2d, Conv1d or ConvTranspose2d with random groups, stride,
     dilation, padding (symmetric, asymmetric or 'same') and padding mode; an input on
-    which at least one window fits, and an output relevance."""
+    which at least one window fits, and an output relevance.
+
+    ``depthwise``: 2 to 4 groups, each a single channel on the convolution's input side
+    (the layer's input, the output of a transposed one) and 1 to 3 on the other (a
+    channel multiplier), the layers ``kernels.depthwise`` routes to the shifted slices."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     p = draw(naive.SOME_ZEROS)
     kind = draw(st.sampled_from(kinds))
-    groups = draw(st.integers(1, 3))
+    groups = draw(st.integers(2, 4) if depthwise else st.integers(1, 3))
     c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    if depthwise:
+        narrow, wide = groups, groups * draw(st.integers(1, 3))
+        c_in, c_out = (wide, narrow) if kind == "transposed" else (narrow, wide)
     batch = draw(st.integers(1, 2))
     two_d = kind != "conv1d"
     rank = 2 if two_d else 1

@@ -30,6 +30,7 @@ from lrp_ref.interop.torch import from_torch  # noqa: E402
 import naive  # noqa: E402
 
 nn = torch.nn
+F = torch.nn.functional
 torch.set_num_threads(1)     # tiny convolutions: a thread pool costs more than the work
 
 
@@ -175,3 +176,43 @@ def test_1d_pools_forward_and_gradient_against_torch(module):
     g = np.random.default_rng(2).standard_normal(z_t.shape)
     z_t.backward(torch.from_numpy(g))
     np.testing.assert_allclose(layer.backward(g), x_t.grad.numpy(), rtol=1e-14)
+
+
+@given(seed=st.integers(0, 2**31 - 1), groups=st.integers(1, 4), multiplier=st.integers(1, 3),
+       kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+       dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)), batch=st.integers(1, 2))
+def test_depthwise_kernels_against_torch(seed, groups, multiplier, kernel, stride, padding,
+                                         dilation, batch):
+    """The shifted-slice kernels of a depthwise convolution (``kernels.depthwise_*``, one
+    input channel per group, any multiplier) are F.conv2d with ``groups``, its adjoint
+    F.conv_transpose2d (``output_padding`` restoring the input's size) and torch's weight
+    gradient. Sums of at most 5 * 5 * 3 = 75 products (the weight gradient: batch * Ho *
+    Wo <= 2 * 100) in another order: 1e-12 of the sum of the magnitudes (~200 u)."""
+    from lrp_ref.engine import kernels
+    from lrp_ref.engine.patches import Window
+
+    rng = np.random.default_rng(seed)
+    window = Window(kernel, stride, padding, dilation)
+    size = tuple(max(e - 2 * p, 1) + 3 for e, p in zip(window.extent, padding))
+    x = rng.standard_normal((batch, groups, *size))
+    w = rng.standard_normal((groups * multiplier, 1, *kernel))
+    options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    z = kernels.depthwise_convolve(x, w, window, groups)
+    np.testing.assert_allclose(z, F.conv2d(torch.from_numpy(x), torch.from_numpy(w),
+                                           **options).numpy(),
+                               rtol=0, atol=1e-12 * np.abs(x).max() * np.abs(w).sum())
+    s = rng.standard_normal(z.shape)
+    # the rows and columns of the input no window reaches: torch's output_padding
+    output_padding = tuple(n + 2 * p - e - (m - 1) * st_ for n, p, e, m, st_ in zip(
+        size, padding, window.extent, z.shape[2:], stride))
+    c = kernels.depthwise_transposed(s, w, window, size, groups)
+    expected = F.conv_transpose2d(torch.from_numpy(s), torch.from_numpy(w),
+                                  output_padding=output_padding, **options).numpy()
+    np.testing.assert_allclose(c, expected, rtol=0,
+                               atol=1e-12 * np.abs(s).max() * np.abs(w).sum())
+    grad = torch.nn.grad.conv2d_weight(torch.from_numpy(x), w.shape, torch.from_numpy(s),
+                                       **options).numpy()
+    np.testing.assert_allclose(kernels.depthwise_weight_gradient(x, s, window, w.shape, groups),
+                               grad, rtol=0, atol=1e-12 * np.abs(s).sum() * np.abs(x).max())

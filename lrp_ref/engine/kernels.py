@@ -14,7 +14,8 @@ optimisation is explained once, where it is made:
 * :func:`convolve` and :func:`transposed_convolution` (steps 1 and 3 of a
   convolution; swapped for a transposed convolution) build the im2col matrix
   in bands and choose between a convolution with the flipped kernel and a
-  fold; groups are one batched GEMM;
+  fold; groups are one batched GEMM, a depthwise convolution shifted slices
+  (:func:`depthwise_convolve`, :func:`depthwise_transposed`);
 * :func:`window_shares` (max-pooling's relevance) works on a reshape of the
   input where the windows tile it.
 
@@ -309,8 +310,13 @@ def convolve(x: Array, w: Array, window: Window, band_bytes: int = BAND_BYTES,
     (a loop over bands, never over single positions). With ``groups = G`` the
     channels fall into ``G`` groups, output group ``g`` seeing only input group
     ``g`` (``w`` is ``(C_out, C_in / G, kh, kw)``, as in torch): one GEMM
-    ``(C_out/G, K/G) @ (K/G, P)`` per group, all in one batched ``matmul``.
+    ``(C_out/G, K/G) @ (K/G, P)`` per group, all in one batched ``matmul``; a depthwise
+    convolution (:func:`depthwise`) at stride 1 is :func:`depthwise_convolve` instead (at
+    stride 2 the GEMM was as fast or faster in the per-layer timings of
+    benchmarks/README.md, "depthwise.py")
     """
+    if depthwise(w.shape, groups) and window.stride == (1, 1):
+        return depthwise_convolve(x, w, window, groups)
     Ho, Wo = window.output_size(x.shape[2:], "Conv2d")
     B, n_out = x.shape[0], w.shape[0]
     # (C_out, K), or (G, C_out/G, K/G) with groups; z and the columns get the same
@@ -345,8 +351,11 @@ def transposed_convolution(s: Array, w: Array, window: Window, size: tuple[int, 
     entries in a slow strided order, where the fold adds ``C_in kh kw``
     entries per position: taken when there are at least ``2 C_in`` positions
     (VGG-16's 512-channel layers at 28x28 and 14x14 fold faster). Otherwise
-    (and for any stride) :func:`fold_transposed`.
+    (and for any stride) :func:`fold_transposed`. A depthwise convolution
+    (:func:`depthwise`): :func:`depthwise_transposed`.
     """
+    if depthwise(w.shape, groups):
+        return depthwise_transposed(s, w, window, size, groups)
     (kh, kw), (ph, pw), (dh, dw) = window.kernel, window.padding, window.dilation
     n_out, n_in = w.shape[0] // groups, w.shape[1]              # per group
     positions = s.shape[2] * s.shape[3]
@@ -418,13 +427,164 @@ def convolution_weight_gradient(a: Array, g: Array, window: Window, kernel_shape
 
     ``a`` is the input of the convolution, ``g = dL/dz`` its output gradient and
     ``kernel_shape = (C_out, C_in / G, kh, kw)``; per group, one contraction of
-    ``g`` with the im2col matrix of ``a``.
+    ``g`` with the im2col matrix of ``a`` (depthwise: :func:`depthwise_weight_gradient`).
     """
+    if depthwise(kernel_shape, groups):
+        return depthwise_weight_gradient(a, g, window, kernel_shape, groups)
     B, n_out = g.shape[:2]
     cols = window.columns(a)                                    # (B, C_in, kh kw, Ho, Wo)
     cols = cols.reshape(B, groups, -1, cols.shape[3] * cols.shape[4])
     g_p = g.reshape(B, groups, n_out // groups, -1)
     grad = np.einsum("bgop,bgkp->gok", g_p, cols, optimize=True)
+    return grad.reshape(kernel_shape)
+
+
+# -- depthwise convolution: shifted slices, no im2col ---------------------------------------
+
+
+def depthwise(shape: tuple[int, ...], groups: int) -> bool:
+    """Whether the convolution of a weight of ``shape`` ``(C_out, C_in / G, kh, kw)`` with
+    ``groups`` is depthwise (one input channel per group, ``G = C_in``; any channel
+    multiplier ``m = C_out / G``) and takes the shifted slices of :func:`depthwise_convolve`.
+
+    With two or more input channels per group the im2col GEMM is faster already (2x at
+    64 channels, 56x56; benchmarks/README.md, "depthwise.py")."""
+    return groups > 1 and shape[1] == 1
+
+
+def group_blocks(groups: int, bytes_per_group: int) -> list[slice]:
+    """Blocks of whole groups, each at most :data:`BLOCK_BYTES` (but at least one group)."""
+    step = max(1, BLOCK_BYTES // max(bytes_per_group, 1))
+    return [slice(g, min(g + step, groups)) for g in range(0, groups, step)]
+
+
+def channels_last(shape: tuple[int, ...], dtype: np.dtype, channel_axes: int) -> Array:
+    """Zeros of ``shape`` ``(B, *channels, H, W)`` (``channel_axes`` channel axes) held in
+    channels-last memory ``(B, H, W, *reversed(channels))``: a transposed view, so that an
+    element-wise step runs along the channels in its innermost loop."""
+    order = (0, *range(channel_axes + 1, len(shape)), *range(channel_axes, 0, -1))
+    memory = np.zeros([shape[k] for k in order], dtype)
+    return memory.transpose(np.argsort(order))
+
+
+def weights_by_element(w: Array, groups: int) -> Array:
+    """``w[g m + j, 0, u, v]`` as ``(G, m, kh kw, 1, 1)``, contiguous along ``g`` (a
+    channels-last step reads it along the channels: 3x faster than with a stride,
+    benchmarks/README.md, "depthwise.py")."""
+    by_element = np.ascontiguousarray(w.reshape(groups, w.shape[0] // groups, -1).T)
+    return by_element.T[..., None, None]
+
+
+def depthwise_convolve(x: Array, w: Array, window: Window, groups: int) -> Array:
+    """:func:`convolve` of a depthwise convolution (:func:`depthwise`), by shifted slices.
+
+    Input channel ``g`` feeds the ``m = C_out / G`` output channels ``o = g m + j``::
+
+        z[b, g m + j, p, q] = sum_{u, v} w[g m + j, 0, u, v] x_pad[b, g, p sh + u dh, q sw + v dw]
+
+    For one kernel element ``(u, v)`` the input factor is a strided slice of
+    ``x_pad`` over all output positions (``Window.offsets``: a view, no copy)
+    and the weight one number per output channel, so ``z`` is ``kh kw``
+    products of whole arrays of the output's size, each added onto it
+    (broadcast over the batch, the positions and the multiplier). The im2col
+    route forms the same products as ``G`` GEMMs ``(m, kh kw) @ (kh kw, Ho Wo)``
+    (for a 3x3 kernel ``(1, 9) @ (9, Ho Wo)`` per channel) on a column matrix
+    of ``kh kw`` times the input's size; the slices were faster at stride 1 on
+    most depthwise layers of MobileNet-V2 and EfficientNet-B0, the transposed
+    map at any stride (benchmarks/README.md, "depthwise.py"). The adjoint and
+    the weight gradient are :func:`depthwise_transposed` and
+    :func:`depthwise_weight_gradient`.
+
+    NumPy's innermost loop runs along one row of ``Wo`` outputs; where there are more
+    channels than that (EfficientNet's 1152 channels at 7x7) the padded input
+    and ``z`` are held channels-last (:func:`channels_last`, one copy each way) and
+    the loop runs along the channels instead (1.6-3.8x faster there,
+    benchmarks/README.md, "depthwise.py"). Otherwise the
+    groups run in blocks whose output stays below :data:`BLOCK_BYTES`, so the
+    block and its product buffer stay in cache over the ``kh kw`` passes.
+    """
+    n_out = w.shape[0]
+    m, B = n_out // groups, x.shape[0]
+    Ho, Wo = window.output_size(x.shape[2:], "Conv2d")
+    dtype = np.result_type(x, w)
+    if groups > Wo:          # x_pad channels-last, and the window without its padding
+        padded = tuple(n + 2 * p for n, p in zip(x.shape[2:], window.padding))
+        x_pad = channels_last((B, groups, *padded), x.dtype, 1)
+        window.crop(x_pad)[...] = x
+        x, window = x_pad, Window(window.kernel, window.stride, (0, 0), window.dilation)
+        z = channels_last((B, groups, m, Ho, Wo), dtype, 2)
+        blocks = [slice(0, groups)]
+    else:
+        z = np.empty((B, groups, m, Ho, Wo), dtype)
+        blocks = group_blocks(groups, z[:, :1].nbytes)
+    # x_pad's slice per (u, v), (B, G, Ho, Wo), with a unit axis for the multiplier
+    (first, *rest) = [view[:, :, None] for view in window.offsets(x)]
+    w_k = weights_by_element(w, groups)
+    product = np.empty_like(z[:, blocks[0]])
+    for g in blocks:
+        z_g, product_g = z[:, g], product[:, :g.stop - g.start]
+        np.multiply(first[:, g], w_k[g, :, 0], out=z_g)
+        for k, x_k in enumerate(rest, 1):
+            np.multiply(x_k[:, g], w_k[g, :, k], out=product_g)
+            z_g += product_g
+    return np.ascontiguousarray(z).reshape(B, n_out, Ho, Wo)
+
+
+def depthwise_transposed(s: Array, w: Array, window: Window, size: tuple[int, int],
+                         groups: int) -> Array:
+    """:func:`transposed_convolution` of a depthwise convolution: the adjoint of
+    :func:`depthwise_convolve`, by the same shifted slices::
+
+        c_pad[b, g, p sh + u dh, q sw + v dw] += w[g m + j, 0, u, v] s[b, g m + j, p, q]
+
+    for every ``(j, u, v)``: ``m kh kw`` products of arrays of the size of one
+    channel of ``s`` per group, each added onto a strided slice of the padded
+    result (``Window.offset_slices``; no fold of columns); channels-last or in
+    blocks of groups as :func:`depthwise_convolve`.
+    """
+    B, n_out, Ho, Wo = s.shape
+    m = n_out // groups
+    dtype = np.result_type(s, w)
+    s_j = s.reshape(B, groups, m, Ho, Wo)
+    last = groups > Wo
+    if last:
+        padded = tuple(n + 2 * p for n, p in zip(size, window.padding))
+        c_pad = channels_last((B, groups, *padded), dtype, 1)
+        s_last = channels_last(s_j.shape, s.dtype, 2)
+        s_last[...] = s_j
+        s_j = s_last
+        blocks = [slice(0, groups)]
+    else:
+        c_pad = window.zeros_padded(B, groups, size, dtype)
+        blocks = group_blocks(groups, c_pad[:, :1].nbytes)
+    w_k = weights_by_element(w, groups)
+    product = np.empty_like(s_j[:, blocks[0], 0], dtype=dtype)
+    for g in blocks:
+        product_g = product[:, :g.stop - g.start]
+        for k, where in enumerate(window.offset_slices((Ho, Wo))):
+            target = c_pad[:, g][where]
+            for j in range(m):
+                np.multiply(s_j[:, g, j], w_k[g, j, k], out=product_g)
+                target += product_g
+    c = window.crop(c_pad)
+    return np.ascontiguousarray(c) if last else c
+
+
+def depthwise_weight_gradient(a: Array, g: Array, window: Window, kernel_shape: tuple,
+                              groups: int) -> Array:
+    """:func:`convolution_weight_gradient` of a depthwise convolution::
+
+        dL/dw[g m + j, 0, u, v] = sum_{b, p, q} g[b, g m + j, p, q] a_pad[b, g, y, x]
+
+    (``y = p sh + u dh``, ``x = q sw + v dw``):
+    one contraction per kernel element ``(u, v)`` with the shifted slice of
+    ``a_pad`` (``Window.offsets``), no im2col matrix."""
+    B, n_out, Ho, Wo = g.shape
+    g_j = g.reshape(B, groups, n_out // groups, Ho, Wo)
+    grad = np.empty((groups, n_out // groups, kernel_shape[2] * kernel_shape[3]),
+                    np.result_type(a, g))
+    for k, view in enumerate(window.offsets(a)):
+        grad[..., k] = np.einsum("bgjpq,bgpq->gj", g_j, view)
     return grad.reshape(kernel_shape)
 
 

@@ -169,7 +169,7 @@ class Window:
         never over output positions: each step adds one whole strided slice,
         without ``np.add.at``.
         """
-        for k, where in enumerate(self._offset_slices(cols.shape[3:])):
+        for k, where in enumerate(self.offset_slices(cols.shape[3:])):
             x_pad[where] += cols[:, :, k]
 
     def offsets(self, x: Array) -> list[Array]:
@@ -185,7 +185,7 @@ class Window:
             x_pad = self.zeros_padded(*x.shape[:2], x.shape[2:], x.dtype)
             self.crop(x_pad)[...] = x
         Ho, Wo = self.output_size(x.shape[2:], "Window.offsets")
-        return [x_pad[where] for where in self._offset_slices((Ho, Wo))]
+        return [x_pad[where] for where in self.offset_slices((Ho, Wo))]
 
     def fold_products(self, factors: list[Array], s: Array, size: tuple[int, int]) -> Array:
         """``fold(cols)`` for ``cols[:, :, k] = factors[k] * s``, without forming ``cols``.
@@ -197,7 +197,7 @@ class Window:
         """
         x_pad = self.zeros_padded(*s.shape[:2], size, s.dtype)
         overlap = any(st < k for st, k in zip(self.stride, self.extent))
-        for factor, where in zip(factors, self._offset_slices(s.shape[2:])):
+        for factor, where in zip(factors, self.offset_slices(s.shape[2:])):
             if overlap:
                 x_pad[where] += factor * s
             else:
@@ -250,7 +250,7 @@ class Window:
         out[:, :, :Ho * kh, :n] = x
         return out
 
-    def _offset_slices(self, output_size: tuple[int, int]) -> list[tuple[Any, ...]]:
+    def offset_slices(self, output_size: tuple[int, int]) -> list[tuple[Any, ...]]:
         """For each kernel element ``(u, v)``, the index of
         ``x_pad[:, :, p*sh + u*dh, q*sw + v*dw]``."""
         (Ho, Wo), (kh, kw), (sh, sw), (dh, dw) = (output_size, self.kernel, self.stride,

@@ -297,9 +297,11 @@ class Conv2d(Convolution):
     (``lrp_ref.engine.linear``) with ``linear`` an im2col GEMM and
     ``linear_T`` the transposed convolution (``lrp_ref.engine.kernels``: a
     convolution with the flipped kernel or GEMMs and a fold, the same values
-    either way). Symmetric zero padding is part of the window (no copy);
-    other padding is an explicit copy of the input made first
-    (``lrp_ref.engine.patches.Padding``), whose adjoint folds the copies back.
+    either way); a depthwise layer (one input channel per group) runs both as
+    ``kh kw`` multiply-adds of shifted slices of the input instead. Symmetric
+    zero padding is part of the window (no copy); other padding is an explicit
+    copy of the input made first (``lrp_ref.engine.patches.Padding``), whose
+    adjoint folds the copies back.
 
     Parameters
     ----------
