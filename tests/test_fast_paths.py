@@ -233,3 +233,25 @@ def test_bias_ledger_of_a_convolution_is_summed_by_a_product_with_ones():
     s = np.array([[[[1.0, 2.0], [3.0, 4.0]], [[10.0, 10.0], [10.0, 10.0]]]])
     np.testing.assert_array_equal(kernels.per_sample_dot(s, np.array([0.5, -1.0])[:, None, None]),
                                   [5.0 - 40.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_surely_finite_is_true_only_for_finite_arrays(dtype):
+    x = np.arange(12, dtype=dtype).reshape(3, 4)
+    assert kernels.surely_finite(x) and kernels.surely_finite(x[:, ::2])   # BLAS; strided
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[1, 2] = bad
+        assert not kernels.surely_finite(y) and not kernels.surely_finite(y[:, ::2])
+
+
+def test_large_finite_float32_values_are_representable():
+    """Entries of 1e30 (finite in float32, their squares are not): the one-pass test cannot
+    tell, the entries are then looked at, and nothing is refused; an inf still is."""
+    from lrp_ref.layers.base import check_representable
+    x = np.full((2, 3), 1e30, np.float32)
+    assert not kernels.surely_finite(x)
+    check_representable("relevance", x, "layer '0' (Dense)")
+    x[0, 1] = np.inf
+    with pytest.raises(ValueError, match=r"layer '0' \(Dense\): the relevance overflowed"):
+        check_representable("relevance", x, "layer '0' (Dense)")

@@ -251,6 +251,21 @@ def usual(d: Array, s: Array) -> bool:
         return bool(np.isfinite(row_dots(d, s)).all() and np.isfinite(row_dots(s, s)).all())
 
 
+def surely_finite(x: Array) -> bool:
+    """True only if every entry of ``x`` is finite, told by one pass without a temporary
+    array; False also where a sum overflows with every entry finite (then look at them).
+
+    A contiguous float32 or float64 array by its sum of squares, a BLAS dot product
+    (finite only if every ``x_j^2`` is; NaN stays NaN): twice as fast as ``np.sum`` in
+    float32. Any other array by its sum.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if x.dtype in (np.float32, np.float64) and x.flags.c_contiguous:
+            flat = x.reshape(-1)
+            return bool(np.isfinite(np.dot(flat, flat)))
+        return bool(np.isfinite(np.sum(x)))
+
+
 def row_dots(x: Array, y: Array) -> Array:
     """``sum_j x[n, j] y[n, j]`` per sample ``n``: a BLAS dot product per sample, no
     temporary array (for the contiguous rows of a block)."""
