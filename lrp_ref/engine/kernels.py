@@ -6,19 +6,28 @@ numbers (the tests compare each against its plain definition). Each
 optimisation is explained once, where it is made:
 
 * :func:`divide` (step 2) works through the output in blocks of at most
-  :data:`BLOCK_BYTES`, writes ``s`` in place and skips the zero mask where a
-  stabilizer makes a zero denominator impossible;
+  :data:`BLOCK_BYTES`, writes ``s`` in place, skips the zero mask where a
+  stabilizer makes a zero denominator impossible, takes the stabilizer's signs
+  from the sign bits (:func:`sign_stabilizer`), tells the usual case (no
+  overflow) by two dot products (:func:`usual`) and sums the ledger by dot
+  products;
 * :func:`contributing` drops a term whose modified input is 0 everywhere
-  (alpha-beta's ``a-`` terms after a ReLU) before any product is formed;
+  (alpha-beta's ``a-`` terms after a ReLU) before its weight or any product is
+  formed, and :func:`modified_input` knows ``a+ = a`` and ``a- = 0`` for an
+  ``a >= 0`` without a copy;
 * :func:`input_times_c` (step 4) multiplies into ``c``'s own memory;
 * :func:`convolve` and :func:`transposed_convolution` (steps 1 and 3 of a
   convolution; swapped for a transposed convolution) build the im2col matrix
   in bands and choose between a convolution with the flipped kernel and a
-  fold; groups are one batched GEMM;
+  fold; groups are one batched GEMM; a :func:`pointwise` convolution (1x1,
+  no padding: ResNet's) is one GEMM on the input itself each way;
 * :func:`window_shares` (max-pooling's relevance) works on a reshape of the
-  input where the windows tile it.
+  input where the windows tile it;
+* :func:`surely_finite` tells that an array holds no inf or NaN in one BLAS
+  pass (the layers' overflow checks).
 
-The benchmark in ``benchmarks/vgg16.py`` measures what these buy.
+The benchmarks in ``benchmarks/vgg16.py`` and ``benchmarks/resnet50.py``
+measure what these buy.
 """
 
 from __future__ import annotations
