@@ -6,20 +6,30 @@ numbers (the tests compare each against its plain definition). Each
 optimisation is explained once, where it is made:
 
 * :func:`divide` (step 2) works through the output in blocks of at most
-  :data:`BLOCK_BYTES`, writes ``s`` in place and skips the zero mask where a
-  stabilizer makes a zero denominator impossible;
+  :data:`BLOCK_BYTES`, writes ``s`` in place, skips the zero mask where a
+  stabilizer makes a zero denominator impossible, takes the stabilizer's signs
+  from the sign bits (:func:`sign_stabilizer`), tells the usual case (no
+  overflow) by two dot products (:func:`usual`) and sums the ledger by dot
+  products;
 * :func:`contributing` drops a term whose modified input is 0 everywhere
-  (alpha-beta's ``a-`` terms after a ReLU) before any product is formed;
+  (alpha-beta's ``a-`` terms after a ReLU) before its weight or any product is
+  formed, and :func:`modified_input` knows ``a+ = a`` and ``a- = 0`` for an
+  ``a >= 0`` without a copy;
 * :func:`input_times_c` (step 4) multiplies into ``c``'s own memory;
 * :func:`convolve` and :func:`transposed_convolution` (steps 1 and 3 of a
   convolution; swapped for a transposed convolution) build the im2col matrix
   in bands and choose between a convolution with the flipped kernel and a
   fold; groups are one batched GEMM, a depthwise convolution shifted slices
-  (:func:`depthwise_convolve`, :func:`depthwise_transposed`);
+  (:func:`depthwise_convolve`, :func:`depthwise_transposed`); a
+  :func:`pointwise` convolution (1x1, no padding: ResNet's) is one GEMM on the
+  input itself each way;
 * :func:`window_shares` (max-pooling's relevance) works on a reshape of the
-  input where the windows tile it.
+  input where the windows tile it;
+* :func:`surely_finite` tells that an array holds no inf or NaN in one BLAS
+  pass (the layers' overflow checks).
 
-The benchmark in ``benchmarks/vgg16.py`` measures what these buy.
+The benchmarks in ``benchmarks/vgg16.py`` and ``benchmarks/resnet50.py``
+measure what these buy.
 """
 
 from __future__ import annotations
@@ -30,12 +40,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audit import Ledger, dropped_relevance, per_sample_sum
+from ..rules.parts import Term, negative, positive
 from .patches import Window
 
 Array = np.ndarray
 
 #: :func:`divide` works through the output in blocks of at most this many bytes.
 BLOCK_BYTES = 2**20
+
+
+def sign_stabilizer(d: Array, epsilon: float) -> Array:
+    """:func:`stabilizer` of a ``d`` that holds no ``-0.0`` (:func:`divide` makes sure),
+    from the sign bits: ``epsilon`` with each ``d_j``'s sign bit, two passes where the
+    comparison, the product and the difference take three. (On ``-0.0`` it would give
+    ``-epsilon``, against ``sign(0) := +1``; ``+0.0`` gives ``+epsilon``.)"""
+    if d.itemsize not in (2, 4, 8):
+        return stabilizer(d, epsilon)
+    bits = np.dtype(f"u{d.itemsize}")
+    eps = np.bitwise_and(d.view(bits), bits.type(1 << (8 * d.itemsize - 1)))
+    eps |= np.asarray(epsilon, d.dtype).view(bits)
+    return eps.view(d.dtype)
 
 
 def stabilizer(z: Array, epsilon: float) -> Array:
@@ -84,6 +108,13 @@ def per_sample_dot(s: Array, b: Array) -> Array:
     """
     b = b.reshape((1,) * (s.ndim - b.ndim) + b.shape)
     constant = tuple(k for k in range(1, s.ndim) if b.shape[k] == 1)
+    varying = s.ndim - len(constant)
+    if constant and constant == tuple(range(varying, s.ndim)):
+        # the trailing axes (a convolution's positions): summed by a product with ones, one
+        # BLAS pass over s (twice as fast as np.sum over them)
+        s = s.reshape(s.shape[:varying] + (-1,))
+        sums = np.matmul(s, np.ones(s.shape[-1], s.dtype))
+        return per_sample_sum(sums * b.reshape(b.shape[:varying]))
     return per_sample_sum(s.sum(axis=constant, keepdims=True) * b)
 
 
@@ -94,11 +125,10 @@ def step_ledger(s: Array, b: Array | None, eps: Array | None, zero: Array | None
 
     ``b`` (broadcastable to ``s``) or ``eps`` is None where the step has none,
     ``zero`` (the mask ``d_j = 0``) where no denominator can be 0.
-    ``eps`` is overwritten: the step has no further use for it.
     """
     none = np.zeros(s.shape[0], s.dtype)
     bias = none if b is None else per_sample_dot(s, b)
-    stabilized = none if eps is None else per_sample_sum(np.multiply(eps, s, out=eps))
+    stabilized = none if eps is None else row_dots(eps, s)
     dropped = none if zero is None else dropped_relevance(zero, R_share)
     return Ledger(bias, stabilized, dropped)
 
@@ -169,7 +199,9 @@ def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: flo
     overflows. Its bias and stabilizer shares enter the ledger the same way.
     """
     s = np.empty(z.shape, np.result_type(R, z)) if out is None else out
-    b = None if b is None else np.broadcast_to(b, z.shape)
+    # b with the axes of z, + 0: a bias of -0.0 becomes +0.0, so that d_j = z_j + b_j is
+    # never -0.0 (see sign_stabilizer); kept small, sliced block by block
+    b = None if b is None else np.reshape(b, (1,) * (z.ndim - np.ndim(b)) + np.shape(b)) + 0
     # |d_j| >= eps > 0 where eps is not 0 in the dtype (d_j + eps >= eps where
     # d_j >= 0, as rounding is monotone; likewise below 0): no d_j is 0, nothing to mask
     never_zero = s.dtype.type(epsilon) > 0
@@ -180,13 +212,12 @@ def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: flo
     d = np.empty(s[blocks[0]].shape, s.dtype) if blocks else None
     for block in blocks:
         d_b = d[:, :s[block].shape[1]]           # the last block may be narrower
-        if b is not None:                       # d_j = z_j + b_j
-            np.add(z[block], b[block], out=d_b)
-        else:
-            d_b[...] = z[block]
+        b_b = None if b is None else b[block] if b.shape[1] > 1 else b
+        # d_j = z_j + b_j, or z_j + 0: never -0.0 (-0.0 + 0 = +0.0), whose sign is + anyway
+        np.add(z[block], 0 if b is None else b_b, out=d_b)
         eps = None
         if epsilon:                             # d_j += eps sign(d_j)
-            eps = stabilizer(d_b, epsilon)
+            eps = sign_stabilizer(d_b, epsilon)
             d_b += eps
         with np.errstate(over="ignore"):
             R_share = R[block] if coefficient == 1 else coefficient * R[block]
@@ -199,20 +230,58 @@ def divide(R: Array, z: Array, b: Array | None, epsilon: float, coefficient: flo
                 zero = d_b == 0                 # there s_j = 0: no inf or NaN is ever formed
                 np.divide(R_share, d_b, out=s_b, where=~zero)
                 s_b[zero] = 0
-        with np.errstate(over="ignore", invalid="ignore"):
-            overflowed = not np.isfinite(np.sum(d_b)) and not np.all(np.isfinite(d_b))
-        if overflowed:          # the rule's modified forward overflowed: no share is known;
-            # NaN survives steps 3 and 4 (0 * NaN is NaN), and the layer reports it by name
-            s_b[~np.isfinite(d_b)] = np.nan
-        elif not (s_b.max(initial=0) <= limit and s_b.min(initial=0) >= -limit):  # NaN too
-            *entries, rescued_ledger = rescued(s_b, R[block], d_b, eps, b, block, coefficient,
-                                               limit)
-            big.append(tuple(entries))
-            ledger = ledger + rescued_ledger
-        ledger = ledger + step_ledger(s_b, None if b is None else b[block], eps, zero, R_share)
+        if not usual(d_b, s_b):
+            with np.errstate(over="ignore", invalid="ignore"):
+                overflowed = not np.all(np.isfinite(d_b))
+            if overflowed:      # the rule's modified forward overflowed: no share is known;
+                # NaN survives steps 3 and 4 (0 * NaN is NaN), and the layer reports it by name
+                s_b[~np.isfinite(d_b)] = np.nan
+            elif not (s_b.max(initial=0) <= limit and s_b.min(initial=0) >= -limit):  # NaN too
+                *entries, rescued_ledger = rescued(
+                    s_b, R[block], d_b, eps, None if b is None else np.broadcast_to(b_b, s_b.shape),
+                    block, coefficient, limit)
+                big.append(tuple(entries))
+                ledger = ledger + rescued_ledger
+        ledger = ledger + step_ledger(s_b, b_b, eps, zero, R_share)
     if not big:
         return s, ledger, None
     return s, ledger, overflow(s, big)
+
+
+def usual(d: Array, s: Array) -> bool:
+    """Whether every ``d_j`` is finite and every ``|s_j|`` at most :func:`large`, the usual
+    case, told by two dot products (one pass each, no temporary array).
+
+    ``sum_j d_j s_j`` is finite only if every ``d_j`` is (an infinite ``d_j`` gives
+    ``s_j = 0`` and ``inf * 0 = NaN``; NaN stays NaN); ``sum_j s_j^2`` is finite only
+    if every ``s_j^2 < 2^maxexp``, i.e. ``|s_j| < 2^(maxexp / 2)``. When either is not
+    finite (also when a sum overflows with every entry in range) :func:`divide` looks
+    at the entries themselves.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(row_dots(d, s)).all() and np.isfinite(row_dots(s, s)).all())
+
+
+def surely_finite(x: Array) -> bool:
+    """True only if every entry of ``x`` is finite, told by one pass without a temporary
+    array; False also where a sum overflows with every entry finite (then look at them).
+
+    A contiguous float32 or float64 array by its sum of squares, a BLAS dot product
+    (finite only if every ``x_j^2`` is; NaN stays NaN): twice as fast as ``np.sum`` in
+    float32. Any other array by its sum.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if x.dtype in (np.float32, np.float64) and x.flags.c_contiguous:
+            flat = x.reshape(-1)
+            return bool(np.isfinite(np.dot(flat, flat)))
+        return bool(np.isfinite(np.sum(x)))
+
+
+def row_dots(x: Array, y: Array) -> Array:
+    """``sum_j x[n, j] y[n, j]`` per sample ``n``: a BLAS dot product per sample, no
+    temporary array (for the contiguous rows of a block)."""
+    return np.array([np.dot(x[n].ravel(), y[n].ravel()) for n in range(x.shape[0])],
+                    dtype=np.result_type(x, y))
 
 
 def rescued(s_b: Array, R: Array, d: Array, eps: Array | None, b: Array | None,
@@ -223,7 +292,8 @@ def rescued(s_b: Array, R: Array, d: Array, eps: Array | None, b: Array | None,
     Returns their index in the whole output, ``coefficient m_R / m_d`` and
     ``e_R - e_d`` with ``R_j = m_R 2^e_R``, ``d_j = m_d 2^e_d`` (so
     ``s_j = coefficient m_R / m_d 2^(e_R - e_d)``, formed without overflow), and
-    the ledger of their bias and stabilizer shares ``b_j s_j``, ``eps_j s_j``.
+    the ledger of their bias and stabilizer shares ``b_j s_j``, ``eps_j s_j``
+    (``b``: the block's bias, broadcast to the block).
     """
     mask = ~(np.abs(s_b) <= limit)
     where = np.nonzero(mask)
@@ -234,7 +304,7 @@ def rescued(s_b: Array, R: Array, d: Array, eps: Array | None, b: Array | None,
     exponent = e_R.astype(np.int64) - e_d
     s_b[mask] = 0
     ledger = Ledger.zeros(s_b.shape[0], s_b.dtype)
-    for term, share in ((ledger.absorbed_bias, None if b is None else b[block][mask]),
+    for term, share in ((ledger.absorbed_bias, None if b is None else b[mask]),
                         (ledger.absorbed_stabilizer, None if eps is None else eps[mask])):
         if share is not None:   # b_j s_j = (b_j m_R / m_d) 2^e, the explicit path's ratio
             np.add.at(term, where[0], np.ldexp(share * ratio, exponent))
@@ -267,17 +337,45 @@ def quotient(R: Array, z: Array, b: Array | None, epsilon: float,
 # -- steps 1, 3 and 4 of the fast path ----------------------------------------------------
 
 
-def contributing(factors: list[tuple[float, Array, Array]]) -> list[tuple[float, Array, Array]]:
+def contributing(terms: Iterable[Term], a: Array, w: Array) -> list[tuple[float, Array, Array]]:
     """The terms ``(sign, input_t(a), weight_t(w))`` of a part that can contribute.
 
     Of two or more terms, one whose modified input is 0 everywhere adds nothing
-    to ``z_j`` nor to ``R_i``: it is dropped before its two products are formed
-    (after a ReLU, alpha-beta's ``a-`` terms; this halves their cost). A single
-    term is kept, and at least one term always is.
+    to ``z_j`` nor to ``R_i``: it is dropped before its modified weight and its
+    two products are formed (after a ReLU, alpha-beta's ``a-`` terms; this
+    halves their cost). A single term is kept, and at least one term always is.
+    Inputs are modified by :func:`modified_input`.
     """
-    if len(factors) < 2:
-        return factors
-    return [f for f in factors if f[1].any()] or factors[:1]
+    terms = list(terms)
+    signs = [t.input for t in terms if t.input in (positive, negative)]
+    a_min = a.min(initial=0) if signs and a.size else None
+    inputs = [modified_input(t.input, a, a_min) for t in terms]
+    kept = [(t, x) for t, x in zip(terms, inputs) if len(terms) < 2 or (x is not ZERO and x.any())]
+    if not kept:
+        kept = [(terms[0], inputs[0])]
+    return [(t.sign, t.input(a) if x is ZERO else x, t.weight(w)) for t, x in kept]
+
+
+#: :func:`modified_input`'s answer for an input that is 0 everywhere, without forming it.
+ZERO = None
+
+
+def modified_input(modifier: Callable[[Array], Array], a: Array,
+                   a_min: float | None) -> Array | None:
+    """``modifier(a)``, where the smallest entry ``a_min`` of ``a`` tells it without a copy.
+
+    For ``a >= 0`` (an input after a ReLU: one pass of ``a.min()`` decides it)
+    ``a+ = max(0, a)`` is ``a`` itself (the same numbers, no copy; a product
+    with the layer's own weight is then the forward's, reused) and
+    ``a- = min(0, a)`` is 0 everywhere: :data:`ZERO`, not formed. Any other
+    modifier or input is applied as it is.
+    """
+    if a_min is not None and a_min >= 0:
+        if modifier is positive:
+            return a
+        if modifier is negative:
+            return ZERO
+    return modifier(a)
 
 
 def input_times_c(x: Array, c: Array) -> Array:
@@ -322,6 +420,12 @@ def convolve(x: Array, w: Array, window: Window, band_bytes: int = BAND_BYTES,
     # (C_out, K), or (G, C_out/G, K/G) with groups; z and the columns get the same
     # leading axes: (B, [G,] C_out/G, P) and (B, [G,] K/G, P)
     w_mat = w.reshape(n_out, -1) if groups == 1 else w.reshape(groups, n_out // groups, -1)
+    if pointwise(w, window):
+        # the im2col matrix of a 1x1 kernel is the input itself (every stride-th position):
+        # the GEMM reads it in place, no column copy (a copy of the strided positions only)
+        cols = x[:, :, ::window.stride[0], ::window.stride[1]].reshape(
+            B, *w_mat.shape[:-2], w_mat.shape[-1], Ho * Wo)
+        return np.matmul(w_mat, cols).reshape(B, n_out, Ho, Wo)
     K = groups * w_mat.shape[-1]
     z = np.empty((B, *w_mat.shape[:-1], Ho * Wo), dtype=np.result_type(x, w))
     rows = max(1, band_bytes // (B * K * Wo * z.itemsize))
@@ -356,6 +460,8 @@ def transposed_convolution(s: Array, w: Array, window: Window, size: tuple[int, 
     """
     if depthwise(w.shape, groups):
         return depthwise_transposed(s, w, window, size, groups)
+    if pointwise(w, window):
+        return pointwise_transposed(s, w, window, size, groups)
     (kh, kw), (ph, pw), (dh, dw) = window.kernel, window.padding, window.dilation
     n_out, n_in = w.shape[0] // groups, w.shape[1]              # per group
     positions = s.shape[2] * s.shape[3]
@@ -373,6 +479,35 @@ def transposed_convolution(s: Array, w: Array, window: Window, size: tuple[int, 
     if groups > 1:
         return fold_transposed_groups(s, w, window, size, band_bytes, groups)
     return fold_transposed(s, w, window, size, band_bytes)
+
+
+def pointwise(w: Array, window: Window) -> bool:
+    """Whether a convolution is pointwise: a 1x1 kernel and no padding (ResNet's 1x1
+    convolutions), each output position sees one input position (the stride-th)."""
+    return w.shape[2:] == (1, 1) and window.padding == (0, 0)
+
+
+def pointwise_transposed(s: Array, w: Array, window: Window, size: tuple[int, int],
+                         groups: int = 1) -> Array:
+    """The transposed convolution of a :func:`pointwise` one: one GEMM, no fold.
+
+    ``c[b, c, p sh, q sw] = sum_o w[o, c] s[b, o, p, q]`` (``W^T s`` at each position,
+    per group), 0 at the input positions that no output sees (between the strides).
+    """
+    B, n_out, Ho, Wo = s.shape
+    n_in = w.shape[1]                                           # per group
+    if groups == 1:
+        w_t, s_p = w.reshape(n_out, n_in).T, s.reshape(B, n_out, Ho * Wo)
+    else:                                                       # (G, C/G, O/G), (B, G, O/G, P)
+        w_t = w.reshape(groups, n_out // groups, n_in).transpose(0, 2, 1)
+        s_p = s.reshape(B, groups, n_out // groups, Ho * Wo)
+    c = np.matmul(w_t, s_p).reshape(B, groups * n_in, Ho, Wo)
+    if (Ho, Wo) == tuple(size):                                 # stride 1: every position
+        return c
+    (sh, sw) = window.stride
+    out = np.zeros((B, groups * n_in, *size), dtype=c.dtype)
+    out[:, :, :sh * (Ho - 1) + 1:sh, :sw * (Wo - 1) + 1:sw] = c
+    return out
 
 
 def fold_transposed(s: Array, w: Array, window: Window, size: tuple[int, int],

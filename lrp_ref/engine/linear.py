@@ -92,7 +92,7 @@ def by_output_sign(layer: Any, a: Array, R: Array,
 def fast_part(layer: Any, a: Array, R: Array, part: Part) -> tuple[Array, Ledger]:
     """One part of a rule by the four steps z, s, c, R (Montavon et al. 2019)."""
     # the part's terms (sign_t, input_t(a), weight_t(w))
-    terms = contributing([(t.sign, t.input(a), t.weight(layer.weight)) for t in part.terms])
+    terms = contributing(part.terms, a, layer.weight)
     # step 1: z_j = sum_t sign_t sum_i input_t(a)_i weight_t(w)_ij
     z = signed_sum((sign, layer.product(x, w)) for sign, x, w in terms)
     # step 2: s_j = coefficient R_j / d_j,   d_j = z_j + bias(b)_j + eps sign(z_j + bias(b)_j)

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..audit import LayerRecord, Ledger, per_sample_sum
 from ..checks import float_dtype
+from ..engine.kernels import surely_finite
 from ..rules import Rule, describe
 from .calls import (
     Kept,
@@ -95,17 +96,15 @@ def check_finite(name: str, x: Array, where: str) -> None:
 def check_representable(name: str, x: Array, where: str) -> None:
     """Raise ValueError when a computed ``x`` overflowed (holds inf or NaN).
 
-    The sum of ``x`` is finite in the usual case (one pass, no temporary array);
-    only when it is not are the entries themselves checked. A tuple (the
-    relevance a merge node sends to each of its inputs) is checked entry by entry.
+    One pass tells the usual case (:func:`~lrp_ref.engine.kernels.surely_finite`, no
+    temporary array); only when it cannot are the entries themselves checked. A tuple
+    (the relevance a merge node sends to each of its inputs) is checked entry by entry.
     """
     if isinstance(x, tuple):
         for part in x:
             check_representable(name, part, where)
         return
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.sum(x)
-    if x.dtype.kind in "fc" and not np.isfinite(total) and not np.all(np.isfinite(x)):
+    if x.dtype.kind in "fc" and not surely_finite(x) and not np.all(np.isfinite(x)):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         wider = "" if x.dtype.itemsize >= 8 else ", or compute in float64"
         raise ValueError(f"{where}: the {name} overflowed: {bad} value(s) are inf or NaN, "

@@ -53,7 +53,11 @@ def proportional_split(R: Array, parts: tuple[Array, ...], epsilon: float
     """
     z = total(parts)
     s, ledger, overflow = divide(R, z, None, epsilon, out=z)  # s = R / (z + eps sign(z))
-    return tuple(through(lambda s, x=x: x * s, s, overflow) for x in parts), ledger  # x_k s
+    *first, last = parts
+    R_k = [through(lambda s, x=x: x * s, s, overflow) for x in first]          # x_k s
+    # the last x_k s into s's own memory (a new array of this step): one array less
+    R_k.append(through(lambda s: np.multiply(last, s, out=s), s, overflow))
+    return tuple(R_k), ledger
 
 
 class Merge(Layer):
