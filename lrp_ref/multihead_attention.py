@@ -72,6 +72,10 @@ PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")
 class MultiheadAttention(Graph):
     """Self-attention of ``num_heads`` heads on ``(B, L, E)`` (module docstring).
 
+    Example (tested, docs/transformers.md): one head, ``x = I`` (two tokens),
+    ``W_q = I``, ``K = sqrt(2) [[0, 0], [ln 3, 0]]``, ``W_v = diag(4, 2)``,
+    ``W_o = I``: ``A = [[1/4, 3/4], [1/2, 1/2]]``, ``y = [[1, 3/2], [2, 1]]``.
+
     Parameters
     ----------
     in_proj_weight : array_like, shape (3 E, E)
@@ -90,10 +94,6 @@ class MultiheadAttention(Graph):
         The rule of ``A V`` (module docstring).
     epsilon : float
         The stabilizer of the two MatMul nodes and of a mask's AddConstant.
-
-    Example (tested, docs/transformers.md): one head, ``x = I`` (two tokens),
-    ``W_q = I``, ``K = sqrt(2) [[0, 0], [ln 3, 0]]``, ``W_v = diag(4, 2)``,
-    ``W_o = I``: ``A = [[1/4, 3/4], [1/2, 1/2]]``, ``y = [[1, 3/2], [2, 1]]``.
     """
 
     def __init__(self, in_proj_weight: Any, out_proj_weight: Any, num_heads: int,

@@ -108,14 +108,14 @@ class PositionalEmbedding(AddConstant):
     ``absorbed_bias``. The table is trainable: ``backward`` gives
     ``grad_weight[t] = sum_b dL/dz[b, t]`` (zero rows beyond ``T``).
 
+    Example (``epsilon = 0``): ``x = 3``, ``p = 1``, ``R = 8``: ``R_x = 3/4 8 = 6``,
+    absorbed ``2``.
+
     Parameters
     ----------
     weight : array_like, shape (max_len, dim)
     epsilon : float
         The stabilizer of the split (default 1e-6, as Add and AddConstant).
-
-    Example (``epsilon = 0``): ``x = 3``, ``p = 1``, ``R = 8``: ``R_x = 3/4 8 = 6``,
-    absorbed ``2``.
     """
 
     array_names = ("weight",)

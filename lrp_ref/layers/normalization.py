@@ -144,6 +144,10 @@ class LayerNorm(Normalization):
     Rules (module docstring): ``Epsilon(eps)`` / ``Zero()`` on the affine step
     and on the centring with ``sigma`` constant, or ``Pass()``.
 
+    Example (``Zero()``, ``gamma = 1``, ``beta = 0``): ``x = (1, 2, 6)``, ``mu = 3``,
+    ``R = (1, 2, 3)``: ``s_j = R_j / (x_j - mu) = (-1/2, -2, 1)``, mean ``-1/2``, and
+    ``R_i = x_i (s_i - mean s) = (0, -3, 9)``, summing to 6 as ``R`` does.
+
     Parameters
     ----------
     gamma : array_like
@@ -155,10 +159,6 @@ class LayerNorm(Normalization):
         Added to the variance (torch's default 1e-5).
     detach_mean : bool
         Hold ``mu`` constant as well (CP-LRP's ``LNargsDetach``); default False.
-
-    Example (``Zero()``, ``gamma = 1``, ``beta = 0``): ``x = (1, 2, 6)``, ``mu = 3``,
-    ``R = (1, 2, 3)``: ``s_j = R_j / (x_j - mu) = (-1/2, -2, 1)``, mean ``-1/2``, and
-    ``R_i = x_i (s_i - mean s) = (0, -3, 9)``, summing to 6 as ``R`` does.
     """
 
     array_names = ("gamma", "beta")
