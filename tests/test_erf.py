@@ -1,21 +1,25 @@
 """``lrp_ref.layers.erf.erf``, the vectorised error function, against Python's ``math.erf``.
 
-``math.erf`` is the C library's ``erf``; glibc's is fdlibm's ``s_erf.c`` too (the same
-coefficients and branches, each approximation's error below 2^-57), but it evaluates the
-polynomials in another order (split in even and odd powers) and its ``exp`` is not
-NumPy's. Both are correctly rounded up to those last roundings, so the two may land on
-neighbouring doubles: the bound asserted is 1 ulp of ``math.erf``'s value (measured: 1 ulp
-at most, on 1.1% of 4e6 points over [-10, 10]; equal on the rest).
+``math.erf`` is the C library's ``erf``. On glibc (fdlibm's ``s_erf.c`` with the
+polynomials summed in pairs, which lrp_ref's copies, and the same ``exp``) the two
+must agree bit for bit: GELU networks trained before lrp_ref had its own ``erf`` must
+retrain to the same weights. Another C library's ``erf`` (correctly rounded to < 1 ulp)
+and ours, each < 1 ulp from the true value, may land on neighbouring doubles: 1 ulp
+is asserted there.
 """
 
 from __future__ import annotations
 
 import math
+import platform
 
 import numpy as np
 import pytest
 
 from lrp_ref.layers.erf import erf
+
+#: The largest difference allowed, in ulps of ``math.erf``'s value (module docstring).
+BOUND = 0.0 if platform.libc_ver()[0] == "glibc" else 1.0
 
 
 def ulps(got: np.ndarray, want: np.ndarray) -> np.ndarray:
@@ -27,7 +31,7 @@ def reference(x: np.ndarray) -> np.ndarray:
     return np.array([math.erf(v) for v in x.ravel()]).reshape(x.shape)
 
 
-def test_dense_grid_and_random_points_within_one_ulp():
+def test_dense_grid_and_random_points_as_math_erf():
     rng = np.random.default_rng(0)
     x = np.concatenate([np.linspace(-10, 10, 400_001),               # step 5e-5
                         rng.uniform(-10, 10, 200_000),
@@ -39,15 +43,15 @@ def test_dense_grid_and_random_points_within_one_ulp():
                         -np.nextafter(np.array([0.84375, 1.25, 1 / 0.35, 6.0]), 0)])
     got, want = erf(x), reference(x)
     assert got.dtype == np.float64 and got.shape == x.shape
-    assert ulps(got, want).max() <= 1.0
+    assert ulps(got, want).max() <= BOUND
 
 
-def test_tiny_and_subnormal_arguments_within_one_ulp():
+def test_tiny_and_subnormal_arguments_as_math_erf():
     # erf(x) = 2/sqrt(pi) x (1 - x^2/3 + ...): linear below 2^-28, fdlibm scales by 8 to keep
     # the subnormal ones exact
     x = np.array([2.0 ** -30, 1e-10, 1e-300, 5e-324, 2.2e-308, 1e-310, 3e-9])
     x = np.concatenate([x, -x])
-    assert ulps(erf(x), reference(x)).max() <= 1.0
+    assert ulps(erf(x), reference(x)).max() <= BOUND
 
 
 def test_special_values():
@@ -70,9 +74,9 @@ def test_float32_input_computed_in_float64():
     x = np.linspace(-4, 4, 1001, dtype=np.float32)
     got = erf(x)
     assert got.dtype == np.float64
-    assert ulps(got, reference(x.astype(np.float64))).max() <= 1.0
+    assert ulps(got, reference(x.astype(np.float64))).max() <= BOUND
 
 
 @pytest.mark.parametrize("x", [0.5, -1.0, 2.0, -3.5])
 def test_scalar(x):
-    assert abs(float(erf(x)) - math.erf(x)) <= math.ulp(math.erf(x))
+    assert abs(float(erf(x)) - math.erf(x)) <= BOUND * math.ulp(math.erf(x))
