@@ -176,7 +176,7 @@ class GELU(Activation):
                 self.BETA * (1 + 3 * self.KAPPA * z2))
 
     def _cdf(self, z: Array) -> Array:
-        return 0.5 * (1 + erf(z * self.ERF_SCALE))     # float64, within 1 ulp
+        return 0.5 * (1 + erf(z * self.ERF_SCALE))     # in float64, math.erf's bits
 
     def f(self, z: Array) -> Array:
         if self.approximate == "tanh":
