@@ -16,7 +16,7 @@ import platform
 import numpy as np
 import pytest
 
-from lrp_ref.layers.erf import erf
+from lrp_ref.layers.erf import BLOCK, erf
 
 #: The largest difference allowed, in ulps of ``math.erf``'s value (module docstring).
 BOUND = 0.0 if platform.libc_ver()[0] == "glibc" else 1.0
@@ -80,3 +80,12 @@ def test_float32_input_computed_in_float64():
 @pytest.mark.parametrize("x", [0.5, -1.0, 2.0, -3.5])
 def test_scalar(x):
     assert abs(float(erf(x)) - math.erf(x)) <= BOUND * math.ulp(math.erf(x))
+
+
+def test_blocks_of_a_large_strided_array_keep_their_places():
+    # erf runs block by block over the flattened array: a transposed (non-contiguous) input
+    # of several blocks comes back in its own shape, each element in its place
+    x = np.random.default_rng(2).uniform(-4, 4, (3, 2 * BLOCK + 5)).T
+    got = erf(x)
+    assert got.shape == x.shape
+    assert ulps(got, reference(x)).max() <= BOUND

@@ -104,9 +104,24 @@ def _tail(s: Array, R: tuple[float, ...], S: tuple[float, ...]) -> Array:
     return 1 - r / s
 
 
+#: Elements per block: a block's dozen temporaries (128 KB each) stay in cache and the
+#: allocator serves them again, where whole-array ones are fresh pages every time
+#: (measured: half the CPU time of one call on a 197 x 3072 GELU input).
+BLOCK = 16384
+
+
 def erf(x: Any) -> Array:
-    """``erf(x)`` element-wise in float64 (any real input is converted), within 1 ulp."""
+    """``erf(x)`` element-wise in float64 (any real input is converted): ``math.erf``'s bits."""
     x = np.asarray(x, dtype=np.float64)
+    flat = x.ravel()
+    out = np.empty_like(flat)
+    for start in range(0, flat.size, BLOCK):
+        out[start:start + BLOCK] = _erf_block(flat[start:start + BLOCK])
+    return out.reshape(x.shape)
+
+
+def _erf_block(x: Array) -> Array:
+    """:func:`erf` of a 1-D block, branch by branch (module docstring)."""
     s = np.abs(x)
     out = np.array(x, copy=True)                       # NaN stays NaN
     tiny = s < TINY
