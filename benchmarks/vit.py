@@ -167,9 +167,11 @@ def model(torch: Any, torchvision: Any, quick: bool) -> tuple[Any, int]:
 
 
 def ledger_balance(e: lrp.Explanation) -> float:
-    """The worst per-node imbalance relative to the relevance through that node."""
-    return max(float(np.max(np.abs(r.imbalance()) / (per_sample_sum(np.abs(r.relevance_out))
-                                                      + 1e-300))) for r in e.layers)
+    """The worst per-node imbalance relative to the relevance through that node (in float64:
+    1e-300 is 0 in float32, and a node that receives no relevance would give 0 / 0)."""
+    return max(float(np.max(np.abs(r.imbalance()).astype(np.float64) / (
+        per_sample_sum(np.abs(r.relevance_out)).astype(np.float64) + 1e-300)))
+        for r in e.layers)
 
 
 def main() -> None:

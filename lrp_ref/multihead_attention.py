@@ -147,7 +147,8 @@ class MultiheadAttention(Graph):
         v = self.add(Permute((0, 2, 1, 3)), self.add(Reshape(split), v, name="v_split"),
                      name="v_heads")
         scores = self.add(MatMul(self.epsilon), q, kt, name="scores")        # Q K^T
-        scores = self.add(Scale(1 / math.sqrt(D)), scores, name="scale")
+        scale = np.asarray(1 / math.sqrt(D), w_out.dtype)   # the network's dtype, not float64
+        scores = self.add(Scale(scale), scores, name="scale")
         blocked, finite = self._masks()
         if finite is not None:
             scores = self.add(AddConstant(finite, epsilon=self.epsilon), scores, name="mask")

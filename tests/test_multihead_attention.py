@@ -162,6 +162,19 @@ def test_save_load_and_astype_keep_everything(tmp_path):
     assert f32.forward(x.astype(np.float32)).dtype == np.float32
 
 
+@pytest.mark.parametrize("attention", ["attnlrp", "cp-lrp"])
+def test_float32_attention_computes_in_float32(attention):
+    # the scale 1/sqrt(D) is a constant of the network's dtype: a float64 one would lift the
+    # scores, the softmax and A V to float64 in a float32 network (NumPy 2's promotion)
+    rng = np.random.default_rng(4)
+    f32 = lrp.Sequential([random_mha(rng, attention=attention)]).astype(np.float32)
+    scale = f32[0]["scale"]
+    assert scale.forward(np.ones((1, 2, 3, 3), np.float32)).dtype == np.float32
+    e = f32.explain(rng.standard_normal((2, 3, 6)).astype(np.float32), rule=lrp.Epsilon(1e-3),
+                    output_relevance=np.ones((2, 3, 6), np.float32))
+    assert e.output.dtype == np.float32 and e.relevance.dtype == np.float32
+
+
 def test_state_is_keyed_like_parameters():
     mha = random_mha(np.random.default_rng(4), key_padding_mask=np.zeros((1, 3), bool))
     assert set(mha.parameters()) <= set(mha.state())

@@ -410,6 +410,19 @@ def test_matmul_rule_overrides_the_constant_it_was_built_with():
         np.testing.assert_allclose(R_b[0], [[3, 0], [0, 2.5]], **HAND)       # all to b
 
 
+@pytest.mark.parametrize("constant", [0, 1])
+def test_matmul_held_constant_operand_gets_exact_positive_zeros(constant):
+    # f_a = 0 (or f_b = 0): the operand held constant receives nothing, as an array of +0 of
+    # its shape and dtype (not 0 times its would-be share, which gives -0 where that is < 0)
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 5, 2))
+    mm = lrp.MatMul(0.0, constant)
+    O = mm.forward(a, b)
+    held = mm.relevance(O)[constant]
+    assert held.shape == (a, b)[constant].shape and held.dtype == np.float64
+    assert not held.any() and not np.signbit(held).any()
+
+
 def test_matmul_refuses_other_rules_and_keeps_its_own_without_one():
     mm = lrp.MatMul(constant=0)
     mm.forward(np.ones((1, 2, 2)), np.ones((1, 2, 2)))

@@ -32,7 +32,7 @@ from ..rules import transformer_equations as equations
 from ..rules.products import PRODUCT_RULES
 from ..rules.transformer_equations import terms_ledger
 from .base import Layer, check_not_a_rule_class
-from .calls import current
+from .calls import Kept, current
 from .merge import Merge
 
 Array = np.ndarray
@@ -176,6 +176,8 @@ class MatMul(Merge):
 
     min_inputs = 2
     max_inputs = 2
+    #: The forward's product ``O = a b``, the denominator of the relevance (per call).
+    _output = Kept()
 
     def __init__(self, epsilon: float = 1e-6, constant: int | None = None) -> None:
         super().__init__()
@@ -198,7 +200,8 @@ class MatMul(Merge):
                              f"same leading axes, got {a.shape} and {b.shape}")
 
     def _forward(self, xs: list[Array]) -> Array:
-        return xs[0] @ xs[1]
+        self._output = xs[0] @ xs[1]
+        return self._output
 
     def _backward(self, grad_z: Array) -> tuple[Array, Array]:
         a, b = self._inputs
@@ -229,10 +232,11 @@ class MatMul(Merge):
             R_in, terms = equations.matmul(a, b, R, self.epsilon, constant)
             return R_in, terms_ledger(terms, R)
         f_a, f_b = {None: (0.5, 0.5), 0: (0.0, 1.0), 1: (1.0, 0.0)}[constant]
-        # s_jp = R_jp / (O_jp + eps sign)
-        s, ledger = quotient(R, a @ b, None, self.epsilon, self.where)
-        R_a = f_a * a * (s @ np.swapaxes(b, -1, -2))         # sum_p a_ji b_ip s_jp
-        R_b = f_b * b * (np.swapaxes(a, -1, -2) @ s)         # sum_j a_ji b_ip s_jp
+        # s_jp = R_jp / (O_jp + eps sign), O the forward's product (kept, not formed again)
+        s, ledger = quotient(R, self._output, None, self.epsilon, self.where)
+        # a factor held constant (f = 0) gets nothing: its product is not formed
+        R_a = f_a * a * (s @ np.swapaxes(b, -1, -2)) if f_a else np.zeros_like(a)  # sum_p
+        R_b = f_b * b * (np.swapaxes(a, -1, -2) @ s) if f_b else np.zeros_like(b)  # sum_j
         return (R_a, R_b), ledger
 
 
