@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the Zennit agreement suite (tests/oracle/test_zennit_agreement.py and the torchvision
-# models) under Zennit 1.0.0, which needs Python >= 3.11.11. Not part of CI: it builds its own
+# Runs the Zennit agreement suite (tests/oracle/test_zennit_agreement.py, the torchvision
+# models and the model zoo) under Zennit 1.0.0, which needs Python >= 3.11.11. Not part of CI: it builds its own
 # environment with Python 3.12, where pip's only torch==2.13.0 is the CUDA build (several GB
 # to download; it runs on the CPU). Usage: bash scripts/zennit_1_0_agreement.sh [VENV_DIR]
 set -euo pipefail
@@ -23,4 +23,7 @@ fi
 "$venv/bin/python" -c "import sys, zennit, torch; print('Python', sys.version.split()[0], \
 'zennit', zennit.__version__ if hasattr(zennit, '__version__') else '1.0.0', 'torch', torch.__version__)"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/oracle/test_zennit_agreement.py \
-  tests/oracle/test_torchvision_models.py tests/oracle/test_peer_differences.py "${@:2}"
+  tests/oracle/test_torchvision_models.py tests/oracle/test_peer_differences.py \
+  tests/oracle/test_zennit_mobile.py tests/oracle/test_zennit_densenet_vgg.py \
+  tests/oracle/test_activations_zennit.py tests/oracle/test_zoo.py \
+  tests/oracle/test_torchvision_transformers.py "${@:2}"
