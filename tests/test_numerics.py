@@ -136,3 +136,18 @@ def test_an_overflowing_skip_share_names_the_residual():
     net = lrp.Sequential([lrp.Residual(lrp.Dense([[-0.5]]), epsilon=0.0)])
     with pytest.raises(ValueError, match=r"layer '0' \(Residual\): the relevance overflowed"):
         net.explain([[1.0]], rule=lrp.Zero(), output_relevance=[[1e308]])
+
+
+@pytest.mark.parametrize("method", ["fast", "explicit"])
+def test_a_term_that_overflows_inside_the_literal_equation_is_refused(method):
+    """Found by the fuzz test (float16, Gamma without bias): a_i (w_ij + g w+_ij) is beyond
+    float16 (39550 * 1.25 * 1.627 > 65504) while the layer's output a w is not. The fast path
+    refused it; the explicit path formed z_ij = inf, whose ratio inf / inf is NaN, and lost
+    five sixths of the relevance without booking it. Both must refuse, naming the layer."""
+    w = np.array([[1.627, 0.5938, 0.2463], [0.1393, -0.06256, 1.216],
+                  [0.2864, -1.606, -0.4937]], dtype=np.float16)
+    net = lrp.Sequential([lrp.Dense(w, np.zeros(3, np.float16))])
+    a = np.array([[-4788.0, 39550.0, -18110.0]], dtype=np.float16)
+    R = np.array([[0.0, 439.0, -26130.0]], dtype=np.float16)
+    with pytest.raises(ValueError, match=r"layer '0' \(Dense\).*overflowed.*float16"):
+        net.explain(a, output_relevance=R, rule=lrp.Gamma(0.25, bias=False), method=method)

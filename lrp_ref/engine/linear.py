@@ -129,7 +129,17 @@ def explicit(layer: Any, a: Array, R: Array, rule: LinearRule) -> tuple[Array, L
                         a.itemsize)
     w = layer.weight_pkj(layer.weight)                                    # (P or 1, K, J)
     b = layer.output_pj(np.broadcast_to(layer.expand_bias(layer.bias), layer.output_shape))
-    R_i, terms = rule.equation(a, layer.patches, w, b, layer.output_pj(R))
+    try:
+        # an overflowing term (z_ij, a sum of them, z_ij / z_j R_j) would become inf and its
+        # ratio NaN, silently lost from R_i: refused, as the fast path refuses it
+        with np.errstate(over="raise"):
+            R_i, terms = rule.equation(a, layer.patches, w, b, layer.output_pj(R))
+    except FloatingPointError:
+        wider = "" if a.dtype.itemsize >= 8 else ", or compute in float64"
+        raise ValueError(f"{layer.where}: the relevance overflowed: a term of the literal "
+                         f"equation (z_ij, a sum of them, or z_ij / z_j R_j) is beyond the range "
+                         f"of {a.dtype} (scale the input, the parameters, the rule's parameters "
+                         f"or the output relevance down{wider})") from None
     none = np.zeros(a.shape[0], R.dtype)
     ledger = Ledger(*(none if t is None else per_sample_sum(t)
                       for t in (terms.bias, terms.stabilizer, terms.dropped)))
