@@ -321,6 +321,19 @@ def overflow(s: Array, big: list[tuple[tuple[Array, ...], Array, Array]]) -> Ove
     return Overflow(scaled, k)
 
 
+def overflow_error(where: str, name: str, what: str, dtype: np.dtype,
+                   advice: str | None = None) -> ValueError:
+    """The one error of a computed value beyond its dtype's range, naming the layer ``where``:
+    ``"<where>: the <name> overflowed: <what> beyond the range of <dtype> (<advice>)"``; the
+    default advice is to scale down (and, below float64, to compute in float64)."""
+    if advice is None:
+        wider = "" if np.dtype(dtype).itemsize >= 8 else ", or compute in float64"
+        advice = ("scale the input, the parameters, the rule's parameters or the output "
+                  f"relevance down{wider}")
+    return ValueError(f"{where}: the {name} overflowed: {what} beyond the range of {dtype} "
+                      f"({advice})")
+
+
 def quotient(R: Array, z: Array, b: Array | None, epsilon: float,
              where: str) -> tuple[Array, Ledger]:
     """:func:`divide` for a layer that uses ``s`` beyond the four steps (LayerNorm, MatMul):
@@ -328,9 +341,9 @@ def quotient(R: Array, z: Array, b: Array | None, epsilon: float,
     ``where``, instead of being held scaled (it never becomes inf)."""
     s, ledger, overflow = divide(R, z, b, epsilon)
     if overflow is not None:
-        raise ValueError(f"{where}: the relevance overflowed: R_j / d_j is beyond the range of "
-                         f"{s.dtype} (a denominator near 0; scale the output relevance down or "
-                         "use a larger epsilon)")
+        raise overflow_error(where, "relevance", "R_j / d_j is", s.dtype,
+                             "a denominator near 0; scale the output relevance down or use a "
+                             "larger epsilon")
     return s, ledger
 
 

@@ -45,7 +45,14 @@ import numpy as np
 
 from ..audit import Ledger, per_sample_sum
 from ..rules import LinearRule, Part
-from .kernels import contributing, divide, input_times_c, signed_sum, through
+from .kernels import (
+    contributing,
+    divide,
+    input_times_c,
+    overflow_error,
+    signed_sum,
+    through,
+)
 
 Array = np.ndarray
 
@@ -135,11 +142,8 @@ def explicit(layer: Any, a: Array, R: Array, rule: LinearRule) -> tuple[Array, L
         with np.errstate(over="raise"):
             R_i, terms = rule.equation(a, layer.patches, w, b, layer.output_pj(R))
     except FloatingPointError:
-        wider = "" if a.dtype.itemsize >= 8 else ", or compute in float64"
-        raise ValueError(f"{layer.where}: the relevance overflowed: a term of the literal "
-                         f"equation (z_ij, a sum of them, or z_ij / z_j R_j) is beyond the range "
-                         f"of {a.dtype} (scale the input, the parameters, the rule's parameters "
-                         f"or the output relevance down{wider})") from None
+        raise overflow_error(layer.where, "relevance", "a term of the literal equation (z_ij, "
+                             "a sum of them, or z_ij / z_j R_j) is", a.dtype) from None
     none = np.zeros(a.shape[0], R.dtype)
     ledger = Ledger(*(none if t is None else per_sample_sum(t)
                       for t in (terms.bias, terms.stabilizer, terms.dropped)))

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..audit import LayerRecord, Ledger, per_sample_sum
 from ..checks import float_dtype
-from ..engine.kernels import surely_finite
+from ..engine.kernels import overflow_error, surely_finite
 from ..rules import Rule, describe
 from .calls import (
     Kept,
@@ -106,10 +106,7 @@ def check_representable(name: str, x: Array, where: str) -> None:
         return
     if x.dtype.kind in "fc" and not surely_finite(x) and not np.all(np.isfinite(x)):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-        wider = "" if x.dtype.itemsize >= 8 else ", or compute in float64"
-        raise ValueError(f"{where}: the {name} overflowed: {bad} value(s) are inf or NaN, "
-                         f"beyond the range of {x.dtype} (scale the input, the parameters, "
-                         f"the rule's parameters or the output relevance down{wider})")
+        raise overflow_error(where, name, f"{bad} value(s) are inf or NaN,", x.dtype)
 
 
 def as_float_array(x: Any, dtype: np.dtype, where: str) -> Array:
