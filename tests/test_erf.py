@@ -16,7 +16,8 @@ import platform
 import numpy as np
 import pytest
 
-from lrp_ref.layers.erf import BLOCK, erf
+from lrp_ref import GELU
+from lrp_ref.layers.erf import BLOCK, OUTER_BLOCK, erf
 
 #: The largest difference allowed, in ulps of ``math.erf``'s value (module docstring).
 BOUND = 0.0 if platform.libc_ver()[0] == "glibc" else 1.0
@@ -89,3 +90,18 @@ def test_blocks_of_a_large_strided_array_keep_their_places():
     got = erf(x)
     assert got.shape == x.shape
     assert ulps(got, reference(x)).max() <= BOUND
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_gelu_in_blocks_is_the_whole_float64_product_cast(dtype):
+    # GELU's f computes z Phi(z) in float64 one block of OUTER_BLOCK elements at a time and
+    # casts each into z's dtype: the same values as forming the float64 product whole and
+    # casting it (here with math.erf; z / sqrt 2 is taken in z's dtype, as torch does),
+    # across block boundaries and for a strided input
+    z = np.random.default_rng(3).normal(0, 2, (2, OUTER_BLOCK + 7)).astype(dtype).T
+    phi = 0.5 * (1 + reference((z * GELU.ERF_SCALE).astype(np.float64)))
+    want = (z.astype(np.float64) * phi).astype(dtype)
+    got = GELU().forward(z)
+    assert got.dtype == dtype and got.shape == z.shape
+    # 1 ulp of z's dtype where the C library's erf is not glibc's (module docstring)
+    assert ulps(got, want).max() <= BOUND
