@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..audit import Ledger, per_sample_sum
-from ..engine.kernels import quotient
+from ..engine.kernels import quotient, row_dots
 from ..engine.linear import check_explicit_size
 from ..rules import Rule, describe
 from ..rules import transformer_equations as equations
@@ -77,6 +77,9 @@ class Softmax(Layer):
     With ``mask = (False, False, True)`` and ``x = (0, ln 3, 7)``: the same, ``s_3 = 0``.
     """
 
+    #: The forward's output ``s``, for the relevance and the backward (per call).
+    _output = Kept()
+
     def __init__(self, mask: Any = None) -> None:
         super().__init__()
         self.mask = None if mask is None else np.asarray(mask) != 0     # True: blocked
@@ -120,10 +123,11 @@ class Softmax(Layer):
         return softmax(x, self._blocked(x))
 
     def _forward(self, x: Array) -> Array:
-        return self._softmax(x)
+        self._output = self._softmax(x)
+        return self._output
 
     def _backward(self, grad_z: Array) -> Array:
-        s = self._softmax(self._input)
+        s = self._output
         return s * (grad_z - (grad_z * s).sum(axis=-1, keepdims=True))
 
     def _relevance(self, R: Array, rule: Rule | None, method: str) -> tuple[Array, Ledger]:
@@ -137,10 +141,16 @@ class Softmax(Layer):
             R_in, terms = equations.softmax(x, R_open, blocked)
             ledger = terms_ledger(terms, R)
         else:
-            s = softmax(x, blocked)
-            R_in = x * (R_open - s * R_open.sum(axis=-1, keepdims=True))
-            x_bar = (s * x).sum(axis=-1, keepdims=True)
-            bias = per_sample_sum((1 - x + x_bar) * R_open)
+            s = self._output                        # the forward's softmax (0 where blocked)
+            R_sum = R_open.sum(axis=-1, keepdims=True)
+            t = s * x
+            x_bar = t.sum(axis=-1, keepdims=True)   # sum_i s_i x_i
+            R_in = np.multiply(s, R_sum, out=t)
+            np.subtract(R_open, R_in, out=R_in)
+            R_in *= x                               # x_i (R_i - s_i sum_j R_j)
+            # sum_j (1 - x_j + x_bar) R_j, per sample: sum R - sum x R + sum_rows x_bar sum R
+            bias = (per_sample_sum(R_sum) - row_dots(x, R_open)
+                    + row_dots(x_bar, R_sum))
             none = np.zeros_like(bias)
             ledger = Ledger(bias, none, none)
         if lost is not None:
@@ -235,9 +245,17 @@ class MatMul(Merge):
         # s_jp = R_jp / (O_jp + eps sign), O the forward's product (kept, not formed again)
         s, ledger = quotient(R, self._output, None, self.epsilon, self.where)
         # a factor held constant (f = 0) gets nothing: its product is not formed
-        R_a = f_a * a * (s @ np.swapaxes(b, -1, -2)) if f_a else np.zeros_like(a)  # sum_p
-        R_b = f_b * b * (np.swapaxes(a, -1, -2) @ s) if f_b else np.zeros_like(b)  # sum_j
+        R_a = _times(s @ np.swapaxes(b, -1, -2), a, f_a) if f_a else np.zeros_like(a)  # sum_p
+        R_b = _times(np.swapaxes(a, -1, -2) @ s, b, f_b) if f_b else np.zeros_like(b)  # sum_j
         return (R_a, R_b), ledger
+
+
+def _times(c: Array, x: Array, f: float) -> Array:
+    """``f x c`` into ``c`` (no other array; ``f`` is 1/2 or 1, exact scalings)."""
+    c *= x
+    if f != 1:
+        c *= f
+    return c
 
 
 class Product(Merge):

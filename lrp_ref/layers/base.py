@@ -87,8 +87,10 @@ def type_name(cls: type[Layer]) -> TypeName:
 
 
 def check_finite(name: str, x: Array, where: str) -> None:
-    """Raise ValueError when ``x`` holds NaN or inf."""
-    if not np.all(np.isfinite(x)):
+    """Raise ValueError when ``x`` holds NaN or inf (the usual case told by one pass without
+    a temporary array: :func:`~lrp_ref.engine.kernels.surely_finite`)."""
+    x = np.asarray(x)
+    if not surely_finite(x) and not np.all(np.isfinite(x)):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         raise ValueError(f"{where}: {name} contains {bad} NaN or inf value(s)")
 

@@ -41,6 +41,7 @@ from ..rules import Epsilon, Pass, Rule, Zero, describe
 from ..rules import transformer_equations as equations
 from ..rules.transformer_equations import terms_ledger
 from .base import Layer, ParameterGradient, as_float_array, check_finite
+from .calls import Kept
 
 Array = np.ndarray
 
@@ -48,14 +49,20 @@ Array = np.ndarray
 class Normalization(Layer):
     """The shared part of :class:`LayerNorm` and :class:`RMSNorm` (module docstring).
 
-    Subclasses implement ``_centred(x3)`` (``x - mu``, or ``x``), ``_sigma(x3)``,
+    Subclasses implement ``_centred(x3)`` (``x - mu``, or ``x``),
     ``_explicit(x3, sigma, R3, eps, beta)`` (the literal function) and
-    ``_fast(x3, sigma, R3, eps, beta)`` on groups ``(B, M, N)``.
+    ``_fast(x3, R3, eps, beta)`` on groups ``(B, M, N)``; ``sigma = sqrt(mean(c^2) +
+    eps)`` of the centred ``c`` is the same for both.
     """
 
     takes_rule = True
     parameter_names = ("gamma",)
     grad_gamma = ParameterGradient()
+    #: The forward's ``c`` (``x - mu`` or ``x``), ``sigma`` and ``h = gamma c / sigma``, on
+    #: groups: held constant or reused by relevance and backward (per call).
+    _c = Kept()
+    _sigma = Kept()
+    _h = Kept()
 
     def __init__(self, gamma: Any, eps: float = 1e-5) -> None:
         super().__init__()
@@ -92,7 +99,10 @@ class Normalization(Layer):
     def _forward(self, x: Array) -> Array:
         x3 = self.groups(x)
         gamma, beta = self._affine()
-        return (gamma * self._centred(x3) / self._sigma(x3) + beta).reshape(x.shape)
+        self._c = self._centred(x3)
+        self._sigma = np.sqrt((self._c ** 2).mean(axis=2, keepdims=True) + self.eps)
+        self._h = gamma * self._c / self._sigma
+        return (self._h + beta).reshape(x.shape)
 
     def check_rule(self, rule: Rule | None) -> None:
         super().check_rule(rule)
@@ -108,16 +118,16 @@ class Normalization(Layer):
         eps = rule.epsilon if isinstance(rule, Epsilon) else 0.0
         beta = self._affine()[1] * rule.bias                 # bias=False: beta is 0 in the rule
         if method == "explicit":
-            R_in, terms = self._explicit(x3, self._sigma(x3), R3, eps, beta)
+            R_in, terms = self._explicit(x3, self._sigma, R3, eps, beta)
             ledger = terms_ledger(terms, R)
         else:
-            R_in, ledger = self._fast(x3, self._sigma(x3), R3, eps, beta)
+            R_in, ledger = self._fast(x3, R3, eps, beta)
         return R_in.reshape(self._input.shape), ledger
 
     def _backward(self, grad_z: Array) -> Array:
-        x3, g = self.groups(self._input), self.groups(grad_z)
-        sigma = self._sigma(x3)
-        x_hat = self._centred(x3) / sigma
+        g = self.groups(grad_z)
+        sigma = self._sigma
+        x_hat = self._c / sigma
         gamma = self._affine()[0]
         g_hat = g * gamma                                    # dL/dxhat
         # LayerNorm: d xhat_j / d x_i = (delta_ij - 1/N - xhat_i xhat_j / N) / sigma, so
@@ -132,9 +142,6 @@ class Normalization(Layer):
     # -- what the subclasses define ----------------------------------------------------------
 
     def _centred(self, x3: Array) -> Array:
-        raise NotImplementedError
-
-    def _sigma(self, x3: Array) -> Array:
         raise NotImplementedError
 
 
@@ -184,9 +191,6 @@ class LayerNorm(Normalization):
     def _centred(self, x3: Array) -> Array:
         return x3 - x3.mean(axis=2, keepdims=True)
 
-    def _sigma(self, x3: Array) -> Array:
-        return np.sqrt((self._centred(x3) ** 2).mean(axis=2, keepdims=True) + self.eps)
-
     def _parameter_grads(self, g: Array, x_hat: Array) -> dict[str, Array]:
         return {**super()._parameter_grads(g, x_hat),
                 "beta": g.sum(axis=(0, 1)).reshape(self.beta.shape)}
@@ -196,15 +200,13 @@ class LayerNorm(Normalization):
         return equations.layer_norm(x3, self._affine()[0], beta, sigma, R3, eps,
                                     self.detach_mean)
 
-    def _fast(self, x3: Array, sigma: Array, R3: Array, eps: float, beta: Array
-              ) -> tuple[Array, Ledger]:
-        mu = x3.mean(axis=2, keepdims=True)
-        c = x3 - mu
-        h = self._affine()[0] * c / sigma
+    def _fast(self, x3: Array, R3: Array, eps: float, beta: Array) -> tuple[Array, Ledger]:
+        c, h = self._c, self._h                              # x - mu, gamma c / sigma
         # s_j = R_j / (y_j + eps sign y_j)
         s, affine = quotient(R3, h, beta, eps, self.where)
         R_c = h * s                                          # R(xhat_j) = R(c_j)
         if self.detach_mean:                                 # c_i = x_i + (-mu): -mu a bias
+            mu = x3.mean(axis=2, keepdims=True)
             s_c, centring = quotient(R_c, x3, -mu, eps, self.where)
             return x3 * s_c, affine + centring
         # s_j = R(c_j) / (c_j + eps sign c_j)
@@ -239,14 +241,10 @@ class RMSNorm(Normalization):
     def _centred(self, x3: Array) -> Array:
         return x3
 
-    def _sigma(self, x3: Array) -> Array:
-        return np.sqrt((x3 ** 2).mean(axis=2, keepdims=True) + self.eps)
-
     def _explicit(self, x3, sigma, R3, eps, beta):
         return equations.rms_norm(x3, self._affine()[0], sigma, R3, eps)
 
-    def _fast(self, x3: Array, sigma: Array, R3: Array, eps: float, beta: Array
-              ) -> tuple[Array, Ledger]:
-        y = self._affine()[0] * x3 / sigma
+    def _fast(self, x3: Array, R3: Array, eps: float, beta: Array) -> tuple[Array, Ledger]:
+        y = self._h                                          # gamma x / sigma
         s, ledger = quotient(R3, y, None, eps, self.where)
         return y * s, ledger
