@@ -3,7 +3,8 @@
 The algorithm and coefficients of fdlibm's ``s_erf.c`` (Sun Microsystems 1993,
 version 1.3 95/01/18, http://www.netlib.org/fdlibm/s_erf.c; glibc's and musl's
 ``erf`` are the same code), applied to whole arrays: each branch is evaluated on the
-elements in its range only. With ``s = |x|``:
+elements in its range (the second one, where most inputs fall, on all of them first
+and then replaced elsewhere: :func:`erf`). With ``s = |x|``:
 
 * ``s < 2^-28``: ``x + efx x`` (``efx = 2/sqrt(pi) - 1``), scaled by 8 so that a
   subnormal ``x`` keeps its bits;
@@ -124,8 +125,9 @@ def erf(x: Any) -> Array:
     elements are then gathered, a block of them at a time, and replaced, branch by
     branch (module docstring). On them the first result is discarded: it may
     overflow, hence ``errstate``; NaN goes through it as NaN. (Measured on a
-    197 x 3072 GELU input: 30.8 ms a call with every branch gathered in each block
-    of the input and ``math.exp`` per element, 8 ms now.)
+    197 x 3072 standard normal input over sqrt 2: 30.8 ms a call with every branch
+    gathered in each block of the input and ``math.exp`` per element, 10.7 ms now;
+    ViT-B/16's GELU inputs, 94% of them in the second branch, about 7 ms.)
     """
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating) or x.dtype.itemsize > 8:
