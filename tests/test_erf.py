@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from lrp_ref import GELU
-from lrp_ref.layers.erf import BLOCK, OUTER_BLOCK, erf
+from lrp_ref.layers.erf import BLOCK, OUTER_BLOCK, _exp, erf
 
 #: The largest difference allowed, in ulps of ``math.erf``'s value (module docstring).
 BOUND = 0.0 if platform.libc_ver()[0] == "glibc" else 1.0
@@ -105,3 +105,14 @@ def test_gelu_in_blocks_is_the_whole_float64_product_cast(dtype):
     assert got.dtype == dtype and got.shape == z.shape
     # 1 ulp of z's dtype where the C library's erf is not glibc's (module docstring)
     assert ulps(got, want).max() <= BOUND
+
+
+def test_the_tails_exp_is_the_c_librarys():
+    # erf's tail takes exp from NumPy's complex exp (the C library's cexp, whose real part
+    # at v + 0i is exp(v)); NumPy's real exp is its own SIMD code and differs from
+    # math.exp in the last bit on some arguments, which erf's bits would show. The
+    # arguments of the tail: -z^2 - 0.5625 down to about -36.6, and the small correction
+    v = np.concatenate([np.random.default_rng(4).uniform(-37, 0.5, 200_000),
+                        np.linspace(-1, 1, 20_001)])
+    want = np.array([math.exp(t) for t in v])
+    assert ulps(_exp(v), want).max() <= BOUND
