@@ -86,28 +86,34 @@ def type_name(cls: type[Layer]) -> TypeName:
     return name
 
 
+def nonfinite_count(x: Array) -> int:
+    """How many entries of ``x`` are NaN or inf; the usual answer, 0, told by one pass without
+    a temporary array (:func:`~lrp_ref.engine.kernels.surely_finite`)."""
+    if surely_finite(x) or np.all(np.isfinite(x)):
+        return 0
+    return int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+
+
 def check_finite(name: str, x: Array, where: str) -> None:
-    """Raise ValueError when ``x`` holds NaN or inf (the usual case told by one pass without
-    a temporary array: :func:`~lrp_ref.engine.kernels.surely_finite`)."""
-    x = np.asarray(x)
-    if not surely_finite(x) and not np.all(np.isfinite(x)):
-        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+    """Raise ValueError when ``x`` holds NaN or inf."""
+    bad = nonfinite_count(np.asarray(x))
+    if bad:
         raise ValueError(f"{where}: {name} contains {bad} NaN or inf value(s)")
 
 
 def check_representable(name: str, x: Array, where: str) -> None:
     """Raise ValueError when a computed ``x`` overflowed (holds inf or NaN).
 
-    One pass tells the usual case (:func:`~lrp_ref.engine.kernels.surely_finite`, no
-    temporary array); only when it cannot are the entries themselves checked. A tuple
+    One pass tells the usual case (:func:`nonfinite_count`); only when it cannot are the
+    entries themselves checked. A tuple
     (the relevance a merge node sends to each of its inputs) is checked entry by entry.
     """
     if isinstance(x, tuple):
         for part in x:
             check_representable(name, part, where)
         return
-    if x.dtype.kind in "fc" and not surely_finite(x) and not np.all(np.isfinite(x)):
-        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+    bad = nonfinite_count(x) if x.dtype.kind in "fc" else 0
+    if bad:
         raise overflow_error(where, name, f"{bad} value(s) are inf or NaN,", x.dtype)
 
 

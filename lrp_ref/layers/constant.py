@@ -183,8 +183,8 @@ class ConcatConstant(WithConstant):
     def _parts(self, t: Array) -> tuple[Array, Array]:
         """``(the signal's part, the constant's part)`` of an output-shaped ``t``."""
         n = self.constant.shape[self.axis % t.ndim - 1]
-        c, x = np.split(t, [n if self.first else t.shape[self.axis] - n], axis=self.axis)
-        return (x, c) if self.first else (c, x)
+        head, tail = np.split(t, [n if self.first else t.shape[self.axis] - n], axis=self.axis)
+        return (tail, head) if self.first else (head, tail)
 
     def _backward(self, grad_z: Array) -> Array:
         return self._parts(grad_z)[0]
